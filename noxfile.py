@@ -1,0 +1,83 @@
+"""mlc-ci sessions: one per concern; each is a few lines that call `python -m mlc_ci`.
+
+`nox -l` lists them; `nox -s lint unit` is the default; CI runs one session per job.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.needs_version = ">=2024.4.15"
+nox.options.sessions = ["lint", "unit"]
+nox.options.default_venv_backend = "uv|virtualenv"
+
+# Kept equal to [python].versions in pipeline.toml by tests/unit/test_noxfile.py.
+PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+
+
+def _toolkit(session: nox.Session, *extras: str) -> None:
+    """Install mlc-ci (editable) with the tool extras a session needs."""
+    spec = f".[{','.join(extras)}]" if extras else "."
+    session.install("-e", spec)
+
+
+def _mlc_ci(session: nox.Session, command: str, *args: str) -> None:
+    session.run("python", "-m", "mlc_ci", command, *args, *session.posargs)
+
+
+@nox.session(tags=["gate", "linux"])
+def lint(session: nox.Session) -> None:
+    """black, isort and pylint over the toolkit's own Python (`-- --fix` applies formatters)."""
+    _toolkit(session, "lint", "test", "docker")
+    _mlc_ci(session, "lint")
+
+
+@nox.session(python=PYTHONS, tags=["gate", "linux"])
+def unit(session: nox.Session) -> None:
+    """Unit tests with branch coverage, JUnit and coverage XML under reports/unit-<python>/."""
+    _toolkit(session, "test")
+    session.run(
+        "python", "-m", "mlc_ci", "unit", "--python", str(session.python), "--", *session.posargs
+    )
+
+
+@nox.session(name="wheels-linux", tags=["build", "linux", "cuda"])
+def wheels_linux(session: nox.Session) -> None:
+    """Build, auditwheel-repair and verify the Linux wheel (`-- --variant cpu|cu130|auto`)."""
+    _toolkit(session, "wheels")
+    _mlc_ci(session, "wheels-linux")
+
+
+@nox.session(name="wheels-windows", tags=["build", "windows"])
+def wheels_windows(session: nox.Session) -> None:
+    """Build, delvewheel-repair and verify the Windows wheel (`-- --cross mingw` on Linux)."""
+    _toolkit(session, "wheels")
+    _mlc_ci(session, "wheels-windows")
+
+
+@nox.session(name="docker-build", tags=["build", "linux", "docker"])
+def docker_build(session: nox.Session) -> None:
+    """Build the builder/development/ci/production images (`-- production --push`)."""
+    _toolkit(session, "docker")
+    _mlc_ci(session, "docker-build")
+
+
+@nox.session(tags=["verify", "linux", "docker"])
+def integration(session: nox.Session) -> None:
+    """Integration tests against the built images, a real registry and a real index."""
+    _toolkit(session, "test", "docker", "wheels")
+    _mlc_ci(session, "integration")
+
+
+@nox.session(tags=["verify", "linux", "docker"])
+def trivy(session: nox.Session) -> None:
+    """Scan the built image with trivy; fail on findings at or above the policy severity."""
+    _toolkit(session, "docker")
+    _mlc_ci(session, "trivy")
+
+
+@nox.session(tags=["release", "linux"])
+def release(session: nox.Session) -> None:
+    """Checksums, notes and publishing of a tagged release (`-- --tag vX.Y.Z --dry-run`)."""
+    _toolkit(session)
+    _mlc_ci(session, "release")

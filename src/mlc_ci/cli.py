@@ -1,0 +1,127 @@
+"""`python -m mlc_ci`: every session, plus config, version, plan and matrix."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Mapping, Sequence, TextIO
+
+from mlc_ci import config as config_mod
+from mlc_ci import report as report_mod
+from mlc_ci.errors import PipelineError
+from mlc_ci.run import Runner
+from mlc_ci.sessions import registry
+from mlc_ci.sessions.base import SessionDef
+from mlc_ci.versioning import git_version
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config", help="pipeline.toml to use (default: $MLC_CI_CONFIG or ./pipeline.toml)"
+    )
+
+
+def build_parser(sessions: Mapping[str, SessionDef]) -> argparse.ArgumentParser:
+    """The full command-line interface."""
+    parser = argparse.ArgumentParser(prog="mlc_ci", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _common(sub.add_parser("config", help="print the resolved configuration as JSON"))
+    version = sub.add_parser("version", help="print the version derived from git as JSON")
+    version.add_argument("--repo", default=".", help="git checkout to read (default: .)")
+    plan = sub.add_parser("plan", help="print a session's plan without running it")
+    plan.add_argument("session", choices=sorted(sessions))
+    plan.add_argument("session_args", nargs=argparse.REMAINDER)
+    for name, defn in sessions.items():
+        session = sub.add_parser(name, help=defn.description)
+        _common(session)
+        session.add_argument("--dry-run", action="store_true", help="print the plan only")
+        defn.add_arguments(session)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
+    """Entry point: one clear line and a non-zero status for every user error."""
+    env = dict(os.environ)
+    try:
+        return _dispatch(list(sys.argv[1:] if argv is None else argv), env, out)
+    except PipelineError as exc:
+        print(f"mlc-ci: error: {exc}", file=sys.stderr, flush=True)
+        return exc.exit_code
+    except BrokenPipeError:
+        # Output piped into `head` and closed early: not an error of the pipeline.
+        sys.stderr.close()
+        return 141
+    except KeyboardInterrupt:
+        print("mlc-ci: interrupted", file=sys.stderr)
+        return 130
+
+
+def _dispatch(argv: list[str], env: dict[str, str], out: TextIO) -> int:
+    sessions = registry()
+    parser = build_parser(sessions)
+    args = parser.parse_args(argv)
+    if args.command == "version":
+        version = git_version(Path(args.repo))
+        data = {
+            "pep440": version.pep440,
+            "semver": version.semver,
+            "tag": version.tag,
+            "distance": version.distance,
+            "sha": version.sha,
+            "prerelease": version.is_prerelease,
+        }
+        print(json.dumps(data, indent=2), file=out)
+        return 0
+    if args.command == "plan":
+        rest = [a for a in args.session_args if a != "--"]
+        return _dispatch([args.session, "--dry-run", *rest], env, out)
+    config = config_mod.load(args.config, env)
+    if args.command == "config":
+        print(json.dumps(config.to_dict(), indent=2, default=str), file=out)
+        return 0
+    return execute(sessions[args.command], args, config, env, out)
+
+
+def execute(
+    defn: SessionDef,
+    args: argparse.Namespace,
+    config: config_mod.Config,
+    env: Mapping[str, str],
+    out: TextIO,
+) -> int:
+    """Plan, run, report. A dry run prints the plan and writes no report."""
+    if defn.plan is None:
+        raise PipelineError(
+            f"session '{defn.name}' is not implemented yet (tracked in issue {defn.issue}); "
+            "it fails rather than pretend to pass."
+        )
+    plan = defn.plan(args, config, env)
+    runner = Runner(dry_run=args.dry_run, out=out, env=env)
+    print(f"== {plan.report_name}" + (" (dry run)" if args.dry_run else "") + " ==", file=out)
+    for note in plan.notes:
+        print(f"   {note}", file=out)
+    report = report_mod.SessionReport(plan.report_name, dry_run=args.dry_run, data=dict(plan.data))
+    start = time.monotonic()
+    try:
+        runner.run_all(plan.steps)
+        report.status = "planned" if args.dry_run else "passed"
+    except PipelineError as exc:
+        report.status = "failed"
+        report.error = str(exc)
+        raise
+    finally:
+        for step in plan.cleanup:
+            runner.run(step, 1, 1)
+        report.seconds = round(time.monotonic() - start, 3)
+        report.steps = runner.results
+        report.artifacts = runner.context.get("artifacts", [])
+        report.data.update(runner.context.get("report", {}))
+        if not args.dry_run:
+            path = report_mod.write(report, Path(env.get("MLC_CI_REPORTS_DIR", "reports")))
+            print(f"report: {path}", file=out)
+        report_mod.render(report, out)
+    return 0

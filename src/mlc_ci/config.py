@@ -1,0 +1,382 @@
+"""Typed pipeline configuration: pipeline.toml, validated, with MLC_CI_* environment overrides.
+
+Precedence, highest first: command-line flags (applied by the sessions), environment variables
+(ENV_OVERRIDES below), the pipeline.toml file, the defaults of the dataclasses here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from mlc_ci.errors import PipelineError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised by the 3.10 unit session
+    import tomli as tomllib
+
+DEFAULT_CONFIG = "pipeline.toml"
+FRONTENDS = ("pip", "build")
+BUILDERS = ("auto", "buildx", "buildkit")
+SEVERITIES = ("UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL")
+
+ConfigValue = typing.Union[bool, int, str]
+
+
+@dataclass(frozen=True)
+class Project:
+    """The source project: where it is and what it ships."""
+
+    name: str
+    source: str
+    package: str
+    cli: str
+    distribution: str
+    description: str = ""
+    url: str = ""
+    license: str = ""
+    build_requires: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Python:
+    """Python versions of the test matrix."""
+
+    versions: tuple[str, ...] = ("3.10", "3.11", "3.12", "3.13")
+    default: str = "3.12"
+
+
+@dataclass(frozen=True)
+class Lint:
+    """What the lint session checks."""
+
+    paths: tuple[str, ...] = ("src", "tests", "noxfile.py")
+
+
+@dataclass(frozen=True)
+class Wheel:
+    """How wheels are built, repaired and verified."""
+
+    frontend: str = "pip"
+    plat: str = "auto"
+    ccache_dir: str = ".cache/ccache"
+    manylinux_image: str = "quay.io/pypa/manylinux_2_28_x86_64"
+    dist_dir: str = "dist"
+    build_dir: str = "build"
+    auditwheel_exclude: tuple[str, ...] = ()
+    expected_files: tuple[str, ...] = ()
+    smoke: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Image:
+    """The container image and the engine that builds it."""
+
+    name: str = ""
+    default_branch: str = "main"
+    docker: str = "docker"
+    builder: str = "auto"
+    network: str = "host"
+    dockerfile: str = "docker/Dockerfile"
+    toolchain: tuple[str, ...] = ()
+    size_budget_mb: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Scan:
+    """Vulnerability scan policy."""
+
+    severity: str = "HIGH,CRITICAL"
+    ignore_unfixed: bool = True
+    ignore_file: str = ".trivyignore"
+
+
+@dataclass(frozen=True)
+class Release:
+    """Where releases go."""
+
+    github: bool = True
+    index_url: str = "https://upload.pypi.org/legacy/"
+    gpu_runner: str = "self-hosted-gpu"
+
+
+@dataclass(frozen=True)
+class Variant:  # pylint: disable=too-many-instance-attributes
+    """One backend build: config.cmake entries, images, repair rules, smoke checks."""
+
+    name: str
+    distribution: str
+    config: dict[str, ConfigValue] = field(default_factory=dict)
+    cuda: str = ""
+    builder_image: str = ""
+    runtime_image: str = ""
+    toolchain: tuple[str, ...] = ()
+    auditwheel_exclude: tuple[str, ...] = ()
+    delvewheel_exclude: tuple[str, ...] = ()
+    delvewheel_add_path: tuple[str, ...] = ()
+    expected_files: tuple[str, ...] = ()
+    smoke: tuple[str, ...] = ()
+    smoke_requires: tuple[str, ...] = ()
+    manylinux_image: str = ""
+    windows: bool = True
+
+    @property
+    def is_cuda(self) -> bool:
+        """True when the variant compiles CUDA code."""
+        return bool(self.cuda)
+
+
+@dataclass(frozen=True)
+class Config:  # pylint: disable=too-many-instance-attributes
+    """The resolved pipeline configuration."""
+
+    path: Path
+    project: Project
+    variants: dict[str, Variant]
+    python: Python = Python()
+    lint: Lint = Lint()
+    wheel: Wheel = Wheel()
+    image: Image = Image()
+    scan: Scan = Scan()
+    release: Release = Release()
+    schema: int = 1
+    default_variant: str = ""
+
+    @property
+    def root(self) -> Path:
+        """The directory of pipeline.toml; relative paths in it start here."""
+        return self.path.parent
+
+    @property
+    def source_dir(self) -> Path:
+        """The source project's directory."""
+        return (self.root / self.project.source).resolve()
+
+    def variant(self, name: str | None = None) -> Variant:
+        """The named variant (or the default one); a clear error when it is not configured."""
+        name = name or self.default_variant
+        if name not in self.variants:
+            known = ", ".join(self.variants)
+            raise PipelineError(
+                f"unknown variant '{name}' in {self.path}; pick one of: {known} "
+                "(or add a [variants.<name>] table)."
+            )
+        return self.variants[name]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready view, as printed by `python -m mlc_ci config`."""
+        data = dataclasses.asdict(self)
+        data["path"] = str(self.path)
+        data["source_dir"] = str(self.source_dir)
+        return data
+
+
+# Environment variable -> (section, key). MLC_CI_CONFIG and MLC_CI_VARIANT are handled apart.
+ENV_OVERRIDES: dict[str, tuple[str, str]] = {
+    "MLC_CI_SOURCE": ("project", "source"),
+    "MLC_CI_PLAT": ("wheel", "plat"),
+    "MLC_CI_CCACHE_DIR": ("wheel", "ccache_dir"),
+    "MLC_CI_DIST_DIR": ("wheel", "dist_dir"),
+    "MLC_CI_IMAGE": ("image", "name"),
+    "MLC_CI_DOCKER": ("image", "docker"),
+    "MLC_CI_BUILDER": ("image", "builder"),
+    "MLC_CI_NETWORK": ("image", "network"),
+    "MLC_CI_SCAN_SEVERITY": ("scan", "severity"),
+}
+
+_SECTIONS: dict[str, type] = {
+    "project": Project,
+    "python": Python,
+    "lint": Lint,
+    "wheel": Wheel,
+    "image": Image,
+    "scan": Scan,
+    "release": Release,
+}
+
+
+def config_path(
+    explicit: str | os.PathLike[str] | None = None, env: Mapping[str, str] = os.environ
+) -> Path:
+    """Which pipeline.toml to read: the flag, else MLC_CI_CONFIG, else ./pipeline.toml."""
+    chosen = explicit or env.get("MLC_CI_CONFIG") or DEFAULT_CONFIG
+    return Path(chosen).resolve()
+
+
+def load(
+    explicit: str | os.PathLike[str] | None = None, env: Mapping[str, str] = os.environ
+) -> Config:
+    """Read, override from the environment and validate the pipeline configuration."""
+    path = config_path(explicit, env)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise PipelineError(
+            f"no pipeline configuration at {path}; run from the repository root, or pass "
+            "--config / set MLC_CI_CONFIG to a pipeline.toml."
+        ) from exc
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PipelineError(f"{path}: malformed TOML: {exc}; fix the file.") from exc
+    return parse(raw, path, env)
+
+
+def parse(raw: dict[str, Any], path: Path, env: Mapping[str, str] = os.environ) -> Config:
+    """Turn the TOML document into a Config (pure apart from the env mapping it is given)."""
+    raw = {key: (dict(val) if isinstance(val, dict) else val) for key, val in raw.items()}
+    for var, (section, key) in ENV_OVERRIDES.items():
+        if env.get(var):
+            raw.setdefault(section, {})[key] = env[var]
+    allowed = set(_SECTIONS) | {"schema", "variants"}
+    _reject_unknown(raw, allowed, "", path)
+    if "project" not in raw:
+        raise PipelineError(f"{path}: missing [project] table; add one with at least 'source'.")
+    sections = {name: _build(cls, raw.get(name, {}), name, path) for name, cls in _SECTIONS.items()}
+    variants_raw = raw.get("variants", {})
+    if not isinstance(variants_raw, dict) or not variants_raw:
+        raise PipelineError(f"{path}: no [variants.<name>] tables; define at least one variant.")
+    variants = {
+        name: _build(Variant, {**body, "name": name}, f"variants.{name}", path)
+        for name, body in _tables(variants_raw, "variants", path).items()
+    }
+    default_variant = env.get("MLC_CI_VARIANT") or next(iter(variants))
+    config = Config(
+        path=path,
+        variants=variants,
+        schema=_typed(raw.get("schema", 1), int, "schema", path),
+        default_variant=default_variant,
+        **sections,
+    )
+    _check_values(config)
+    config.variant(default_variant)
+    return config
+
+
+def _tables(data: Any, where: str, path: Path) -> dict[str, dict[str, Any]]:
+    if not all(isinstance(v, dict) for v in data.values()):
+        raise PipelineError(f"{path}: every entry under [{where}] must be a table.")
+    return data
+
+
+def _reject_unknown(data: Mapping[str, Any], allowed: set[str], where: str, path: Path) -> None:
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        name = f"{where}.{unknown[0]}" if where else unknown[0]
+        raise PipelineError(
+            f"{path}: unknown key '{name}'; known keys here are {', '.join(sorted(allowed))} "
+            "(fix the spelling or remove it)."
+        )
+
+
+def _build(cls: type, data: Any, where: str, path: Path) -> Any:
+    """Instantiate dataclass `cls` from a TOML table, checking keys and value types."""
+    if not isinstance(data, dict):
+        raise PipelineError(f"{path}: '{where}' must be a table.")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    _reject_unknown(data, set(fields), where, path)
+    values = {}
+    for name, value in data.items():
+        values[name] = _typed(value, hints[name], f"{where}.{name}", path)
+    missing = [
+        name
+        for name, spec in fields.items()
+        if name not in values
+        and spec.default is dataclasses.MISSING
+        and spec.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise PipelineError(f"{path}: missing key '{where}.{missing[0]}'; add it.")
+    return cls(**values)
+
+
+def _typed(  # pylint: disable=too-many-return-statements  # one return per TOML type
+    value: Any, hint: Any, where: str, path: Path
+) -> Any:
+    """Check one value against the field's type; tuples come from TOML arrays."""
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        if isinstance(value, list) and all(isinstance(item, str) for item in value):
+            return tuple(value)
+        return _wrong(where, "an array of strings", value, path)
+    if origin is dict:
+        value_hint = typing.get_args(hint)[1]
+        if not isinstance(value, dict):
+            return _wrong(where, "a table", value, path)
+        return {k: _typed(v, value_hint, f"{where}.{k}", path) for k, v in value.items()}
+    if origin is typing.Union:
+        if isinstance(value, typing.get_args(hint)):
+            return value
+        return _wrong(where, "a boolean, integer or string", value, path)
+    if hint is int and isinstance(value, bool):
+        return _wrong(where, "an integer", value, path)
+    if isinstance(value, hint):
+        return value
+    return _wrong(where, f"a {hint.__name__}", value, path)
+
+
+def _wrong(where: str, expected: str, value: Any, path: Path) -> Any:
+    raise PipelineError(f"{path}: '{where}' must be {expected}, not {value!r}; fix the value.")
+
+
+def _check_values(config: Config) -> None:
+    """Enumerated values and cross-field rules the types cannot express."""
+    checks = [
+        ("wheel.frontend", config.wheel.frontend, FRONTENDS),
+        ("image.builder", config.image.builder, BUILDERS),
+    ]
+    for where, value, allowed in checks:
+        if value not in allowed:
+            raise PipelineError(
+                f"{config.path}: '{where}' is '{value}'; use one of: {', '.join(allowed)}."
+            )
+    for level in config.scan.severity.split(","):
+        if level.strip().upper() not in SEVERITIES:
+            raise PipelineError(
+                f"{config.path}: unknown severity '{level}' in scan.severity; "
+                f"use a comma-separated subset of {','.join(SEVERITIES)}."
+            )
+
+
+def require_source(config: Config) -> Path:
+    """The source directory, checked to have the project's build shape."""
+    source = config.source_dir
+    if not source.is_dir():
+        raise PipelineError(
+            f"source directory {source} does not exist; set [project].source in {config.path}, "
+            "or point MLC_CI_SOURCE / --config at another source."
+        )
+    if not any(source.iterdir()) and _is_submodule(source):
+        raise PipelineError(
+            f"submodule {source} is not initialised; run `git submodule update --init "
+            "--recursive`, or point MLC_CI_SOURCE / --config at another source."
+        )
+    for name in ("CMakeLists.txt", "pyproject.toml"):
+        if not (source / name).is_file():
+            raise PipelineError(
+                f"{source} has no {name}, so it is not an MLC-LLM-shaped project; point "
+                "MLC_CI_SOURCE / --config at a source with CMakeLists.txt and pyproject.toml."
+            )
+    return source
+
+
+def _is_submodule(directory: Path) -> bool:
+    """True when a .gitmodules above `directory` registers it as a submodule path."""
+    for parent in directory.parents:
+        gitmodules = parent / ".gitmodules"
+        if gitmodules.is_file():
+            rel = directory.relative_to(parent).as_posix()
+            text = gitmodules.read_text(encoding="utf-8")
+            return any(
+                line.split("=", 1)[1].strip() == rel
+                for line in text.splitlines()
+                if line.strip().startswith("path") and "=" in line
+            )
+    return False

@@ -1,0 +1,49 @@
+"""Read-only probes of the host: toolkits and tools that decide what a session can do."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Mapping
+
+from mlc_ci.errors import PipelineError
+from mlc_ci.plan.wheels import parse_nvcc_version
+from mlc_ci.run import capture
+
+
+def cuda_home(env: Mapping[str, str]) -> str | None:
+    """The CUDA toolkit: CUDA_HOME / CUDA_PATH, else nvcc on PATH, else /usr/local/cuda."""
+    candidates = [env.get("CUDA_HOME"), env.get("CUDA_PATH")]
+    nvcc = shutil.which("nvcc", path=env.get("PATH"))
+    if nvcc:
+        candidates.append(str(Path(nvcc).resolve().parent.parent))
+    candidates.append("/usr/local/cuda")
+    for home in candidates:
+        # A wrapper script on PATH (/usr/local/bin/nvcc) is not a toolkit: require headers.
+        if home and (Path(home) / "bin" / "nvcc").is_file():
+            if (Path(home) / "include" / "cuda_runtime.h").is_file():
+                return str(Path(home))
+    return None
+
+
+def nvcc_version(home: str | None) -> str | None:
+    """'13.0' for the toolkit at `home`; None when there is none or it does not answer."""
+    if not home:
+        return None
+    try:
+        return parse_nvcc_version(capture((f"{home}/bin/nvcc", "--version")))
+    except PipelineError:
+        return None
+
+
+def has_tool(name: str, env: Mapping[str, str]) -> bool:
+    """True when `name` is on the PATH of `env`."""
+    return shutil.which(name, path=env.get("PATH")) is not None
+
+
+def jobs(env: Mapping[str, str]) -> int:
+    """Build parallelism: MLC_CI_JOBS, else the CPUs this process may use."""
+    if env.get("MLC_CI_JOBS", "").isdigit():
+        return int(env["MLC_CI_JOBS"])
+    return max(1, len(os.sched_getaffinity(0)))

@@ -1,0 +1,1 @@
+"""Pure planning: values in, commands and file contents out; no I/O."""

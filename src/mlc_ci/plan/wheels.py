@@ -1,0 +1,238 @@
+"""Pure planning for wheel builds: config.cmake, build and repair commands, verification rules."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import shlex
+from pathlib import PurePosixPath
+from typing import Any, Iterable, Mapping
+
+from mlc_ci.config import Config, ConfigValue, Variant
+from mlc_ci.errors import PipelineError
+
+MARKER = "# Written by mlc-ci"
+STRAY_PATTERNS = (
+    "*.pyc",
+    "*/__pycache__/*",
+    "*.o",
+    "*.obj",
+    "*.a",
+    "*/CMakeFiles/*",
+    "*.egg-info/*",
+)
+
+
+def cmake_value(value: ConfigValue) -> str:
+    """TOML value -> config.cmake literal: booleans ON/OFF, strings quoted."""
+    if isinstance(value, bool):
+        return "ON" if value else "OFF"
+    if isinstance(value, int):
+        return str(value)
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def config_cmake(variant: Variant) -> str:
+    """The config.cmake the source's CMakeLists.txt reads (never the interactive generator)."""
+    lines = [f"{MARKER} for variant '{variant.name}'; it is rewritten on every build."]
+    lines += [f"set({key} {cmake_value(val)})" for key, val in variant.config.items()]
+    return "\n".join(lines) + "\n"
+
+
+def rename_distribution(pyproject: str, new_name: str) -> str:
+    """Rewrite `name = ...` in the [project] table, as upstream does for mlc-llm-cu128 etc."""
+    section = re.search(r"(?ms)^\[project\]\s*$(.*?)(?=^\[|\Z)", pyproject)
+    if not section:
+        raise PipelineError("the source pyproject.toml has no [project] table to rename.")
+    body = section.group(1)
+    renamed, count = re.subn(
+        r'(?m)^(name\s*=\s*)(["\']).*?\2', rf'\g<1>"{new_name}"', body, count=1
+    )
+    if not count:
+        raise PipelineError(
+            "the source pyproject.toml has no static [project].name; set one so the "
+            "distribution can be renamed per variant."
+        )
+    return pyproject[: section.start(1)] + renamed + pyproject[section.end(1) :]
+
+
+def build_argv(
+    frontend: str, source: str, out_dir: str, build_dir: str, python: str = "python"
+) -> tuple[str, ...]:
+    """The project's own backend, driven by pip or build, into out_dir."""
+    setting = f"-Cbuild-dir={build_dir}"
+    if frontend == "build":
+        return (python, "-m", "build", "--wheel", setting, "--outdir", out_dir, source)
+    return (python, "-m", "pip", "wheel", "--no-deps", "-v", setting, "-w", out_dir, source)
+
+
+def build_env(*, ccache_dir: str | None, jobs: int, cuda_home: str | None) -> dict[str, str]:
+    """Environment for the build: compiler launchers for ccache, parallelism, nvcc."""
+    env = {"CMAKE_BUILD_PARALLEL_LEVEL": str(jobs)}
+    if ccache_dir:
+        env["CCACHE_DIR"] = ccache_dir
+        # Absolute paths differ between the host and the Docker builder; hashing relative
+        # to the source keeps hits across both.
+        env["CCACHE_NOHASHDIR"] = "1"
+        for lang in ("C", "CXX", "CUDA"):
+            env[f"CMAKE_{lang}_COMPILER_LAUNCHER"] = "ccache"
+    if cuda_home:
+        env["CUDACXX"] = f"{cuda_home}/bin/nvcc"
+        env["CUDA_HOME"] = cuda_home
+    return env
+
+
+def repair_excludes(config: Config, variant: Variant) -> tuple[str, ...]:
+    """Project-wide excludes followed by the variant's, without duplicates."""
+    return tuple(dict.fromkeys((*config.wheel.auditwheel_exclude, *variant.auditwheel_exclude)))
+
+
+def repair_argv(plat: str, excludes: Iterable[str], out_dir: str, wheel: str) -> tuple[str, ...]:
+    """auditwheel repair with the variant's excludes (globs are matched by auditwheel)."""
+    argv = ["auditwheel", "repair", "--plat", plat or "auto", "-w", out_dir]
+    for pattern in excludes:
+        argv += ["--exclude", pattern]
+    return (*argv, wheel)
+
+
+def parse_nvcc_version(text: str) -> str | None:
+    """'Cuda compilation tools, release 13.0, V13.0.88' -> '13.0'."""
+    match = re.search(r"release (\d+\.\d+)", text)
+    return match.group(1) if match else None
+
+
+def choose_variant(
+    config: Config, requested: str | None, nvcc_version: str | None
+) -> tuple[Variant, str]:
+    """Resolve `auto` and check a CUDA variant against the host's nvcc; returns (variant, why)."""
+    if requested == "auto":
+        for variant in config.variants.values():
+            if variant.cuda and variant.cuda == nvcc_version:
+                return variant, f"auto: nvcc {nvcc_version} found, picked '{variant.name}'"
+        fallback = "cpu" if "cpu" in config.variants else next(iter(config.variants))
+        reason = (
+            f"nvcc {nvcc_version} matches no variant" if nvcc_version else "no nvcc on this host"
+        )
+        return config.variant(fallback), f"auto: {reason}, picked '{fallback}'"
+    variant = config.variant(requested)
+    if variant.cuda and nvcc_version is None:
+        raise PipelineError(
+            f"variant '{variant.name}' needs the CUDA {variant.cuda} toolkit but no nvcc was "
+            "found (PATH, CUDA_HOME, /usr/local/cuda); install it or pick --variant cpu."
+        )
+    if variant.cuda and variant.cuda != nvcc_version:
+        raise PipelineError(
+            f"variant '{variant.name}' needs CUDA {variant.cuda} but nvcc here is "
+            f"{nvcc_version}; point CUDA_HOME at a {variant.cuda} toolkit or pick --variant auto."
+        )
+    return variant, f"variant '{variant.name}' as requested"
+
+
+def parse_ccache_stats(text: str) -> dict[str, Any]:
+    """Hits, misses and hit rate from `ccache --print-stats` (tab-separated key/value lines)."""
+    values: dict[str, int] = {}
+    for line in text.splitlines():
+        key, _, value = line.partition("\t")
+        if value.strip().isdigit():
+            values[key.strip()] = int(value)
+    hits = values.get("direct_cache_hit", 0) + values.get("preprocessed_cache_hit", 0)
+    misses = values.get("cache_miss", 0)
+    total = hits + misses
+    return {"hits": hits, "misses": misses, "hit_rate": round(hits / total, 3) if total else None}
+
+
+def _matches(name: str, patterns: Iterable[str]) -> bool:
+    return any(fnmatch.fnmatch(name, pattern) for pattern in patterns)
+
+
+def wheel_tags(wheel_name: str) -> list[str]:
+    """Platform tags of a wheel file name ('a-1-py3-none-x.y.whl' -> ['x', 'y'])."""
+    return wheel_name.removesuffix(".whl").split("-")[-1].split(".")
+
+
+def external_libraries(audit: Mapping[str, Any]) -> list[str]:
+    """Sonames the wheel still needs from outside itself, per `auditwheel show --json`."""
+    return sorted(audit.get("external_libs", {}))
+
+
+def audit_problems(
+    audit: Mapping[str, Any], wheel_name: str, plat: str, excludes: Iterable[str]
+) -> list[str]:
+    """Problems in a repaired wheel: a tag other than the expected one, unexpected libraries."""
+    problems = []
+    tags = wheel_tags(wheel_name)
+    if plat not in ("", "auto"):
+        if plat not in tags:
+            problems.append(f"wheel is tagged {'.'.join(tags)}, expected {plat}")
+    elif not any(tag.startswith(("manylinux", "musllinux")) for tag in tags):
+        problems.append(f"wheel has no manylinux tag ({'.'.join(tags)})")
+    if audit.get("pure"):
+        problems.append("auditwheel sees a pure-Python wheel: the native libraries are missing")
+    for lib in external_libraries(audit):
+        if not _matches(lib, excludes):
+            problems.append(f"external library {lib} is neither grafted nor excluded")
+    return problems
+
+
+def content_problems(
+    names: list[str], expected: Iterable[str], excluded: Iterable[str], distribution: str
+) -> list[str]:
+    """check-wheel-contents style rules over the zip member names of a wheel."""
+    problems = []
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            problems.append(f"duplicate entry {name}")
+        seen.add(name)
+        if _matches(name, STRAY_PATTERNS):
+            problems.append(f"stray build file {name}")
+        if _matches(PurePosixPath(name).name, excluded):
+            problems.append(f"{name} is on the exclude list but was packed into the wheel")
+    for path in expected:
+        if path not in seen:
+            problems.append(f"expected file {path} is missing")
+    dist_info = {n.split("/", 1)[0] for n in names if n.split("/", 1)[0].endswith(".dist-info")}
+    normalised = re.sub(r"[-_.]+", "_", distribution).lower()
+    if not any(d.lower().startswith(normalised + "-") for d in dist_info):
+        problems.append(f"no {normalised}-*.dist-info in the wheel (found {sorted(dist_info)})")
+    return problems
+
+
+def grafted(raw_names: Iterable[str], repaired_names: Iterable[str]) -> list[str]:
+    """Libraries auditwheel copied into the wheel."""
+    before = set(raw_names)
+    return sorted(n for n in repaired_names if n not in before and ".so" in n)
+
+
+def smoke_argv(command: str, venv_bin: str) -> tuple[str, ...]:
+    """A smoke command with `python` bound to the verification venv."""
+    argv = shlex.split(command)
+    if argv and argv[0] in ("python", "python3"):
+        argv[0] = f"{venv_bin}/python"
+    return tuple(argv)
+
+
+def cibuildwheel_env(
+    config: Config, variant: Variant, python: str, excludes: Iterable[str]
+) -> dict[str, str]:
+    """cibuildwheel settings for the same build inside a manylinux image."""
+    repair = " ".join(
+        ["auditwheel repair -w {dest_dir}"]
+        + [f"--exclude {shlex.quote(x)}" for x in excludes]
+        + ["{wheel}"]
+    )
+    script = config_cmake(variant).replace("\n", "\\n")
+    env = {
+        "CIBW_BUILD": f"cp{python.replace('.', '')}-manylinux_x86_64",
+        "CIBW_ARCHS_LINUX": "x86_64",
+        "CIBW_MANYLINUX_X86_64_IMAGE": variant.manylinux_image or config.wheel.manylinux_image,
+        "CIBW_BEFORE_BUILD": f"printf '{script}' > {{project}}/config.cmake",
+        "CIBW_REPAIR_WHEEL_COMMAND_LINUX": repair,
+        "CIBW_TEST_COMMAND": " && ".join((*config.wheel.smoke, *variant.smoke)),
+    }
+    if variant.cuda:
+        env["CIBW_ENVIRONMENT_LINUX"] = (
+            "CUDA_HOME=/usr/local/cuda PATH=/usr/local/cuda/bin:$PATH "
+            "CUDACXX=/usr/local/cuda/bin/nvcc"
+        )
+    return env

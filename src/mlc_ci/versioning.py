@@ -1,0 +1,104 @@
+"""Versions from git: PEP 440 for wheels, SemVer for images (pure parsing, one git call)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlc_ci.errors import PipelineError
+from mlc_ci.run import capture
+
+# v1.2.3 | v1.2.3-rc.4 | v1.2.dev5 | v1.2.3.dev5 | v1.2.3rc4
+_TAG = re.compile(
+    r"^v(?P<major>0|[1-9]\d*)\.(?P<minor>0|[1-9]\d*)"
+    r"(?:\.(?P<patch>0|[1-9]\d*))?"
+    r"(?:(?:-rc\.|rc)(?P<rc>\d+)|\.dev(?P<dev>\d+))?$"
+)
+_DESCRIBE = re.compile(r"^(?P<tag>.+)-(?P<distance>\d+)-g(?P<sha>[0-9a-f]{4,40})$")
+
+
+@dataclass(frozen=True)
+class Version:
+    """One version in both spellings."""
+
+    pep440: str
+    semver: str
+    tag: str = ""
+    distance: int = 0
+    sha: str = ""
+
+    @property
+    def is_prerelease(self) -> bool:
+        """rc, dev and between-tag builds are prereleases."""
+        return "-" in self.semver.split("+", 1)[0]
+
+
+def from_tag(tag: str, distance: int = 0, sha: str = "") -> Version:
+    """Versions for `distance` commits past `tag` (0: the tag itself)."""
+    match = _TAG.match(tag)
+    if not match:
+        raise PipelineError(
+            f"tag '{tag}' is neither SemVer nor PEP 440 in the form this pipeline uses; "
+            "tag releases as vX.Y.Z, vX.Y.Z-rc.N or vX.Y.devN."
+        )
+    major, minor = int(match["major"]), int(match["minor"])
+    patch = int(match["patch"] or 0)
+    rc, dev = match["rc"], match["dev"]
+    base = f"{major}.{minor}.{patch}"
+    if dev is not None:
+        number = int(dev) + distance
+        pep = f"{major}.{minor}" + (f".{patch}" if match["patch"] else "") + f".dev{number}"
+        sem = f"{base}-dev.{number}"
+        return _with_local(Version(pep, sem, tag, distance, sha), distance, sha)
+    if rc is not None:
+        pep, sem = f"{base}rc{rc}", f"{base}-rc.{rc}"
+        if distance:
+            pep, sem = f"{pep}.dev{distance}", f"{sem}.dev.{distance}"
+        return _with_local(Version(pep, sem, tag, distance, sha), distance, sha)
+    if distance:
+        nxt = f"{major}.{minor}.{patch + 1}"
+        return _with_local(
+            Version(f"{nxt}.dev{distance}", f"{nxt}-dev.{distance}", tag, distance, sha),
+            distance,
+            sha,
+        )
+    return Version(base, base, tag, 0, sha)
+
+
+def _with_local(version: Version, distance: int, sha: str) -> Version:
+    if not (distance and sha):
+        return version
+    return Version(
+        f"{version.pep440}+g{sha}", f"{version.semver}+{sha}", version.tag, distance, sha
+    )
+
+
+def from_describe(describe: str, commit_count: int = 0) -> Version:
+    """Parse `git describe --tags --long` output; an untagged repo uses the commit count."""
+    describe = describe.strip()
+    match = _DESCRIBE.match(describe)
+    if match:
+        return from_tag(match["tag"], int(match["distance"]), match["sha"][:7])
+    if re.fullmatch(r"[0-9a-f]{4,40}", describe):
+        sha = describe[:7]
+        return Version(
+            f"0.0.0.dev{commit_count}+g{sha}",
+            f"0.0.0-dev.{commit_count}+{sha}",
+            "",
+            commit_count,
+            sha,
+        )
+    raise PipelineError(f"cannot read a version from `git describe` output '{describe}'.")
+
+
+def git_version(repo: Path) -> Version:
+    """The version of the checkout at `repo`."""
+    fix = "run inside a git checkout with at least one commit"
+    describe = capture(
+        ("git", "describe", "--tags", "--long", "--always", "--match", "v*", "--abbrev=7"),
+        cwd=repo,
+        fix=fix,
+    )
+    count = int(capture(("git", "rev-list", "--count", "HEAD"), cwd=repo, fix=fix))
+    return from_describe(describe, count)

@@ -1,0 +1,144 @@
+"""The CLI as users run it: one line and a non-zero status for every bad input, no traceback."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from mlc_ci import cli
+
+pytestmark = pytest.mark.unit
+
+
+def run_cli(*args, cwd=None, env=None):
+    """`python -m mlc_ci ARGS` in a real subprocess."""
+    full_env = {**os.environ, **(env or {})}
+    full_env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    return subprocess.run(
+        (sys.executable, "-m", "mlc_ci", *args),
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def assert_one_line_error(proc, fragment):
+    """The process failed with exactly one `mlc-ci: error:` line containing `fragment`."""
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("mlc-ci: error: ") and fragment in lines[0]
+
+
+def test_config_prints_resolved_json(root):
+    proc = run_cli("config", cwd=root, env={"MLC_CI_NETWORK": "none"})
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["image"]["network"] == "none" and "cu130" in data["variants"]
+
+
+def test_version_is_json(root):
+    proc = run_cli("version", "--repo", str(root), cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    assert set(json.loads(proc.stdout)) == {
+        "pep440",
+        "semver",
+        "tag",
+        "distance",
+        "sha",
+        "prerelease",
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "args", "fragment"),
+    [
+        ("[project\n", ("config",), "malformed TOML"),
+        ("[project]\nsourcee = 'x'\n", ("config",), "unknown key 'project.sourcee'"),
+    ],
+)
+def test_bad_config_files(tmp_path, text, args, fragment):
+    (tmp_path / "pipeline.toml").write_text(text)
+    assert_one_line_error(run_cli(*args, cwd=tmp_path), fragment)
+
+
+def test_unknown_variant_one_line(root):
+    proc = run_cli("wheels-linux", "--variant", "rocm99", "--dry-run", cwd=root)
+    assert_one_line_error(proc, "unknown variant 'rocm99'")
+
+
+def test_missing_submodule_one_line(root, tmp_path):
+    if any((root / "3rdparty" / "mlc-llm").iterdir()):
+        pytest.skip("the mlc-llm submodule is initialised in this checkout")
+    proc = run_cli(
+        "wheels-linux", "--variant", "cpu", "--config", str(root / "pipeline.toml"), cwd=tmp_path
+    )
+    assert_one_line_error(proc, "git submodule update --init --recursive")
+
+
+def test_missing_source_one_line(make_config, tmp_path):
+    path = make_config(source=False)
+    proc = run_cli("wheels-linux", "--variant", "cpu", "--config", str(path), cwd=tmp_path)
+    assert_one_line_error(proc, "does not exist")
+
+
+def test_unbuilt_session_fails_and_says_so(root):
+    proc = run_cli("trivy", cwd=root)
+    assert_one_line_error(proc, "not implemented yet")
+
+
+def test_plan_prints_the_dry_run(root):
+    out = io.StringIO()
+    assert (
+        cli.main(
+            [
+                "plan",
+                "wheels-linux",
+                "--",
+                "--variant",
+                "cu128",
+                "--config",
+                str(root / "pipeline.toml"),
+            ],
+            out=out,
+        )
+        == 0
+    )
+    text = out.getvalue()
+    assert "== wheels-linux-cu128 (dry run) ==" in text
+    assert "--exclude 'libcudart.so.*'" in text and "build mlc-llm-cu128 wheel" in text
+
+
+def test_lint_plan_and_fix(root):
+    out = io.StringIO()
+    assert cli.main(["lint", "--dry-run", "--config", str(root / "pipeline.toml")], out=out) == 0
+    assert "black --check --diff src tests noxfile.py examples" in out.getvalue()
+    out = io.StringIO()
+    assert (
+        cli.main(["plan", "lint", "--fix", "--config", str(root / "pipeline.toml")], out=out) == 0
+    )
+    assert "$ cd " in out.getvalue() and "isort src tests" in out.getvalue()
+
+
+def test_session_runs_and_writes_report(tmp_path, make_config, monkeypatch):
+    """A real (tiny) unit session run: a failing pytest target, report written, error line."""
+    path = make_config()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLC_CI_REPORTS_DIR", str(tmp_path / "reports"))
+    out = io.StringIO()
+    code = cli.main(
+        ["unit", "--config", str(path), "--python", "9.9", "--", "--co", "-q", "-p", "no:cov"],
+        out=out,
+    )
+    assert code == 1  # tests/unit does not exist here: pytest fails, so does the session
+    report = json.loads((tmp_path / "reports" / "unit-9.9.json").read_text())
+    assert report["status"] == "failed" and "pytest tests/unit" in report["error"]
+    assert "== unit-9.9: failed" in out.getvalue()

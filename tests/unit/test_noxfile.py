@@ -1,0 +1,59 @@
+"""The noxfile: eight sessions, descriptions, stage and runner tags, the Python matrix."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from mlc_ci import config
+from mlc_ci.sessions import registry
+
+pytestmark = pytest.mark.unit
+
+SESSIONS = {
+    "lint",
+    "unit",
+    "integration",
+    "docker-build",
+    "trivy",
+    "wheels-linux",
+    "wheels-windows",
+    "release",
+}
+STAGES = {"gate", "build", "verify", "release"}
+
+
+@pytest.fixture(name="listing", scope="module")
+def fixture_listing():
+    from tests.conftest import ROOT  # pylint: disable=import-outside-toplevel
+
+    proc = subprocess.run(
+        (sys.executable, "-m", "nox", "--list", "--json", "-t", *sorted(STAGES)),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(proc.stdout)
+
+
+def test_eight_sessions_with_descriptions_and_tags(listing):
+    names = {entry["name"] for entry in listing}
+    assert names == SESSIONS
+    for entry in listing:
+        assert entry["description"], entry["name"]
+        assert len(set(entry["tags"]) & STAGES) == 1, entry
+        assert set(entry["tags"]) & {"linux", "windows"}, entry
+
+
+def test_unit_runs_once_per_configured_python(listing, root):
+    versions = config.load(root / "pipeline.toml", env={}).python.versions
+    units = [e for e in listing if e["name"] == "unit"]
+    assert sorted(e["python"] for e in units) == sorted(versions)
+
+
+def test_every_session_has_a_cli_command(listing):
+    assert {entry["name"] for entry in listing} == set(registry())

@@ -1,0 +1,268 @@
+"""Wheel planning against the MLC-LLM facts in shared/reference/mlc-llm-build.md."""
+
+from __future__ import annotations
+
+import pytest
+
+from mlc_ci import config
+from mlc_ci.errors import PipelineError
+from mlc_ci.plan import wheels
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(name="mlc")
+def fixture_mlc(root):
+    return config.load(root / "pipeline.toml", env={})
+
+
+def test_config_cmake_for_cu128(mlc):
+    text = wheels.config_cmake(mlc.variant("cu128"))
+    assert text.startswith(wheels.MARKER)
+    for line in (
+        "set(USE_CUDA ON)",
+        "set(USE_CUBLAS ON)",
+        "set(USE_CUTLASS ON)",
+        "set(USE_THRUST ON)",
+        "set(USE_VULKAN OFF)",
+        'set(CMAKE_CUDA_ARCHITECTURES "80;89;90a;120")',
+    ):
+        assert line in text.splitlines()
+
+
+def test_cuda_architectures_match_official_wheels(mlc):
+    assert mlc.variant("cu130").config["CMAKE_CUDA_ARCHITECTURES"] == "80;89;90a;110;120"
+    assert "CMAKE_CUDA_ARCHITECTURES" not in mlc.variant("cpu").config
+    assert all(v is False for k, v in mlc.variant("cpu").config.items() if k.startswith("USE_"))
+    assert mlc.variant("vulkan").config["USE_VULKAN"] is True
+
+
+@pytest.mark.parametrize(
+    ("value", "literal"), [(True, "ON"), (False, "OFF"), (3, "3"), ('a"b', '"a\\"b"')]
+)
+def test_cmake_value(value, literal):
+    assert wheels.cmake_value(value) == literal
+
+
+def test_wheel_names_per_variant(mlc):
+    names = {name: v.distribution for name, v in mlc.variants.items()}
+    assert names == {
+        "cpu": "mlc-llm-cpu",
+        "cu128": "mlc-llm-cu128",
+        "cu130": "mlc-llm-cu130",
+        "vulkan": "mlc-llm-vulkan",
+    }
+
+
+def test_repair_excludes_follow_upstream(mlc):
+    cpu = wheels.repair_excludes(mlc, mlc.variant("cpu"))
+    assert {"libtvm.so", "libtvm_runtime.so", "libtvm_ffi.so", "libvulkan.so.*"} <= set(cpu)
+    assert not any(x.startswith(("libcuda", "libcublas")) for x in cpu)
+    cuda = wheels.repair_excludes(mlc, mlc.variant("cu128"))
+    assert {
+        "libcuda.so.*",
+        "libcudart.so.*",
+        "libnvrtc.so.*",
+        "libcublas.so.*",
+        "libcublasLt.so.*",
+    } <= set(cuda)
+    assert len(cuda) == len(set(cuda))
+
+
+def test_repair_argv():
+    argv = wheels.repair_argv("manylinux_2_28_x86_64", ["libcuda.so.*"], "/out", "{wheel}")
+    assert argv == (
+        "auditwheel",
+        "repair",
+        "--plat",
+        "manylinux_2_28_x86_64",
+        "-w",
+        "/out",
+        "--exclude",
+        "libcuda.so.*",
+        "{wheel}",
+    )
+    assert wheels.repair_argv("", [], "/o", "w")[3] == "auto"
+
+
+def test_build_argv_for_both_frontends():
+    pip = wheels.build_argv("pip", "/src", "/raw", "/b")
+    assert pip == (
+        "python",
+        "-m",
+        "pip",
+        "wheel",
+        "--no-deps",
+        "-v",
+        "-Cbuild-dir=/b",
+        "-w",
+        "/raw",
+        "/src",
+    )
+    build = wheels.build_argv("build", "/src", "/raw", "/b", python="/py")
+    assert build == ("/py", "-m", "build", "--wheel", "-Cbuild-dir=/b", "--outdir", "/raw", "/src")
+
+
+def test_build_env_with_ccache_and_cuda():
+    env = wheels.build_env(ccache_dir="/cc", jobs=2, cuda_home="/usr/local/cuda")
+    assert env["CMAKE_CXX_COMPILER_LAUNCHER"] == "ccache"
+    assert env["CMAKE_CUDA_COMPILER_LAUNCHER"] == "ccache"
+    assert env["CCACHE_DIR"] == "/cc" and env["CMAKE_BUILD_PARALLEL_LEVEL"] == "2"
+    assert env["CUDACXX"] == "/usr/local/cuda/bin/nvcc"
+    assert wheels.build_env(ccache_dir=None, jobs=1, cuda_home=None) == {
+        "CMAKE_BUILD_PARALLEL_LEVEL": "1"
+    }
+
+
+PYPROJECT = """[build-system]
+requires = ["scikit-build-core"]
+
+[project]
+name = "mlc-llm"
+version = "0.1"
+
+[tool.other]
+name = "keep"
+"""
+
+
+def test_rename_distribution_only_touches_project():
+    renamed = wheels.rename_distribution(PYPROJECT, "mlc-llm-cu128")
+    assert 'name = "mlc-llm-cu128"' in renamed and 'name = "keep"' in renamed
+    assert renamed.count("\n") == PYPROJECT.count("\n")
+
+
+def test_rename_needs_a_static_name():
+    with pytest.raises(PipelineError, match="no \\[project\\] table"):
+        wheels.rename_distribution("[tool.x]\nname='a'\n", "b")
+    with pytest.raises(PipelineError, match="no static \\[project\\].name"):
+        wheels.rename_distribution("[project]\ndynamic = ['name']\n", "b")
+
+
+@pytest.mark.parametrize(
+    ("text", "version"),
+    [
+        ("Cuda compilation tools, release 13.0, V13.0.88", "13.0"),
+        ("release 12.8, V12.8.93", "12.8"),
+        ("garbage", None),
+    ],
+)
+def test_parse_nvcc_version(text, version):
+    assert wheels.parse_nvcc_version(text) == version
+
+
+def test_choose_variant(mlc):
+    assert wheels.choose_variant(mlc, "auto", "13.0")[0].name == "cu130"
+    assert wheels.choose_variant(mlc, "auto", "12.8")[0].name == "cu128"
+    variant, why = wheels.choose_variant(mlc, "auto", None)
+    assert variant.name == "cpu" and "no nvcc" in why
+    assert "matches no variant" in wheels.choose_variant(mlc, "auto", "11.8")[1]
+    assert wheels.choose_variant(mlc, "cpu", None)[0].name == "cpu"
+    assert wheels.choose_variant(mlc, "cu130", "13.0")[0].name == "cu130"
+
+
+def test_cuda_variant_needs_matching_nvcc(mlc):
+    with pytest.raises(PipelineError, match="needs the CUDA 13.0 toolkit but no nvcc"):
+        wheels.choose_variant(mlc, "cu130", None)
+    with pytest.raises(PipelineError, match="needs CUDA 12.8 but nvcc here is 13.0"):
+        wheels.choose_variant(mlc, "cu128", "13.0")
+    with pytest.raises(PipelineError, match="unknown variant 'rocm61'"):
+        wheels.choose_variant(mlc, "rocm61", None)
+
+
+def test_parse_ccache_stats():
+    text = (
+        "direct_cache_hit\t7\npreprocessed_cache_hit\t1\ncache_miss\t2\n"
+        "stats_updated_timestamp\t0\nbogus\n"
+    )
+    assert wheels.parse_ccache_stats(text) == {"hits": 8, "misses": 2, "hit_rate": 0.8}
+    assert wheels.parse_ccache_stats("")["hit_rate"] is None
+
+
+def test_content_problems():
+    names = [
+        "mini_llm/__init__.py",
+        "mini_llm/libmini_llm.so",
+        "mini_llm/__pycache__/x.cpython-312.pyc",
+        "mini_llm/__init__.py",
+        "mini_llm.libs/libcudart-1234.so.13",
+        "mini_llm_cu130-0.1.0.dist-info/RECORD",
+    ]
+    problems = wheels.content_problems(
+        names,
+        ["mini_llm/libmini_llm.so", "mini_llm/libmini_llm_cuda.so"],
+        ["libcudart*"],
+        "mini-llm-cu130",
+    )
+    assert problems == [
+        "stray build file mini_llm/__pycache__/x.cpython-312.pyc",
+        "duplicate entry mini_llm/__init__.py",
+        "mini_llm.libs/libcudart-1234.so.13 is on the exclude list but was packed into the wheel",
+        "expected file mini_llm/libmini_llm_cuda.so is missing",
+    ]
+    assert (
+        "no mini_llm_cpu-*.dist-info"
+        in wheels.content_problems(names[:2], [], [], "mini-llm-cpu")[0]
+    )
+
+
+def test_grafted():
+    assert wheels.grafted(["a/x.so"], ["a/x.so", "a.libs/libz-1.so.1", "a/y.py"]) == [
+        "a.libs/libz-1.so.1"
+    ]
+
+
+def test_smoke_argv_binds_python_to_the_venv():
+    assert wheels.smoke_argv('python -c "import mlc_llm"', "/v/bin") == (
+        "/v/bin/python",
+        "-c",
+        "import mlc_llm",
+    )
+    assert wheels.smoke_argv("mlc_llm --help", "/v/bin") == ("mlc_llm", "--help")
+
+
+def test_cibuildwheel_env_for_cuda(mlc):
+    variant = mlc.variant("cu128")
+    env = wheels.cibuildwheel_env(mlc, variant, "3.12", wheels.repair_excludes(mlc, variant))
+    assert env["CIBW_BUILD"] == "cp312-manylinux_x86_64"
+    assert "--exclude 'libcudart.so.*'" in env["CIBW_REPAIR_WHEEL_COMMAND_LINUX"]
+    assert env["CIBW_REPAIR_WHEEL_COMMAND_LINUX"].startswith("auditwheel repair -w {dest_dir}")
+    assert "set(USE_CUDA ON)" in env["CIBW_BEFORE_BUILD"]
+    assert "CUDACXX=/usr/local/cuda/bin/nvcc" in env["CIBW_ENVIRONMENT_LINUX"]
+    assert "python -m mlc_llm --help" in env["CIBW_TEST_COMMAND"]
+    cpu_env = wheels.cibuildwheel_env(mlc, mlc.variant("cpu"), "3.10", [])
+    assert cpu_env["CIBW_MANYLINUX_X86_64_IMAGE"] == mlc.wheel.manylinux_image
+    assert "CIBW_ENVIRONMENT_LINUX" not in cpu_env
+
+
+AUDIT = {"version": 1, "pure": False, "overall_tag": "manylinux_2_31_x86_64", "external_libs": {}}
+
+
+def test_audit_clean_wheel():
+    name = "mini_llm-0.1.0-py3-none-manylinux_2_31_x86_64.whl"
+    assert not wheels.audit_problems(AUDIT, name, "auto", [])
+    assert not wheels.audit_problems(AUDIT, name, "manylinux_2_31_x86_64", [])
+    assert wheels.wheel_tags("a-1-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl") == [
+        "manylinux_2_17_x86_64",
+        "manylinux2014_x86_64",
+    ]
+
+
+def test_audit_problems():
+    audit = {
+        **AUDIT,
+        "pure": True,
+        "external_libs": {"libcudart.so.13": None, "libfoo.so.1": "/usr/lib/libfoo.so.1"},
+    }
+    problems = wheels.audit_problems(
+        audit, "a-1-py3-none-linux_x86_64.whl", "auto", ["libcudart.so.*"]
+    )
+    assert problems == [
+        "wheel has no manylinux tag (linux_x86_64)",
+        "auditwheel sees a pure-Python wheel: the native libraries are missing",
+        "external library libfoo.so.1 is neither grafted nor excluded",
+    ]
+    wrong = wheels.audit_problems(
+        AUDIT, "a-1-py3-none-manylinux_2_31_x86_64.whl", "manylinux_2_28_x86_64", []
+    )
+    assert wrong == ["wheel is tagged manylinux_2_31_x86_64, expected manylinux_2_28_x86_64"]

@@ -1,0 +1,59 @@
+"""Reports: atomic JSON, artifacts with digests, the terminal table."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+
+import pytest
+
+from mlc_ci import report
+from mlc_ci.run import StepResult
+
+pytestmark = pytest.mark.unit
+
+
+def test_artifact_and_json_round_trip(tmp_path):
+    wheel = tmp_path / "demo-1.0-py3-none-any.whl"
+    wheel.write_bytes(b"x" * 2048)
+    art = report.artifact(wheel, variant="cpu")
+    assert art.sha256 == hashlib.sha256(b"x" * 2048).hexdigest() and art.size == 2048
+    rep = report.SessionReport("wheels-linux-cpu", status="passed", artifacts=[art])
+    rep.steps.append(StepResult("build", "pip wheel .", "ok", 1.5, 1, 0))
+    path = report.write(rep, tmp_path / "reports")
+    data = json.loads(path.read_text())
+    assert data["artifacts"][0]["details"] == {"variant": "cpu"}
+    assert data["steps"][0]["title"] == "build"
+    assert [p.name for p in (tmp_path / "reports").iterdir()] == ["wheels-linux-cpu.json"]
+
+
+def test_failed_write_leaves_no_partial_file(tmp_path):
+    target = tmp_path / "r.json"
+    target.write_text("old")
+    with pytest.raises(TypeError):
+        report.write_json({1j: 1}, target)
+    assert target.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]
+
+
+@pytest.mark.parametrize(
+    ("size", "text"),
+    [(10, "10 B"), (1536, "1.5 KiB"), (5 << 20, "5.0 MiB"), (3 << 40, "3072.0 GiB")],
+)
+def test_human_size(size, text):
+    assert report.human_size(size) == text
+
+
+def test_render_table(tmp_path):
+    wheel = tmp_path / "w.whl"
+    wheel.write_bytes(b"abc")
+    rep = report.SessionReport("lint", status="failed", seconds=2.0, error="black would reformat")
+    rep.steps.append(StepResult("black", "black --check .", "failed", 1.0, 1, 1))
+    rep.artifacts.append(report.artifact(wheel))
+    out = io.StringIO()
+    report.render(rep, out)
+    text = out.getvalue()
+    assert "== lint: failed in 2.0s ==" in text
+    assert "black  failed  1.0s" in text
+    assert "w.whl" in text and "error: black would reformat" in text

@@ -1,0 +1,131 @@
+"""The runner with real processes: echo, dry-run, placeholders, retries, missing tools."""
+
+from __future__ import annotations
+
+import io
+import sys
+
+import pytest
+
+from mlc_ci.errors import PipelineError, StepFailed
+from mlc_ci.run import Runner, Step, capture
+
+pytestmark = pytest.mark.unit
+PY = sys.executable
+
+
+def test_runs_commands_and_prints_progress():
+    out = io.StringIO()
+    runner = Runner(out=out)
+    runner.run_all(
+        [Step("hello", (PY, "-c", "print('hi')")), Step("noop", action=lambda ctx: None)]
+    )
+    text = out.getvalue()
+    assert "[1/2] hello" in text and "[2/2] noop" in text and "ok in" in text
+    assert [r.status for r in runner.results] == ["ok", "ok"]
+
+
+def test_dry_run_runs_nothing(tmp_path):
+    marker = tmp_path / "touched"
+    out = io.StringIO()
+    runner = Runner(dry_run=True, out=out)
+    runner.run_all([Step("touch", (PY, "-c", f"open({str(marker)!r}, 'w')"), env={"A": "b c"})])
+    assert not marker.exists()
+    assert runner.results[0].status == "planned"
+    assert "A='b c'" in out.getvalue()
+
+
+def test_placeholders_come_from_earlier_steps():
+    runner = Runner(out=io.StringIO())
+
+    def set_value(ctx):
+        ctx["value"] = "42"
+
+    runner.run_all(
+        [
+            Step("set", action=set_value),
+            Step(
+                "echo",
+                (PY, "-c", "import sys; print(sys.argv[1])", "{value}"),
+                capture=True,
+                save_as="echoed",
+            ),
+        ]
+    )
+    assert runner.context["echoed"].strip() == "42"
+    assert "42" in runner.results[1].command
+
+
+def test_unknown_placeholder_is_named():
+    with pytest.raises(PipelineError, match="needs 'wheel'"):
+        Runner(out=io.StringIO()).run(Step("x", ("echo", "{wheel}")))
+
+
+def test_failure_names_the_step_and_hint():
+    runner = Runner(out=io.StringIO())
+    step = Step("fail", (PY, "-c", "import sys; sys.exit(3)"), on_fail="do the fix")
+    with pytest.raises(StepFailed, match="'fail' failed with exit status 3.*do the fix"):
+        runner.run(step)
+    assert runner.results[0].status == "failed"
+
+
+def test_captured_failure_shows_last_line():
+    code = "import sys; print('first'); print('the reason', file=sys.stderr); sys.exit(1)"
+    with pytest.raises(StepFailed, match="the reason"):
+        Runner(out=io.StringIO()).run(Step("fail", (PY, "-c", code), capture=True))
+
+
+def test_retries_with_backoff_then_succeeds(tmp_path):
+    counter = tmp_path / "n"
+    code = (
+        "import pathlib, sys; p = pathlib.Path(sys.argv[1]);"
+        "n = int(p.read_text() or 0) if p.exists() else 0;"
+        "p.write_text(str(n + 1)); sys.exit(0 if n >= 2 else 1)"
+    )
+    delays = []
+    runner = Runner(out=io.StringIO(), sleep=delays.append)
+    result = runner.run(Step("flaky", (PY, "-c", code, str(counter)), retries=3))
+    assert result.attempts == 3 and delays == [2.0, 4.0]
+
+
+def test_retries_exhausted():
+    delays = []
+    runner = Runner(out=io.StringIO(), sleep=delays.append)
+    with pytest.raises(StepFailed):
+        runner.run(Step("down", (PY, "-c", "raise SystemExit(1)"), retries=2))
+    assert delays == [2.0, 4.0] and runner.results[0].attempts == 3
+
+
+def test_missing_tool_has_install_hint():
+    with pytest.raises(
+        PipelineError, match="`auditwheel` was not found on PATH; pip install auditwheel"
+    ):
+        Runner(out=io.StringIO(), env={"PATH": "/nonexistent"}).run(
+            Step("x", ("auditwheel", "show"))
+        )
+    with pytest.raises(PipelineError, match="install frobnicate or put it on PATH"):
+        Runner(out=io.StringIO()).run(Step("x", ("frobnicate",)))
+
+
+def test_path_prefix_and_cwd(tmp_path):
+    runner = Runner(out=io.StringIO())
+    step = Step(
+        "where",
+        (PY, "-c", "import os; print(os.getcwd()); print(os.environ['PATH'].split(os.pathsep)[0])"),
+        cwd=str(tmp_path),
+        path_prefix="/opt/first",
+        capture=True,
+        save_as="where",
+    )
+    runner.run(step)
+    cwd, first = runner.context["where"].split()
+    assert cwd == str(tmp_path) and first == "/opt/first"
+    assert 'PATH=/opt/first:"$PATH"' in step.command_text()
+
+
+def test_capture():
+    assert capture((PY, "-c", "print('x')")).strip() == "x"
+    with pytest.raises(PipelineError, match="failed: boom; fix it"):
+        capture((PY, "-c", "import sys; sys.exit('boom')"), fix="fix it")
+    with pytest.raises(PipelineError, match="not found on PATH"):
+        capture(("no-such-tool-xyz",))

@@ -1,0 +1,91 @@
+"""Versions from tags and `git describe`: PEP 440 for wheels, SemVer for images."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from mlc_ci import versioning
+from mlc_ci.errors import PipelineError
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize(
+    ("tag", "distance", "sha", "pep440", "semver", "pre"),
+    [
+        ("v1.2.3", 0, "", "1.2.3", "1.2.3", False),
+        ("v0.20.0", 0, "", "0.20.0", "0.20.0", False),
+        ("v1.2.3-rc.4", 0, "", "1.2.3rc4", "1.2.3-rc.4", True),
+        ("v1.2.3rc4", 0, "", "1.2.3rc4", "1.2.3-rc.4", True),
+        ("v0.26.dev0", 0, "", "0.26.dev0", "0.26.0-dev.0", True),
+        ("v0.26.dev0", 4, "abc1234", "0.26.dev4+gabc1234", "0.26.0-dev.4+abc1234", True),
+        ("v0.26.1.dev2", 0, "", "0.26.1.dev2", "0.26.1-dev.2", True),
+        ("v1.2.3", 5, "abc1234", "1.2.4.dev5+gabc1234", "1.2.4-dev.5+abc1234", True),
+        ("v1.2.3-rc.1", 2, "abc1234", "1.2.3rc1.dev2+gabc1234", "1.2.3-rc.1.dev.2+abc1234", True),
+        ("v1.2", 0, "", "1.2.0", "1.2.0", False),
+    ],
+)
+def test_from_tag(tag, distance, sha, pep440, semver, pre):
+    version = versioning.from_tag(tag, distance, sha)
+    assert (version.pep440, version.semver, version.is_prerelease) == (pep440, semver, pre)
+
+
+@pytest.mark.parametrize("tag", ["release-1", "v1", "v1.2.3-beta", "1.2.3", "v01.2.3", "vfoo"])
+def test_bad_tag_is_a_clear_error(tag):
+    with pytest.raises(PipelineError, match="neither SemVer nor PEP 440"):
+        versioning.from_tag(tag)
+
+
+def test_from_describe():
+    assert versioning.from_describe("v1.0.0-0-gdeadbee\n").pep440 == "1.0.0"
+    assert versioning.from_describe("v1.0.0-3-gdeadbeef12").semver == "1.0.1-dev.3+deadbee"
+    untagged = versioning.from_describe("deadbeef", commit_count=7)
+    assert (untagged.pep440, untagged.semver) == ("0.0.0.dev7+gdeadbee", "0.0.0-dev.7+deadbee")
+    with pytest.raises(PipelineError, match="cannot read a version"):
+        versioning.from_describe("not a describe")
+
+
+def _git(repo, *args):
+    subprocess.run(("git", "-C", str(repo), *args), check=True, capture_output=True)
+
+
+def test_git_version_on_a_real_repository(tmp_path):
+    _git(tmp_path, "init", "-q")
+    _git(
+        tmp_path,
+        "-c",
+        "user.email=ci@example.invalid",
+        "-c",
+        "user.name=ci",
+        "commit",
+        "-q",
+        "--allow-empty",
+        "-m",
+        "a",
+    )
+    assert versioning.git_version(tmp_path).pep440.startswith("0.0.0.dev1+g")
+    _git(tmp_path, "tag", "v0.3.0")
+    assert versioning.git_version(tmp_path).semver == "0.3.0"
+    _git(tmp_path, "tag", "vbroken")
+    _git(
+        tmp_path,
+        "-c",
+        "user.email=ci@example.invalid",
+        "-c",
+        "user.name=ci",
+        "commit",
+        "-q",
+        "--allow-empty",
+        "-m",
+        "b",
+    )
+    _git(tmp_path, "tag", "-d", "v0.3.0")
+    with pytest.raises(PipelineError, match="vbroken"):
+        versioning.git_version(tmp_path)
+
+
+def test_git_version_outside_a_repository(tmp_path):
+    with pytest.raises(PipelineError, match="run inside a git checkout"):
+        versioning.git_version(tmp_path)
