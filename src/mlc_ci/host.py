@@ -13,12 +13,17 @@ from mlc_ci.run import capture
 
 
 def cuda_home(env: Mapping[str, str]) -> str | None:
-    """The CUDA toolkit: CUDA_HOME / CUDA_PATH, else nvcc on PATH, else /usr/local/cuda."""
-    candidates = [env.get("CUDA_HOME"), env.get("CUDA_PATH")]
+    """The CUDA toolkit: CUDA_HOME / CUDA_PATH, else nvcc on PATH, else /usr/local/cuda.
+
+    An explicit CUDA_HOME is authoritative: when it holds no toolkit there is none.
+    """
+    explicit = env.get("CUDA_HOME") or env.get("CUDA_PATH")
+    candidates = [explicit] if explicit else []
     nvcc = shutil.which("nvcc", path=env.get("PATH"))
-    if nvcc:
+    if nvcc and not explicit:
         candidates.append(str(Path(nvcc).resolve().parent.parent))
-    candidates.append("/usr/local/cuda")
+    if not explicit:
+        candidates.append("/usr/local/cuda")
     for home in candidates:
         # A wrapper script on PATH (/usr/local/bin/nvcc) is not a toolkit: require headers.
         if home and (Path(home) / "bin" / "nvcc").is_file():

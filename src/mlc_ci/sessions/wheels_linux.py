@@ -269,10 +269,9 @@ def _publish(variant: Variant, layout: Layout):
         shutil.copy2(source, partial)
         final = layout.out / source.name
         os.replace(partial, final)
-        tag = final.name[:-4].split("-")[-1]
-        extra = ctx.get("report", {})
+        extra = {"tag": ".".join(wheels.wheel_tags(final.name)), **ctx.get("report", {})}
         ctx.setdefault("artifacts", []).append(
-            artifact(final, kind="wheel", variant=variant.name, tag=tag, **extra)
+            artifact(final, kind="wheel", variant=variant.name, **extra)
         )
 
     return action

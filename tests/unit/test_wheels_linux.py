@@ -1,0 +1,201 @@
+"""wheels-linux steps on real files: the source is restored, dist/ only gets verified wheels."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import zipfile
+
+import pytest
+
+from mlc_ci import config
+from mlc_ci.errors import PipelineError
+from mlc_ci.plan import wheels
+from mlc_ci.run import Runner
+from mlc_ci.sessions import wheels_linux
+
+pytestmark = pytest.mark.unit
+
+CUDA_TOML = """
+[variants.cu130]
+distribution = "demo-cu130"
+cuda = "13.0"
+config = { USE_CUDA = true, CMAKE_CUDA_ARCHITECTURES = "80;90" }
+auditwheel_exclude = ["libcudart.so.*"]
+expected_files = ["demo/libdemo_cuda.so"]
+smoke = ["python -m demo check-device cuda --allow-missing"]
+"""
+
+
+@pytest.fixture(name="cfg")
+def fixture_cfg(make_config):
+    from tests.conftest import MINIMAL  # pylint: disable=import-outside-toplevel
+
+    return config.load(make_config(MINIMAL + CUDA_TOML), env={})
+
+
+def args(**kw):
+    """Parsed wheels-linux arguments."""
+    base = {"variant": None, "out": None, "container": False, "python": "3.12", "dry_run": True}
+    return argparse.Namespace(**{**base, **kw})
+
+
+def make_wheel(path, names):
+    """A zip with the given member names (content is the name)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w") as archive:
+        for name in names:
+            archive.writestr(name, name)
+    return path
+
+
+def steps_by_title(plan):
+    """Map step title -> step."""
+    return {step.title: step for step in plan.steps + plan.cleanup}
+
+
+def test_plan_order_and_smoke_in_clean_venv(cfg, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    plan = wheels_linux.plan(args(variant="cu130"), cfg, {"PATH": "/usr/bin"})
+    titles = [s.title for s in plan.steps]
+    assert titles.index("auditwheel repair") < titles.index("check tag, libraries and contents")
+    assert titles[-1] == f"publish into {tmp_path / 'dist'}"
+    smoke = steps_by_title(plan)["smoke: python -m demo check-device cuda --allow-missing"]
+    assert smoke.argv[0].endswith("/venv/bin/python") and smoke.cwd.endswith("smoke-cwd")
+    assert "--exclude" in steps_by_title(plan)["auditwheel repair"].argv
+    assert plan.notes == ["variant 'cu130' (dry run: toolkit not checked)"]
+
+
+def test_container_plan_uses_cibuildwheel(cfg, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    plan = wheels_linux.plan(args(variant="cu130", container=True), cfg, {})
+    step = steps_by_title(plan)["cibuildwheel (manylinux container)"]
+    assert step.argv[:3] == ("cibuildwheel", "--platform", "linux")
+    assert "--exclude 'libcudart.so.*'" in step.env["CIBW_REPAIR_WHEEL_COMMAND_LINUX"]
+
+
+def test_prepare_writes_config_and_renames_then_restores(cfg, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    plan = wheels_linux.plan(args(variant="cu130"), cfg, {})
+    steps = steps_by_title(plan)
+    pyproject = cfg.source_dir / "pyproject.toml"
+    original = pyproject.read_text()
+    ctx = {}
+    steps["prepare source and staging"].action(ctx)
+    assert "set(USE_CUDA ON)" in (cfg.source_dir / "config.cmake").read_text()
+    assert 'name = "demo-cu130"' in pyproject.read_text()
+    steps["restore source tree"].action(ctx)
+    assert pyproject.read_text() == original
+    assert not (cfg.source_dir / "config.cmake").exists()
+
+
+def test_prepare_refuses_a_hand_written_config(cfg, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (cfg.source_dir / "config.cmake").write_text("set(USE_CUDA ON)\n")
+    plan = wheels_linux.plan(args(variant="cpu"), cfg, {})
+    with pytest.raises(PipelineError, match="was not written by mlc-ci"):
+        steps_by_title(plan)["prepare source and staging"].action({})
+    assert (cfg.source_dir / "config.cmake").read_text() == "set(USE_CUDA ON)\n"
+
+
+def test_locate_needs_exactly_one_wheel(tmp_path):
+    locate = wheels_linux._locate(tmp_path, "wheel")  # pylint: disable=protected-access
+    with pytest.raises(PipelineError, match="expected one wheel.*found 0"):
+        locate({})
+    make_wheel(tmp_path / "a-1-py3-none-any.whl", ["x"])
+    ctx = {}
+    locate(ctx)
+    assert ctx["wheel"].endswith("a-1-py3-none-any.whl")
+
+
+GOOD = [
+    "demo/__init__.py",
+    "demo/libdemo.so",
+    "demo/libdemo_cuda.so",
+    "demo_cu130-1.0.dist-info/RECORD",
+]
+REPAIRED = "demo_cu130-1.0-py3-none-manylinux_2_31_x86_64.whl"
+
+
+def run_verify_and_publish(cfg, tmp_path, names, audit):
+    """Run the real verify and publish steps on hand-made wheels; return the context."""
+    plan = wheels_linux.plan(args(variant="cu130", dry_run=False), cfg, {"MLC_CI_JOBS": "1"})
+    steps = steps_by_title(plan)
+    ctx = {
+        "wheel": str(
+            make_wheel(tmp_path / "raw" / "demo_cu130-1.0-py3-none-linux_x86_64.whl", GOOD)
+        ),
+        "repaired": str(make_wheel(tmp_path / "fixed" / REPAIRED, names)),
+        "audit_json": json.dumps(audit),
+        "ccache_stats": "direct_cache_hit\t3\ncache_miss\t1\n",
+    }
+    runner = Runner(out=io.StringIO())
+    runner.context = ctx
+    runner.run(steps["check tag, libraries and contents"])
+    runner.run(steps[f"publish into {tmp_path / 'dist'}"])
+    return ctx
+
+
+def test_verified_wheel_is_published_with_report(cfg, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    audit = {"overall_tag": "manylinux_2_31_x86_64", "external_libs": {"libcudart.so.13": None}}
+    ctx = run_verify_and_publish(cfg, tmp_path, GOOD + ["demo.libs/libz-ab.so.1"], audit)
+    assert (tmp_path / "dist" / REPAIRED).is_file()
+    assert [p.name for p in (tmp_path / "dist").iterdir()] == [REPAIRED]
+    (art,) = ctx["artifacts"]
+    assert art.details["grafted"] == ["demo.libs/libz-ab.so.1"]
+    assert art.details["excluded"] == ["libcudart.so.13"]
+    assert art.details["ccache"]["hit_rate"] == 0.75
+    assert art.details["tag"] == "manylinux_2_31_x86_64"
+
+
+def test_failed_verification_keeps_dist_untouched(cfg, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    (dist / REPAIRED).write_bytes(b"previous good wheel")
+    audit = {"overall_tag": "manylinux_2_31_x86_64", "external_libs": {"libfoo.so.1": "/x"}}
+    with pytest.raises(
+        PipelineError, match="failed verification: .*libfoo.so.1.*missing.*stays in"
+    ):
+        run_verify_and_publish(cfg, tmp_path, GOOD[:2] + GOOD[3:], audit)
+    assert (dist / REPAIRED).read_bytes() == b"previous good wheel"
+
+
+def test_cuda_variant_without_nvcc_is_refused(cfg, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    no_cuda = {"CUDA_HOME": str(tmp_path / "no-toolkit-here")}
+    with pytest.raises(PipelineError, match="no nvcc was found"):
+        wheels_linux.plan(args(variant="cu130", dry_run=False), cfg, no_cuda)
+
+
+def test_auto_without_nvcc_picks_cpu(cfg, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    no_cuda = {"CUDA_HOME": str(tmp_path / "no-toolkit-here")}
+    plan = wheels_linux.plan(args(variant="auto", dry_run=False), cfg, no_cuda)
+    assert plan.report_name == "wheels-linux-cpu"
+    assert plan.notes == ["auto: no nvcc on this host, picked 'cpu'"]
+
+
+def test_source_without_cmakelists_is_refused(cfg, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (cfg.source_dir / "CMakeLists.txt").unlink()
+    with pytest.raises(PipelineError, match="has no CMakeLists.txt"):
+        wheels_linux.plan(args(variant="cpu", dry_run=False), cfg, {})
+
+
+def test_auto_with_the_host_toolkit(cfg, tmp_path, monkeypatch):
+    """A two-line shell stand-in plays nvcc at the process boundary (no GPU toolkit needed)."""
+    monkeypatch.chdir(tmp_path)
+    home = tmp_path / "cuda"
+    (home / "include").mkdir(parents=True)
+    (home / "include" / "cuda_runtime.h").write_text("")
+    (home / "bin").mkdir()
+    nvcc = home / "bin" / "nvcc"
+    nvcc.write_text("#!/bin/sh\necho 'Cuda compilation tools, release 13.0, V13.0.88'\n")
+    nvcc.chmod(0o755)
+    plan = wheels_linux.plan(args(variant="auto", dry_run=False), cfg, {"CUDA_HOME": str(home)})
+    assert plan.notes == ["auto: nvcc 13.0 found, picked 'cu130'"]
+    build = next(s for s in plan.steps if s.title.startswith("build "))
+    assert build.env["CUDACXX"] == f"{home}/bin/nvcc"
