@@ -11,7 +11,6 @@ import pytest
 
 from mlc_ci import config
 from mlc_ci.errors import PipelineError
-from mlc_ci.plan import wheels
 from mlc_ci.run import Runner
 from mlc_ci.sessions import wheels_linux
 
