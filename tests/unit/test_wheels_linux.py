@@ -146,7 +146,7 @@ def test_verified_wheel_is_published_with_report(cfg, tmp_path, monkeypatch):
     assert art.details["grafted"] == ["demo.libs/libz-ab.so.1"]
     assert art.details["excluded"] == ["libcudart.so.13"]
     assert art.details["ccache"]["hit_rate"] == 0.75
-    assert art.details["tag"] == "manylinux_2_31_x86_64"
+    assert art.details["tag"] == "manylinux_2_31_x86_64"  # from the file name
 
 
 def test_failed_verification_keeps_dist_untouched(cfg, tmp_path, monkeypatch):

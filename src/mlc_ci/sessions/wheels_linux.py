@@ -254,7 +254,6 @@ def _verify(config: Config, variant: Variant, excludes: tuple[str, ...], keep: s
         ctx.setdefault("report", {}).update(
             grafted=wheels.grafted(raw_names, names),
             excluded=wheels.external_libraries(audit),
-            tag=audit.get("overall_tag", ""),
             ccache=wheels.parse_ccache_stats(ctx.get("ccache_stats", "")),
         )
 
