@@ -67,6 +67,7 @@ class Wheel:
     plat: str = "auto"
     ccache_dir: str = ".cache/ccache"
     manylinux_image: str = "quay.io/pypa/manylinux_2_28_x86_64"
+    mingw_toolchain: str = ""
     dist_dir: str = "dist"
     build_dir: str = "build"
     auditwheel_exclude: tuple[str, ...] = ()

@@ -141,7 +141,8 @@ class Runner:
 
     def _run_command(self, step: Step, result: StepResult) -> None:
         argv = step.resolve(self.context)
-        env = {**self.env, **step.env}
+        # Actions may add to the environment (e.g. what vcvars64.bat sets on Windows).
+        env = {**self.env, **self.context.get("env", {}), **step.env}
         if step.path_prefix:
             env["PATH"] = os.pathsep.join(filter(None, (step.path_prefix, env.get("PATH"))))
         for attempt in range(1, step.retries + 2):

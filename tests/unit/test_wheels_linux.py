@@ -12,7 +12,7 @@ import pytest
 from mlc_ci import config
 from mlc_ci.errors import PipelineError
 from mlc_ci.run import Runner
-from mlc_ci.sessions import wheels_linux
+from mlc_ci.sessions import wheel_steps, wheels_linux
 
 pytestmark = pytest.mark.unit
 
@@ -99,7 +99,7 @@ def test_prepare_refuses_a_hand_written_config(cfg, tmp_path, monkeypatch):
 
 
 def test_locate_needs_exactly_one_wheel(tmp_path):
-    locate = wheels_linux._locate(tmp_path, "wheel")  # pylint: disable=protected-access
+    locate = wheel_steps.locate(tmp_path, "wheel")  # pylint: disable=protected-access
     with pytest.raises(PipelineError, match="expected one wheel.*found 0"):
         locate({})
     make_wheel(tmp_path / "a-1-py3-none-any.whl", ["x"])

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import sys
 import zipfile
 from pathlib import Path
@@ -15,8 +13,8 @@ from mlc_ci import host
 from mlc_ci.config import Config, Variant, require_source
 from mlc_ci.errors import PipelineError
 from mlc_ci.plan import wheels
-from mlc_ci.report import artifact
 from mlc_ci.run import Context, Step
+from mlc_ci.sessions import wheel_steps
 from mlc_ci.sessions.base import Plan, SessionDef
 
 
@@ -26,21 +24,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", help="where verified wheels go (default: [wheel].dist_dir)")
     parser.add_argument("--container", action="store_true", help="build with cibuildwheel")
     parser.add_argument("--python", default="3.12", help="CPython for --container builds")
-
-
-class Layout:
-    """Directories of one wheels-linux run (all absolute)."""
-
-    def __init__(self, config: Config, variant: Variant, out: str | None) -> None:
-        cache = Path(".cache/mlc-ci").resolve()
-        self.stage = cache / "wheels-linux" / variant.name
-        self.raw = self.stage / "raw"
-        self.repaired = self.stage / "repaired"
-        self.venv = self.stage / "venv"
-        self.empty = self.stage / "smoke-cwd"
-        self.cmake_build = cache / "cmake-build" / variant.name
-        self.ccache = Path(config.wheel.ccache_dir).resolve()
-        self.out = Path(out or config.wheel.dist_dir).resolve()
 
 
 def resolve_variant(
@@ -62,7 +45,7 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
     variant, why, home = resolve_variant(args, config, env)
     if not args.dry_run:
         require_source(config)
-    layout = Layout(config, variant, args.out)
+    layout = wheel_steps.Layout(config, variant, args.out)
     excludes = wheels.repair_excludes(config, variant)
     data = {
         "variant": variant.name,
@@ -81,7 +64,9 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
     )
     data["ccache"] = use_ccache
     source = str(config.source_dir)
-    steps = [Step("prepare source and staging", action=_prepare(config, variant, layout))]
+    steps = [
+        Step("prepare source and staging", action=wheel_steps.prepare(config, variant, layout))
+    ]
     if use_ccache:
         steps.append(Step("reset ccache statistics", ("ccache", "-z"), env=build_env))
     steps.append(
@@ -107,7 +92,7 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
                 save_as="ccache_stats",
             )
         )
-    steps.append(Step("locate built wheel", action=_locate(layout.raw, "wheel")))
+    steps.append(Step("locate built wheel", action=wheel_steps.locate(layout.raw, "wheel")))
     keep = f"the unrepaired wheel stays in {layout.raw}; nothing was copied to {layout.out}"
     steps += [
         Step(
@@ -115,7 +100,7 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
             wheels.repair_argv(config.wheel.plat, excludes, str(layout.repaired), "{wheel}"),
             on_fail=keep,
         ),
-        Step("locate repaired wheel", action=_locate(layout.repaired, "repaired")),
+        Step("locate repaired wheel", action=wheel_steps.locate(layout.repaired, "repaired")),
         Step(
             "auditwheel show",
             ("auditwheel", "show", "--json", "{repaired}"),
@@ -124,48 +109,11 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
             on_fail=keep,
         ),
         Step("check tag, libraries and contents", action=_verify(config, variant, excludes, keep)),
-        *_smoke_steps(config, variant, layout, env, keep),
-        Step(f"publish into {layout.out}", action=_publish(variant, layout)),
+        *wheel_steps.smoke_steps(config, variant, layout, keep),
+        Step(f"publish into {layout.out}", action=wheel_steps.publish(variant, layout)),
     ]
-    cleanup = [Step("restore source tree", action=_restore(config))]
+    cleanup = [Step("restore source tree", action=wheel_steps.restore())]
     return Plan(f"wheels-linux-{variant.name}", steps, data, cleanup, [why])
-
-
-def _smoke_steps(
-    config: Config, variant: Variant, layout: Layout, env: Mapping[str, str], keep: str
-) -> list[Step]:
-    """Fresh venv in an empty directory, install the repaired wheel, run the smoke commands."""
-    venv_bin = str(layout.venv / "bin")
-    del env
-    steps = [
-        Step("create clean venv", (sys.executable, "-m", "venv", "--clear", str(layout.venv))),
-        Step(
-            "install repaired wheel",
-            (
-                f"{venv_bin}/python",
-                "-m",
-                "pip",
-                "install",
-                "-q",
-                "{repaired}",
-                *variant.smoke_requires,
-            ),
-            cwd=str(layout.empty),
-            on_fail=keep,
-        ),
-    ]
-    for command in (*config.wheel.smoke, *variant.smoke):
-        steps.append(
-            Step(
-                f"smoke: {command}",
-                wheels.smoke_argv(command, venv_bin),
-                cwd=str(layout.empty),
-                env={"VIRTUAL_ENV": str(layout.venv)},
-                path_prefix=venv_bin,
-                on_fail=keep,
-            )
-        )
-    return steps
 
 
 def _container_plan(args, config, variant, layout, excludes, data) -> Plan:
@@ -173,7 +121,7 @@ def _container_plan(args, config, variant, layout, excludes, data) -> Plan:
     env = wheels.cibuildwheel_env(config, variant, args.python, excludes)
     data["cibuildwheel"] = env
     steps = [
-        Step("prepare source and staging", action=_prepare(config, variant, layout)),
+        Step("prepare source and staging", action=wheel_steps.prepare(config, variant, layout)),
         Step(
             "cibuildwheel (manylinux container)",
             (
@@ -186,58 +134,11 @@ def _container_plan(args, config, variant, layout, excludes, data) -> Plan:
             ),
             env=env,
         ),
-        Step("locate repaired wheel", action=_locate(layout.repaired, "repaired")),
-        Step(f"publish into {layout.out}", action=_publish(variant, layout)),
+        Step("locate repaired wheel", action=wheel_steps.locate(layout.repaired, "repaired")),
+        Step(f"publish into {layout.out}", action=wheel_steps.publish(variant, layout)),
     ]
-    cleanup = [Step("restore source tree", action=_restore(config))]
+    cleanup = [Step("restore source tree", action=wheel_steps.restore())]
     return Plan(f"wheels-linux-{variant.name}", steps, data, cleanup, [data["why"]])
-
-
-def _prepare(config: Config, variant: Variant, layout: Layout):
-    def action(ctx: Context) -> None:
-        source = config.source_dir
-        for directory in (layout.raw, layout.repaired, layout.empty):
-            shutil.rmtree(directory, ignore_errors=True)
-            directory.mkdir(parents=True)
-        target = source / "config.cmake"
-        if target.exists() and not target.read_text(encoding="utf-8").startswith(wheels.MARKER):
-            raise PipelineError(
-                f"{target} was not written by mlc-ci; move it away (the variant's [config] "
-                "table replaces it) and run again."
-            )
-        target.write_text(wheels.config_cmake(variant), encoding="utf-8")
-        ctx["restore"] = {str(target): None}
-        if variant.distribution != config.project.distribution:
-            pyproject = source / "pyproject.toml"
-            original = pyproject.read_text(encoding="utf-8")
-            renamed = wheels.rename_distribution(original, variant.distribution)
-            ctx["restore"][str(pyproject)] = original
-            pyproject.write_text(renamed, encoding="utf-8")
-
-    return action
-
-
-def _restore(config: Config):
-    del config
-
-    def action(ctx: Context) -> None:
-        for name, text in ctx.get("restore", {}).items():
-            if text is None:
-                Path(name).unlink(missing_ok=True)
-            else:
-                Path(name).write_text(text, encoding="utf-8")
-
-    return action
-
-
-def _locate(directory: Path, key: str):
-    def action(ctx: Context) -> None:
-        found = sorted(directory.glob("*.whl"))
-        if len(found) != 1:
-            raise PipelineError(f"expected one wheel in {directory}, found {len(found)}.")
-        ctx[key] = str(found[0])
-
-    return action
 
 
 def _verify(config: Config, variant: Variant, excludes: tuple[str, ...], keep: str):
@@ -255,22 +156,6 @@ def _verify(config: Config, variant: Variant, excludes: tuple[str, ...], keep: s
             grafted=wheels.grafted(raw_names, names),
             excluded=wheels.external_libraries(audit),
             ccache=wheels.parse_ccache_stats(ctx.get("ccache_stats", "")),
-        )
-
-    return action
-
-
-def _publish(variant: Variant, layout: Layout):
-    def action(ctx: Context) -> None:
-        source = Path(ctx["repaired"])
-        layout.out.mkdir(parents=True, exist_ok=True)
-        partial = layout.out / f".{source.name}.partial"
-        shutil.copy2(source, partial)
-        final = layout.out / source.name
-        os.replace(partial, final)
-        extra = {"tag": ".".join(wheels.wheel_tags(final.name)), **ctx.get("report", {})}
-        ctx.setdefault("artifacts", []).append(
-            artifact(final, kind="wheel", variant=variant.name, **extra)
         )
 
     return action

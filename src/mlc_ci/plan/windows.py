@@ -1,0 +1,170 @@
+"""Pure planning for Windows wheels: MSVC or MinGW builds, delvewheel repair and its checks."""
+
+from __future__ import annotations
+
+import re
+from pathlib import PurePosixPath
+from typing import Iterable, Mapping
+
+from mlc_ci.config import Config, Variant
+
+# What a MinGW-w64 (posix threads) C++ DLL needs at run time beyond Windows itself.
+MINGW_RUNTIME = ("libstdc++-6.dll", "libgcc_s_seh-1.dll", "libwinpthread-1.dll")
+MINGW_CXX = "x86_64-w64-mingw32-g++-posix"
+MINGW_STRIP = "x86_64-w64-mingw32-strip"
+VSWHERE = r"C:\Program Files (x86)\Microsoft Visual Studio\Installer\vswhere.exe"
+VS_GENERATOR = "Visual Studio 17 2022"
+WHEEL_TAG = "win_amd64"
+
+
+def dll_names(path: str, toolchain: str) -> str:
+    """The Windows name of a Linux library path: MinGW keeps the lib prefix, MSVC drops it."""
+    posix = PurePosixPath(path)
+    match = re.fullmatch(r"(lib)?(.+?)\.so(\.[0-9.]+)?", posix.name)
+    if not match:
+        return path
+    stem = (match.group(1) or "") + match.group(2) if toolchain == "mingw" else match.group(2)
+    return str(posix.with_name(f"{stem}.dll"))
+
+
+def expected_files(config: Config, variant: Variant, toolchain: str) -> list[str]:
+    """The wheel's expected files with Windows library names."""
+    files = (*config.wheel.expected_files, *variant.expected_files)
+    return [dll_names(path, toolchain) for path in files]
+
+
+def add_paths(variant: Variant, cuda_home: str | None, extra: Iterable[str] = ()) -> list[str]:
+    """delvewheel --add-path entries: the variant's (with {cuda_home}) then the toolchain's."""
+    paths = []
+    for entry in variant.delvewheel_add_path:
+        if "{cuda_home}" in entry and not cuda_home:
+            continue
+        paths.append(entry.replace("{cuda_home}", cuda_home or ""))
+    return [*paths, *extra]
+
+
+def delvewheel_args(
+    add_path: Iterable[str], excludes: Iterable[str], pathsep: str
+) -> tuple[str, ...]:
+    """Options shared by `delvewheel show` and `repair`.
+
+    --analyze-existing makes delvewheel look at the DLLs the package loads with ctypes (it
+    otherwise only analyses extension modules); --ignore-existing keeps the project's own DLLs
+    where they are instead of searching for them outside the wheel.
+    """
+    argv = ["--analyze-existing", "--ignore-existing"]
+    paths = pathsep.join(add_path)
+    if paths:
+        argv += ["--add-path", paths]
+    names = ":".join(excludes)
+    if names:
+        argv += ["--exclude", names]
+    return tuple(argv)
+
+
+def show_argv(options: tuple[str, ...], wheel: str) -> tuple[str, ...]:
+    """`delvewheel show`: what would be grafted, and what cannot be found."""
+    return ("delvewheel", "show", *options, wheel)
+
+
+def repair_argv(options: tuple[str, ...], out_dir: str, wheel: str) -> tuple[str, ...]:
+    """`delvewheel repair` into out_dir."""
+    return ("delvewheel", "repair", *options, "-w", out_dir, wheel)
+
+
+def parse_show(text: str) -> dict[str, list[str]]:
+    """Sections of `delvewheel show` output: to copy, missing, in the wheel, system, excluded."""
+    sections: dict[str, list[str]] = {
+        "copy": [],
+        "missing": [],
+        "existing": [],
+        "system": [],
+        "excluded": [],
+    }
+    current = None
+    headers = {
+        "will be copied": "copy",
+        "already in the wheel": "existing",
+        "assumed to be present": "system",
+        "excluded": "excluded",
+    }
+    for line in text.splitlines():
+        if line.startswith("The following"):
+            current = next((key for text_, key in headers.items() if text_ in line), None)
+        elif line.startswith((" ", "\t")) and line.strip() and current:
+            name = line.split()[0]
+            sections[current].append(name)
+            if "Not Found" in line:
+                sections["missing"].append(name)
+    return sections
+
+
+def grafted_dlls(names: Iterable[str]) -> list[str]:
+    """DLLs delvewheel vendored into a `<package>.libs/` directory of the wheel."""
+    return sorted(n for n in names if ".libs/" in n and n.lower().endswith(".dll"))
+
+
+def verify_problems(
+    names: list[str],
+    wheel_name: str,
+    needed: Iterable[str],
+    expected: Iterable[str],
+    excluded: Iterable[str],
+) -> list[str]:
+    """A repaired Windows wheel: its tag, every needed DLL grafted, expected files present."""
+    problems = []
+    tag = wheel_name.removesuffix(".whl").split("-")[-1]
+    if tag != WHEEL_TAG:
+        problems.append(f"wheel is tagged {tag}, expected {WHEEL_TAG}")
+    grafted = [PurePosixPath(n).name.lower() for n in grafted_dlls(names)]
+    for dll in needed:
+        stem = dll.lower().removesuffix(".dll")
+        # delvewheel may mangle names (libstdc++-6-<hash>.dll); match on the stem.
+        if not any(g == dll.lower() or g.startswith(stem + "-") for g in grafted):
+            problems.append(f"{dll} was not grafted into the wheel")
+    present = set(names)
+    problems += [f"expected file {path} is missing" for path in expected if path not in present]
+    lowered = {e.lower() for e in excluded}
+    problems += [f"excluded {n} was packed into the wheel" for n in grafted if n in lowered]
+    return problems
+
+
+def cross_env(toolchain_file: str) -> dict[str, str]:
+    """Environment that makes scikit-build-core cross-compile and tag the wheel win_amd64."""
+    return {
+        "_PYTHON_HOST_PLATFORM": "win-amd64",
+        "SKBUILD_CMAKE_ARGS": f"-DCMAKE_TOOLCHAIN_FILE={toolchain_file}",
+    }
+
+
+def msvc_env(generator: str, cuda_home: str | None) -> dict[str, str]:
+    """Environment for a native MSVC build: the CMake generator and the CUDA compiler."""
+    env = {"CMAKE_GENERATOR": generator}
+    if cuda_home:
+        env["CUDA_PATH"] = cuda_home
+        env["CUDACXX"] = f"{cuda_home}\\bin\\nvcc.exe"
+    return env
+
+
+def vswhere_argv() -> tuple[str, ...]:
+    """Ask vswhere for the newest Visual Studio with the x64 C++ tools."""
+    return (
+        VSWHERE,
+        "-latest",
+        "-products",
+        "*",
+        "-requires",
+        "Microsoft.VisualStudio.Component.VC.Tools.x86.x64",
+        "-property",
+        "installationPath",
+    )
+
+
+def parse_set_output(text: str) -> Mapping[str, str]:
+    """`cmd /c "vcvars64.bat && set"` output -> environment mapping."""
+    env = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key and not key.startswith(" "):
+            env[key] = value
+    return env

@@ -1,0 +1,226 @@
+"""wheels-windows: MSVC build on Windows or MinGW cross-build on Linux; delvewheel; verify."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from typing import Mapping
+
+from mlc_ci import host
+from mlc_ci.config import Config, Variant, require_source
+from mlc_ci.errors import PipelineError
+from mlc_ci.plan import wheels, windows
+from mlc_ci.run import Context, Step, capture
+from mlc_ci.sessions import wheel_steps
+from mlc_ci.sessions.base import Plan, SessionDef
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of the wheels-windows session."""
+    parser.add_argument("--variant", help="cpu, cu128, vulkan, ... (variants with windows = true)")
+    parser.add_argument("--out", help="where verified wheels go (default: [wheel].dist_dir)")
+    parser.add_argument("--cross", choices=["mingw"], help="cross-compile on Linux with MinGW-w64")
+
+
+def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Plan:
+    """The Windows wheel: native MSVC on Windows, or `--cross mingw` on Linux."""
+    variant = config.variant(args.variant or env.get("MLC_CI_VARIANT"))
+    if not variant.windows:
+        raise PipelineError(
+            f"variant '{variant.name}' is not built for Windows ([variants.{variant.name}]"
+            ".windows = false); pick another variant."
+        )
+    if not args.dry_run:
+        require_source(config)
+    layout = wheel_steps.Layout(config, variant, args.out, "wheels-windows")
+    if args.cross:
+        return _cross_plan(args, config, variant, layout, env)
+    if sys.platform != "win32" and not args.dry_run:
+        raise PipelineError(
+            "wheels-windows builds natively on Windows only; on Linux use `--cross mingw`, "
+            "or `--dry-run` to see the Windows plan."
+        )
+    return _msvc_plan(config, variant, layout, env)
+
+
+def _cross_plan(args, config: Config, variant: Variant, layout, env) -> Plan:
+    if variant.is_cuda:
+        raise PipelineError(
+            f"variant '{variant.name}' needs CUDA, which MinGW cannot build; cross-build "
+            "a CPU or Vulkan variant, or build natively on Windows."
+        )
+    if not config.wheel.mingw_toolchain:
+        raise PipelineError(
+            f"{config.path} sets no [wheel].mingw_toolchain; point it at a CMake toolchain "
+            "file for x86_64-w64-mingw32 to use --cross mingw."
+        )
+    if not args.dry_run and not host.has_tool(windows.MINGW_CXX, env):
+        raise PipelineError(
+            f"MinGW-w64 ({windows.MINGW_CXX}) is not installed; "
+            "apt-get install g++-mingw-w64-x86-64-posix."
+        )
+    toolchain = str(config.source_dir / config.wheel.mingw_toolchain)
+    build_env = {
+        **wheels.build_env(ccache_dir=None, jobs=host.jobs(env), cuda_home=None),
+        **windows.cross_env(toolchain),
+    }
+    runtime = [str(layout.runtime / dll) for dll in windows.MINGW_RUNTIME]
+    steps = [
+        Step("prepare source and staging", action=wheel_steps.prepare(config, variant, layout)),
+        _build_step(config, variant, layout, build_env),
+        Step("locate built wheel", action=wheel_steps.locate(layout.raw, "wheel")),
+        Step("collect the MinGW runtime DLLs", action=_collect_mingw_runtime(layout.runtime)),
+        # Debian's DLLs carry debug info (libstdc++-6.dll: ~24 MB); stripped copies get grafted.
+        Step("strip the runtime DLLs", (windows.MINGW_STRIP, "--strip-unneeded", *runtime)),
+    ]
+    steps += _repair_steps(config, variant, layout, [str(layout.runtime)], "mingw", ":")
+    steps.append(Step(f"publish into {layout.out}", action=wheel_steps.publish(variant, layout)))
+    return _plan(variant, steps, "cross-compiled with MinGW-w64 on Linux")
+
+
+def _msvc_plan(config: Config, variant: Variant, layout, env) -> Plan:
+    home = host.cuda_home(env) if variant.is_cuda else None
+    generator = "Ninja" if host.has_tool("ninja", env) else windows.VS_GENERATOR
+    build_env = {"CMAKE_BUILD_PARALLEL_LEVEL": str(host.jobs(env))}
+    build_env.update(windows.msvc_env(generator, home))
+    keep = f"the unrepaired wheel stays in {layout.raw}; nothing was copied to {layout.out}"
+    steps = [
+        Step("prepare source and staging", action=wheel_steps.prepare(config, variant, layout)),
+        Step(
+            "allow long paths in the source checkout",
+            ("git", "-C", str(config.source_dir), "config", "core.longpaths", "true"),
+        ),
+        Step("load the MSVC environment (vswhere + vcvars64.bat)", action=_load_msvc),
+        _build_step(config, variant, layout, build_env),
+        Step("locate built wheel", action=wheel_steps.locate(layout.raw, "wheel")),
+    ]
+    add = windows.add_paths(variant, home)
+    steps += _repair_steps(config, variant, layout, add, "msvc", ";")
+    steps += wheel_steps.smoke_steps(config, variant, layout, keep, scripts="Scripts")
+    steps.append(Step(f"publish into {layout.out}", action=wheel_steps.publish(variant, layout)))
+    plan_ = _plan(variant, steps, f"native MSVC build, CMake generator {generator}")
+    plan_.data["add_path"] = add
+    return plan_
+
+
+def _plan(variant: Variant, steps: list[Step], how: str) -> Plan:
+    data = {"variant": variant.name, "distribution": variant.distribution, "how": how}
+    cleanup = [Step("restore source tree", action=wheel_steps.restore())]
+    return Plan(f"wheels-windows-{variant.name}", steps, data, cleanup, [how])
+
+
+def _build_step(config: Config, variant: Variant, layout, env: dict[str, str]) -> Step:
+    argv = wheels.build_argv(
+        config.wheel.frontend,
+        str(config.source_dir),
+        str(layout.raw),
+        str(layout.cmake_build),
+        sys.executable,
+    )
+    return Step(f"build {variant.distribution} wheel", argv, env=env)
+
+
+def _repair_steps(config, variant, layout, add_path, toolchain, pathsep) -> list[Step]:
+    options = windows.delvewheel_args(add_path, variant.delvewheel_exclude, pathsep)
+    keep = f"the unrepaired wheel stays in {layout.raw}; nothing was copied to {layout.out}"
+    expected = windows.expected_files(config, variant, toolchain)
+    return [
+        Step(
+            "delvewheel show (what must be grafted)",
+            windows.show_argv(options, "{wheel}"),
+            capture=True,
+            save_as="delvewheel_show",
+        ),
+        Step("check every needed DLL was found", action=_check_show(add_path, keep)),
+        Step(
+            "delvewheel repair",
+            windows.repair_argv(options, str(layout.repaired), "{wheel}"),
+            on_fail=keep,
+        ),
+        Step("locate repaired wheel", action=wheel_steps.locate(layout.repaired, "repaired")),
+        Step(
+            "check tag, grafted DLLs and contents",
+            action=_verify(expected, variant.delvewheel_exclude, keep),
+        ),
+    ]
+
+
+def _collect_mingw_runtime(target: Path):
+    def action(ctx: Context) -> None:
+        del ctx
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        for dll in windows.MINGW_RUNTIME:
+            found = capture((windows.MINGW_CXX, f"-print-file-name={dll}")).strip()
+            if not os.path.isabs(found) or not os.path.isfile(found):
+                raise PipelineError(
+                    f"the MinGW runtime {dll} was not found next to {windows.MINGW_CXX}; "
+                    "reinstall g++-mingw-w64-x86-64-posix."
+                )
+            shutil.copy2(found, target / dll)
+
+    return action
+
+
+def _load_msvc(ctx: Context) -> None:
+    """Take the environment of vcvars64.bat unless a developer prompt already provides cl."""
+    if shutil.which("cl"):
+        return
+    if not os.path.isfile(windows.VSWHERE):
+        raise PipelineError(
+            "MSVC was not found; install Visual Studio Build Tools 2022 with the "
+            '"Desktop development with C++" workload, or run from a Developer Command Prompt.'
+        )
+    install = capture(windows.vswhere_argv()).strip()
+    vcvars = Path(install) / "VC" / "Auxiliary" / "Build" / "vcvars64.bat"
+    if not install or not vcvars.is_file():
+        raise PipelineError(
+            "Visual Studio has no x64 C++ tools (vcvars64.bat missing); add the "
+            '"Desktop development with C++" workload to Visual Studio Build Tools 2022.'
+        )
+    proc = subprocess.run(
+        f'cmd /s /c ""{vcvars}" >nul && set"',
+        capture_output=True,
+        text=True,
+        check=True,
+        shell=True,
+    )
+    ctx["env"] = dict(windows.parse_set_output(proc.stdout))
+
+
+def _check_show(add_path: list[str], keep: str):
+    def action(ctx: Context) -> None:
+        shown = windows.parse_show(ctx["delvewheel_show"])
+        if shown["missing"]:
+            raise PipelineError(
+                f"required DLL(s) {', '.join(shown['missing'])} not found on the add-path "
+                f"({', '.join(add_path) or 'empty'}); add their folder to "
+                f"[variants.<v>].delvewheel_add_path; {keep}."
+            )
+        ctx["needed"] = shown["copy"]
+        ctx.setdefault("report", {})["excluded"] = shown["excluded"]
+
+    return action
+
+
+def _verify(expected: list[str], excluded: tuple[str, ...], keep: str):
+    def action(ctx: Context) -> None:
+        with zipfile.ZipFile(ctx["repaired"]) as archive:
+            names = archive.namelist()
+        name = Path(ctx["repaired"]).name
+        problems = windows.verify_problems(names, name, ctx["needed"], expected, excluded)
+        if problems:
+            raise PipelineError(f"{name} failed verification: {'; '.join(problems)}; {keep}.")
+        ctx.setdefault("report", {})["grafted"] = windows.grafted_dlls(names)
+
+    return action
+
+
+DEFINITION = SessionDef(
+    "wheels-windows", "build, delvewheel-repair and verify the Windows wheel", add_arguments, plan
+)

@@ -1,0 +1,222 @@
+"""wheels-windows planning: MSVC plans for the MLC-LLM variants, MinGW cross plans, delvewheel."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import zipfile
+
+import pytest
+
+from mlc_ci import config
+from mlc_ci.errors import PipelineError
+from mlc_ci.plan import windows
+from mlc_ci.run import Runner
+from mlc_ci.sessions import wheels_windows
+
+pytestmark = pytest.mark.unit
+
+# `delvewheel show --analyze-existing --ignore-existing` on a MinGW-built mini-llm wheel with no
+# add-path, as printed by delvewheel 1.13.2.
+SHOW_MISSING = """Analyzing mini_llm-0.1.0-py3-none-win_amd64.whl
+
+The following DLLs will be copied into the wheel.
+    libgcc_s_seh-1.dll (Error: Not Found)
+    libwinpthread-1.dll (Error: Not Found)
+    libstdc++-6.dll (/opt/rt/libstdc++-6.dll)
+
+The following DLLs are already in the wheel and will not be copied.
+    libmini_llm.dll (mini_llm-0.1.0-py3-none-win_amd64.whl/mini_llm/libmini_llm.dll)
+
+The following DLLs are assumed to be present in the end user's environment and will not be copied into the wheel.
+    kernel32.dll
+    msvcrt.dll
+
+Warning: At least one dependent DLL needs to be copied into the wheel but was not found.
+"""
+
+
+def args(**kw):
+    """Parsed wheels-windows arguments."""
+    return argparse.Namespace(
+        **{"variant": None, "out": None, "cross": None, "dry_run": True, **kw}
+    )
+
+
+@pytest.fixture(name="mlc")
+def fixture_mlc(root):
+    return config.load(root / "pipeline.toml", env={})
+
+
+@pytest.fixture(name="mini")
+def fixture_mini(root):
+    return config.load(root / "examples" / "mini-llm" / "pipeline.toml", env={})
+
+
+def titles(plan):
+    """Step titles of a plan."""
+    return [s.title for s in plan.steps]
+
+
+def step(plan, prefix):
+    """The first step whose title starts with prefix."""
+    return next(s for s in plan.steps if s.title.startswith(prefix))
+
+
+def test_msvc_plan_for_cu128(mlc, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    home = tmp_path / "cuda"
+    for part in ("bin/nvcc", "include/cuda_runtime.h"):
+        (home / part).parent.mkdir(parents=True, exist_ok=True)
+        (home / part).write_text("")
+    plan = wheels_windows.plan(args(variant="cu128"), mlc, {"CUDA_HOME": str(home), "PATH": ""})
+    repair = step(plan, "delvewheel repair").argv
+    build = step(plan, "build mlc-llm-cu128")
+    assert repair[:4] == ("delvewheel", "repair", "--analyze-existing", "--ignore-existing")
+    assert repair[repair.index("--exclude") + 1] == "nvcuda.dll"
+    assert plan.data["add_path"] == [f"{home}/bin"]
+    assert repair[repair.index("--add-path") + 1] == f"{home}/bin"
+    assert build.env["CUDACXX"] == f"{home}\\bin\\nvcc.exe"
+    assert build.env["CMAKE_GENERATOR"] == windows.VS_GENERATOR
+    assert "load the MSVC environment (vswhere + vcvars64.bat)" in titles(plan)
+    assert "allow long paths in the source checkout" in titles(plan)
+    assert any(t.startswith("smoke: python -m mlc_llm.cli.check_device cuda") for t in titles(plan))
+
+
+def test_add_paths_use_the_cuda_home(mlc):
+    assert windows.add_paths(mlc.variant("cu128"), r"C:\CUDA\v12.8") == [r"C:\CUDA\v12.8/bin"]
+    assert windows.add_paths(mlc.variant("cu128"), None, ["x"]) == ["x"]
+    assert not windows.add_paths(mlc.variant("vulkan"), None)
+
+
+def test_msvc_vulkan_plan_with_ninja(mlc, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    ninja = tmp_path / "bin" / "ninja"
+    ninja.parent.mkdir()
+    ninja.write_text("")
+    ninja.chmod(0o755)
+    plan = wheels_windows.plan(args(variant="vulkan"), mlc, {"PATH": str(ninja.parent)})
+    assert step(plan, "build mlc-llm-vulkan").env["CMAKE_GENERATOR"] == "Ninja"
+    repair = step(plan, "delvewheel repair").argv
+    assert repair[repair.index("--exclude") + 1] == "vulkan-1.dll"
+    assert plan.notes == ["native MSVC build, CMake generator Ninja"]
+
+
+def test_variant_not_for_windows_is_refused(mlc):
+    with pytest.raises(PipelineError, match="'cu130' is not built for Windows"):
+        wheels_windows.plan(args(variant="cu130"), mlc, {})
+
+
+def test_native_build_on_linux_points_to_cross(mini):
+    if wheels_windows.sys.platform == "win32":
+        pytest.skip("this is the Linux path")
+    with pytest.raises(PipelineError, match="use `--cross mingw`"):
+        wheels_windows.plan(args(dry_run=False), mini, {})
+
+
+def test_cross_plan_for_mini_llm(mini, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    plan = wheels_windows.plan(args(cross="mingw"), mini, {})
+    build = step(plan, "build mini-llm-cpu")
+    assert build.env["_PYTHON_HOST_PLATFORM"] == "win-amd64"
+    assert build.env["SKBUILD_CMAKE_ARGS"].endswith("cmake/mingw-w64-x86_64.toolchain.cmake")
+    strip = step(plan, "strip the runtime DLLs").argv
+    assert strip[0] == windows.MINGW_STRIP and strip[-1].endswith("libwinpthread-1.dll")
+    assert "--add-path" in step(plan, "delvewheel show").argv
+
+
+def test_cross_without_mingw_is_one_clear_error(mini, tmp_path):
+    with pytest.raises(PipelineError, match="apt-get install g\\+\\+-mingw-w64-x86-64-posix"):
+        wheels_windows.plan(args(cross="mingw", dry_run=False), mini, {"PATH": str(tmp_path)})
+
+
+def test_cross_needs_a_toolchain_and_no_cuda(mlc, mini):
+    with pytest.raises(PipelineError, match="sets no \\[wheel\\].mingw_toolchain"):
+        wheels_windows.plan(args(cross="mingw"), mlc, {})
+    cuda = config.Variant(name="cu", distribution="x", cuda="13.0")
+    patched = config.Config(
+        path=mini.path, project=mini.project, variants={"cu": cuda}, wheel=mini.wheel
+    )
+    with pytest.raises(PipelineError, match="MinGW cannot build"):
+        wheels_windows.plan(args(cross="mingw", variant="cu"), patched, {})
+
+
+def test_msvc_missing_is_named():
+    if wheels_windows.shutil.which("cl"):
+        pytest.skip("a Developer Command Prompt is active")
+    with pytest.raises(PipelineError, match="Visual Studio Build Tools 2022"):
+        wheels_windows._load_msvc({})  # pylint: disable=protected-access
+
+
+def test_parse_show():
+    shown = windows.parse_show(SHOW_MISSING)
+    assert shown["copy"] == ["libgcc_s_seh-1.dll", "libwinpthread-1.dll", "libstdc++-6.dll"]
+    assert shown["missing"] == ["libgcc_s_seh-1.dll", "libwinpthread-1.dll"]
+    assert shown["existing"] == ["libmini_llm.dll"]
+    assert shown["system"] == ["kernel32.dll", "msvcrt.dll"]
+
+
+def test_dll_not_found_stops_before_repair(mini, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    plan = wheels_windows.plan(args(cross="mingw"), mini, {})
+    runner = Runner(out=io.StringIO())
+    runner.context["delvewheel_show"] = SHOW_MISSING
+    with pytest.raises(
+        PipelineError, match="libgcc_s_seh-1.dll, libwinpthread-1.dll not found on the add-path"
+    ):
+        runner.run(step(plan, "check every needed DLL"))
+    assert not (tmp_path / "dist").exists()
+
+
+@pytest.mark.parametrize(
+    ("path", "toolchain", "name"),
+    [
+        ("mini_llm/libmini_llm.so", "mingw", "mini_llm/libmini_llm.dll"),
+        ("mini_llm/libmini_llm.so", "msvc", "mini_llm/mini_llm.dll"),
+        ("mlc_llm/libmlc_llm_module.so", "msvc", "mlc_llm/mlc_llm_module.dll"),
+        ("x/libfoo.so.1.2", "mingw", "x/libfoo.dll"),
+        ("mini_llm/cli.py", "msvc", "mini_llm/cli.py"),
+    ],
+)
+def test_dll_names(path, toolchain, name):
+    assert windows.dll_names(path, toolchain) == name
+
+
+def test_verify_problems():
+    names = ["pkg/libpkg.dll", "pkg.libs/libstdc++-6-abc123.dll", "pkg.libs/nvcuda.dll"]
+    problems = windows.verify_problems(
+        names,
+        "pkg-1-py3-none-linux_x86_64.whl",
+        ["libstdc++-6.dll", "libgcc_s_seh-1.dll"],
+        ["pkg/a.dll"],
+        ["nvcuda.dll"],
+    )
+    assert problems == [
+        "wheel is tagged linux_x86_64, expected win_amd64",
+        "libgcc_s_seh-1.dll was not grafted into the wheel",
+        "expected file pkg/a.dll is missing",
+        "excluded nvcuda.dll was packed into the wheel",
+    ]
+
+
+def test_verify_action_on_a_real_zip(mini, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    plan = wheels_windows.plan(args(cross="mingw"), mini, {})
+    wheel = tmp_path / "mini_llm_cpu-0.1.0-py3-none-win_amd64.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for name in ["mini_llm/__init__.py", "mini_llm_cpu.libs/libstdc++-6.dll"]:
+            archive.writestr(name, "x")
+    runner = Runner(out=io.StringIO())
+    runner.context.update(repaired=str(wheel), needed=["libstdc++-6.dll"])
+    with pytest.raises(PipelineError, match="expected file mini_llm/libmini_llm.dll is missing"):
+        runner.run(step(plan, "check tag, grafted DLLs"))
+
+
+def test_msvc_helpers():
+    assert windows.vswhere_argv()[0] == windows.VSWHERE
+    assert windows.parse_set_output("PATH=C:\\x\nINCLUDE=a=b\n  junk\n") == {
+        "PATH": "C:\\x",
+        "INCLUDE": "a=b",
+    }
+    assert windows.msvc_env("Ninja", "C:\\cuda")["CUDACXX"] == "C:\\cuda\\bin\\nvcc.exe"
+    assert windows.delvewheel_args([], [], ";") == ("--analyze-existing", "--ignore-existing")
