@@ -27,7 +27,7 @@ def _mlc_ci(session: nox.Session, command: str, *args: str) -> None:
 
 @nox.session(tags=["gate", "linux"])
 def lint(session: nox.Session) -> None:
-    """black, isort and pylint over the toolkit's own Python (`-- --fix` applies formatters)."""
+    """black, isort, pylint, shellcheck, hadolint, actionlint, zizmor (`-- --fix` formats)."""
     _toolkit(session, "lint", "test", "docker")
     _mlc_ci(session, "lint")
 
@@ -65,14 +65,14 @@ def docker_build(session: nox.Session) -> None:
 @nox.session(tags=["verify", "linux", "docker"])
 def integration(session: nox.Session) -> None:
     """Integration tests against the built images, a real registry and a real index."""
-    _toolkit(session, "test", "docker", "wheels")
+    _toolkit(session, "test", "docker", "wheels", "scan")
     _mlc_ci(session, "integration")
 
 
 @nox.session(tags=["verify", "linux", "docker"])
 def trivy(session: nox.Session) -> None:
     """Scan the built image with trivy; fail on findings at or above the policy severity."""
-    _toolkit(session, "docker")
+    _toolkit(session, "docker", "scan")
     _mlc_ci(session, "trivy")
 
 

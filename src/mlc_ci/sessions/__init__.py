@@ -13,7 +13,7 @@ from mlc_ci.sessions.base import SessionDef
 
 # name -> (description, issue tracking it); the order is the CLI's.
 SESSIONS = {
-    "lint": ("black, isort and pylint over the toolkit", "#2"),
+    "lint": ("black, isort, pylint, shellcheck, hadolint, actionlint and zizmor", "#2"),
     "unit": ("unit tests with coverage, one run per Python", "#2"),
     "wheels-linux": ("build, auditwheel-repair and verify the Linux wheel", "#3"),
     "wheels-windows": ("build, delvewheel-repair and verify the Windows wheel", "#5"),

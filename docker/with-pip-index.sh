@@ -1,0 +1,17 @@
+#!/bin/sh
+# Run a command with the optional BuildKit secret `pip_index` exported as PIP_INDEX_URL.
+# docker/Dockerfile bind-mounts this file into each RUN that installs from an index, together
+# with `--mount=type=secret,id=pip_index`: the URL (it may carry a token) lives only in the
+# environment of that one process, never in a layer, the image config or the build cache.
+set -eu
+if [ -s /run/secrets/pip_index ]; then
+    PIP_INDEX_URL=$(cat /run/secrets/pip_index)
+    export PIP_INDEX_URL
+fi
+# A CA from the CA_BUNDLE build argument is in the system bundle; point pip at that bundle so
+# every pip version trusts it (older pips otherwise use their vendored certifi list).
+if [ -f /usr/local/share/ca-certificates/mlc-ci-extra.crt ]; then
+    PIP_CERT=/etc/ssl/certs/ca-certificates.crt
+    export PIP_CERT
+fi
+exec "$@"

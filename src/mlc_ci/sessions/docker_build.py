@@ -1,0 +1,247 @@
+"""docker-build: the builder/development/ci/production images, tagged, labelled, pushed."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Mapping
+
+from mlc_ci import host
+from mlc_ci.config import Config, Variant, require_source
+from mlc_ci.errors import PipelineError
+from mlc_ci.plan import docker
+from mlc_ci.report import Artifact
+from mlc_ci.run import Context, Step, capture
+from mlc_ci.sessions.base import Plan, SessionDef
+
+CA_IN_CONTEXT = ".mlc-ci-ca.crt"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of the docker-build session."""
+    parser.add_argument("target", help="production, development, ci, builder or all")
+    parser.add_argument("--variant", help="cpu, cu128, cu130, vulkan, ...")
+    parser.add_argument("--push", action="store_true", help="push every tag (never from a PR)")
+    parser.add_argument("--platform", default="", help="e.g. linux/amd64")
+    parser.add_argument("--cache-from", default="", help="BuildKit cache source")
+    parser.add_argument("--cache-to", default="", help="BuildKit cache export (buildx only)")
+    parser.add_argument(
+        "--secret", action="append", default=[], help="id=NAME,src=FILE (e.g. id=pip_index)"
+    )
+    parser.add_argument("--image", default="", help="image name (default: [image].name)")
+
+
+def _builder(config: Config, dry_run: bool) -> tuple[str, str]:
+    """The builder to use and a note on how it was chosen."""
+    if dry_run:
+        chosen = config.image.builder if config.image.builder != "auto" else "buildkit"
+        return chosen, f"builder {chosen} (dry run: engine not checked)"
+    facts = host.docker_facts(config.image.docker)
+    if facts["client_major"] is None and facts["error"]:
+        raise PipelineError(str(facts["error"]))
+    if not facts["engine"]:
+        raise PipelineError(
+            f"no Docker engine is reachable through `{config.image.docker}` "
+            f"({facts['error']}); start dockerd or set DOCKER_HOST."
+        )
+    chosen = docker.choose_builder(
+        config.image.builder, bool(facts["buildx"]), facts["client_major"], True
+    )
+    return chosen, f"builder {chosen} via {config.image.docker}"
+
+
+def _context_paths(config: Config) -> dict[str, str]:
+    """SOURCE_DIR and CONFIG relative to the build context (the current directory)."""
+    context = Path.cwd()
+    paths = {}
+    for key, path in (("SOURCE_DIR", config.source_dir), ("CONFIG", config.path)):
+        rel = os.path.relpath(path, context)
+        if rel.startswith(".."):
+            raise PipelineError(
+                f"{path} is outside the build context {context}; run from a directory that "
+                "contains both the toolkit and the source."
+            )
+        paths[key] = Path(rel).as_posix()
+    return paths
+
+
+def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Plan:
+    """Build each requested target; push its tags when asked (never from a pull request)."""
+    targets = docker.select_targets(args.target)
+    variant = config.variant(args.variant or env.get("MLC_CI_VARIANT"))
+    if args.image:
+        config = _with_image(config, args.image)
+    if not args.dry_run:
+        require_source(config)
+    builder, how = _builder(config, args.dry_run)
+    local = host.git_facts(".") if Path(".git").exists() else {}
+    git = docker.git_context(env, local, int(time.time()))
+    build = _Build(config, variant, git, _options(args, config, builder))
+    steps = [Step("check base images", action=_check_bases(config, variant, build.state))]
+    cleanup = []
+    if env.get("MLC_CI_CA_BUNDLE"):
+        # The Dockerfile reads the extra CA from the build context; a copy puts it there.
+        build.args["CA_BUNDLE"] = CA_IN_CONTEXT
+        steps.insert(0, Step("copy the extra CA into the context", action=_copy_ca(env)))
+        cleanup.append(Step("remove the CA copy", action=_remove_ca))
+    notes = [how, f"variant {variant.name}, targets {', '.join(targets)}"]
+    pushing = args.push and not git.is_pull_request
+    if args.push and not pushing:
+        notes.append("not pushing: pull-request builds never push")
+    for target in targets:
+        steps += build.steps(target, pushing)
+    data = {"variant": variant.name, "targets": list(targets), "builder": builder, "push": pushing}
+    return Plan(f"docker-build-{variant.name}", steps, data, cleanup, notes)
+
+
+def _options(args: argparse.Namespace, config: Config, builder: str) -> docker.BuildOptions:
+    return docker.BuildOptions(
+        docker=config.image.docker,
+        builder=builder,
+        dockerfile=os.path.relpath(config.root / config.image.dockerfile),
+        context=".",
+        network=config.image.network,
+        platform=args.platform,
+        cache_from=args.cache_from,
+        cache_to=args.cache_to,
+        secrets=tuple(args.secret),
+    )
+
+
+class _Build:
+    """The per-target steps of one docker-build run."""
+
+    def __init__(self, config: Config, variant: Variant, git: docker.GitContext, opts) -> None:
+        self.config, self.variant, self.git, self.opts = config, variant, git, opts
+        self.labels = docker.labels(config, git)
+        self.args = docker.build_args(config, variant, _context_paths(config), self.labels)
+        self.state = Path(".cache/mlc-ci/docker").resolve()
+
+    def steps(self, target: str, pushing: bool) -> list[Step]:
+        """Build and inspect one target, then push its tags and read the digest."""
+        tags = docker.image_tags(self.config, self.variant, target, self.git)
+        iid = str(self.state / f"{self.variant.name}-{target}.iid")
+        docker_bin = self.config.image.docker
+        steps = [
+            Step(
+                f"build {target}",
+                docker.build_argv(self.opts, target, tags, self.args, iid),
+                env=docker.build_env(self.opts.builder),
+                tee=True,
+                save_as=f"log-{target}",
+            ),
+            Step(
+                f"inspect {target}",
+                action=_inspect(self.config, target, tags, iid, self.labels),
+            ),
+        ]
+        if not pushing:
+            return steps
+        steps += [
+            Step(
+                f"push {tag}",
+                docker.push_argv(docker_bin, tag),
+                retries=3,
+                tee=True,
+                save_as=f"push-{tag}",
+                on_fail="the registry's answer is above; check `docker login` and the registry",
+            )
+            for tag in tags
+        ]
+        steps.append(Step(f"digest of {target}", action=_digest(self.config, target)))
+        return steps
+
+
+def _copy_ca(env: Mapping[str, str]):
+    source = env["MLC_CI_CA_BUNDLE"]
+
+    def action(ctx: Context) -> None:
+        del ctx
+        if not Path(source).is_file():
+            raise PipelineError(
+                f"MLC_CI_CA_BUNDLE={source} is not a file; point it at a PEM CA bundle."
+            )
+        shutil.copyfile(source, CA_IN_CONTEXT)
+
+    return action
+
+
+def _remove_ca(ctx: Context) -> None:
+    del ctx
+    Path(CA_IN_CONTEXT).unlink(missing_ok=True)
+
+
+def _with_image(config: Config, name: str) -> Config:
+    import dataclasses  # pylint: disable=import-outside-toplevel
+
+    return dataclasses.replace(config, image=dataclasses.replace(config.image, name=name))
+
+
+def _check_bases(config: Config, variant: Variant, state: Path):
+    def action(ctx: Context) -> None:
+        del ctx
+        state.mkdir(parents=True, exist_ok=True)
+        for image in dict.fromkeys(filter(None, (variant.builder_image, variant.runtime_image))):
+            if image.startswith("mlc-ci/") and not host.image_present(config.image.docker, image):
+                raise PipelineError(
+                    f"base image {image} is not in the engine; make it with "
+                    f"`docker/bootstrap-base.sh {image}` (no registry needed)."
+                )
+
+    return action
+
+
+def _inspect(config: Config, target: str, tags: list[str], iidfile: str, labels: dict[str, str]):
+    def action(ctx: Context) -> None:
+        image_id = Path(iidfile).read_text(encoding="utf-8").strip()
+        raw = capture((config.image.docker, "image", "inspect", image_id))
+        (info,) = json.loads(raw)
+        log = ctx.get(f"log-{target}", "")
+        ctx.setdefault("artifacts", []).append(
+            Artifact(
+                name=tags[0],
+                path="",
+                size=int(info.get("Size", 0)),
+                sha256=image_id.removeprefix("sha256:"),
+                details={
+                    "kind": "image",
+                    "target": target,
+                    "id": image_id,
+                    "tags": tags,
+                    "labels": labels if target == "production" else {},
+                    "cached_steps": docker.cached_steps(log),
+                    "digest": "",
+                },
+            )
+        )
+
+    return action
+
+
+def _digest(config: Config, target: str):
+    def action(ctx: Context) -> None:
+        art = next(a for a in ctx["artifacts"] if a.details["target"] == target)
+        raw = capture(
+            (
+                config.image.docker,
+                "image",
+                "inspect",
+                "--format",
+                "{{json .RepoDigests}}",
+                art.details["id"],
+            )
+        )
+        digests = json.loads(raw) or []
+        art.details["digest"] = digests[0].split("@", 1)[1] if digests else ""
+        art.details["repo_digests"] = digests
+
+    return action
+
+
+DEFINITION = SessionDef(
+    "docker-build", "build the builder/development/ci/production images", add_arguments, plan
+)

@@ -1,0 +1,405 @@
+"""Trivy planning: severity policy, .trivyignore, report parsing, the gate, SARIF, commands.
+
+The reports are fixtures in tests/fixtures/trivy that follow trivy's documented JSON
+(SchemaVersion 2) and SARIF 2.1.0 output.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pytest
+
+from mlc_ci.errors import PipelineError
+from mlc_ci.plan import trivy
+
+pytestmark = pytest.mark.unit
+
+TODAY = date(2025, 3, 1)
+
+
+@pytest.fixture(name="fixtures")
+def fixture_fixtures(root):
+    return root / "tests" / "fixtures" / "trivy"
+
+
+@pytest.fixture(name="findings")
+def fixture_findings(fixtures):
+    path = fixtures / "report-findings.json"
+    return trivy.load_report(path.read_text(encoding="utf-8"), str(path))
+
+
+def report(*vulns, schema=2):
+    """A minimal trivy JSON report with one result holding `vulns`."""
+    return json.dumps(
+        {"SchemaVersion": schema, "Results": [{"Target": "t", "Vulnerabilities": list(vulns)}]}
+    )
+
+
+def vuln(**kw):
+    """One vulnerability with the four always-filled fields."""
+    base = {
+        "VulnerabilityID": "CVE-1",
+        "PkgName": "p",
+        "InstalledVersion": "1",
+        "Severity": "HIGH",
+    }
+    return {**base, **kw}
+
+
+# --- severity policy ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, threshold",
+    [
+        ("HIGH,CRITICAL", "HIGH"),
+        ("critical", "CRITICAL"),
+        ("CRITICAL, medium", "MEDIUM"),
+        ("UNKNOWN", "UNKNOWN"),
+    ],
+)
+def test_the_lowest_named_severity_is_the_threshold(text, threshold):
+    assert trivy.parse_severity(text) == threshold
+
+
+def test_policy_expands_to_the_gated_levels():
+    policy = trivy.make_policy("HIGH", True)
+    assert policy.severities == ("HIGH", "CRITICAL") and policy.ignore_unfixed
+
+
+@pytest.mark.parametrize("text, fragment", [("HIHG", "unknown severity 'HIHG'"), (" , ", "no sev")])
+def test_bad_severity_is_one_clear_error(text, fragment):
+    with pytest.raises(PipelineError, match=fragment) as info:
+        trivy.parse_severity(text)
+    assert "UNKNOWN,LOW,MEDIUM,HIGH,CRITICAL" in str(info.value)
+
+
+# --- .trivyignore ------------------------------------------------------------------------------
+
+
+def test_ignore_file_format():
+    text = (
+        "# Accept the risk\nCVE-2018-14618\n\n  # indented comment\n"
+        "CVE-2019-14697 exp:2023-01-01\nAVD-DS-0002 some words exp:2030-12-31\n"
+    )
+    entries = trivy.parse_ignore(text, ".trivyignore")
+    assert [(e.id, e.line, e.expires) for e in entries] == [
+        ("CVE-2018-14618", 2, None),
+        ("CVE-2019-14697", 5, date(2023, 1, 1)),
+        ("AVD-DS-0002", 6, date(2030, 12, 31)),
+    ]
+
+
+def test_expiry_is_reached_on_the_day_itself():
+    entry = trivy.IgnoreEntry("CVE-1", 1, date(2025, 3, 1))
+    assert entry.expired(date(2025, 3, 1)) and not entry.expired(date(2025, 2, 28))
+    assert not trivy.IgnoreEntry("CVE-2", 2).expired(TODAY)
+
+
+@pytest.mark.parametrize("word", ["exp:2025-13-01", "exp:tomorrow", "exp:2025-1-1", "exp:"])
+def test_bad_expiry_date_names_the_line(word):
+    with pytest.raises(PipelineError, match=r"\.trivyignore:3: expiry .* exp:YYYY-MM-DD"):
+        trivy.parse_ignore(f"# c\nCVE-1\nCVE-2 {word}\n", ".trivyignore")
+
+
+# --- report parsing ----------------------------------------------------------------------------
+
+
+def test_fixture_report_is_read_whole(findings):
+    assert len(findings) == 6
+    first = findings[0]
+    assert (first.id, first.package, first.installed, first.fixed_version, first.status) == (
+        "CVE-2023-0286",
+        "libssl3",
+        "3.0.2-0ubuntu1.7",
+        "3.0.2-0ubuntu1.8",
+        "fixed",
+    )
+    assert first.target.endswith("(ubuntu 22.04)") and first.title.startswith("openssl")
+    assert findings[-1].target == "Python" and findings[-1].package == "setuptools"
+
+
+def test_clean_report_with_null_and_missing_vulnerabilities(fixtures):
+    text = (fixtures / "report-clean.json").read_text(encoding="utf-8")
+    assert not trivy.load_report(text, "clean.json")
+    assert not trivy.load_report(json.dumps({"SchemaVersion": 2}), "empty.json")
+
+
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("{not json", "not JSON"),
+        ("[]", "top level is not an object"),
+        (report(vuln(), schema=1), "SchemaVersion is 1"),
+        (json.dumps({"SchemaVersion": 2, "Results": {}}), "Results is not a list"),
+        (json.dumps({"SchemaVersion": 2, "Results": ["x"]}), r"Results\[0\] is not an object"),
+        (
+            json.dumps({"SchemaVersion": 2, "Results": [{"Vulnerabilities": {}}]}),
+            "Vulnerabilities is not a list",
+        ),
+        (report("x"), r"Vulnerabilities\[0\] is not an object"),
+        (report(vuln(), vuln(PkgName="")), r"Vulnerabilities\[1\] has no PkgName"),
+        (report(vuln(VulnerabilityID=None)), "has no VulnerabilityID"),
+        (report(vuln(Severity="SEVERE")), "unknown Severity 'SEVERE'"),
+    ],
+)
+def test_malformed_report_is_one_clear_error(text, fragment):
+    with pytest.raises(PipelineError, match=fragment) as info:
+        trivy.load_report(text, "out.json")
+    assert str(info.value).startswith("malformed trivy report out.json: ")
+
+
+@pytest.mark.parametrize(
+    "status, fixed_version, fixed",
+    [
+        ("fixed", "2", True),
+        ("affected", "", False),
+        ("will_not_fix", "", False),
+        ("", "2", True),  # reports before Status existed: a fixed version means a fix
+        ("", "", False),
+    ],
+)
+def test_fixed_comes_from_status_then_fixed_version(status, fixed_version, fixed):
+    finding = trivy.Finding("CVE-1", "p", "1", "HIGH", fixed_version, status)
+    assert finding.fixed is fixed
+
+
+# --- the gate ----------------------------------------------------------------------------------
+
+
+def test_gate_fails_on_fixed_critical_and_sets_aside_the_rest(findings):
+    result = trivy.evaluate(findings, trivy.make_policy("HIGH", True), [], TODAY)
+    assert not result.passed
+    assert sorted(f.id for f in result.blocking) == ["CVE-2022-3602", "CVE-2023-0286"]
+    assert sorted(f.id for f in result.unfixed) == ["CVE-2016-2781", "CVE-2022-3715"]
+    assert sorted(f.id for f in result.below) == ["CVE-2022-40897", "CVE-2022-48303"]
+    message = trivy.gate_error(result, "img:prod", ".trivyignore")
+    assert "2 findings remain at HIGH or above" in message
+    assert "worst: CRITICAL CVE-2022-3602 in libssl3 3.0.2-0ubuntu1.7 (fixed in" in message
+
+
+def test_gate_passes_when_nothing_reaches_the_threshold(findings):
+    below = [f for f in findings if f.severity in ("MEDIUM", "LOW")]
+    result = trivy.evaluate(below, trivy.make_policy("HIGH", True), [], TODAY)
+    assert result.passed and not result.blocking
+
+
+def test_live_ignore_entries_pass_the_gate(findings):
+    ignores = trivy.parse_ignore("CVE-2022-3602 exp:2025-03-02\nCVE-2023-0286\n", "f")
+    result = trivy.evaluate(findings, trivy.make_policy("HIGH", True), ignores, TODAY)
+    assert result.passed
+    assert sorted(f.id for f in result.ignored) == ["CVE-2022-3602", "CVE-2023-0286"]
+    assert not result.expired and not result.unused
+
+
+def test_expired_ignore_entry_ignores_nothing_and_is_noted(findings):
+    ignores = trivy.parse_ignore("CVE-2023-0286\nCVE-2022-3602 exp:2025-03-01\nCVE-9\n", "f")
+    result = trivy.evaluate(findings, trivy.make_policy("HIGH", True), ignores, TODAY)
+    assert not result.passed and [f.id for f in result.blocking] == ["CVE-2022-3602"]
+    lines = trivy.notes(result, ".trivyignore")
+    assert lines[0].startswith(".trivyignore:2: CVE-2022-3602 expired on 2025-03-01;")
+    assert lines[1] == ".trivyignore:3: CVE-9 matched no finding (remove it when it is obsolete)"
+    assert trivy.report_data(result, "img")["expired_ignores"] == ["CVE-2022-3602 exp:2025-03-01"]
+
+
+def test_unfixed_findings_block_when_not_set_aside(findings):
+    result = trivy.evaluate(findings, trivy.make_policy("HIGH", False), [], TODAY)
+    assert "CVE-2022-3715" in [f.id for f in result.blocking] and not result.unfixed
+    one = [f for f in findings if f.id == "CVE-2022-3715"]
+    only = trivy.evaluate(one, trivy.make_policy("HIGH", False), [], TODAY)
+    message = trivy.gate_error(only, "img", ".trivyignore")
+    assert "1 finding remains" in message and "(no fix yet)" in message
+
+
+def test_threshold_low_gates_everything_fixable(findings):
+    result = trivy.evaluate(findings, trivy.make_policy("LOW", True), [], TODAY)
+    assert len(result.blocking) == 4 and not result.below
+
+
+def test_counts_rows_and_report_data(findings):
+    ignores = trivy.parse_ignore("CVE-2023-0286\n", "f")
+    result = trivy.evaluate(findings, trivy.make_policy("HIGH", True), ignores, TODAY)
+    table = trivy.counts(result)
+    assert list(table) == ["CRITICAL", "HIGH", "MEDIUM", "LOW", "UNKNOWN"]
+    assert table["HIGH"] == {"found": 2, "ignored": 1, "unfixed": 1, "blocking": 0}
+    assert table["CRITICAL"]["blocking"] == 1
+    rows = trivy.summary_rows(result, top=3)
+    assert rows[0] == [
+        "CRITICAL",
+        "CVE-2022-3602",
+        "libssl3",
+        "3.0.2-0ubuntu1.7",
+        "3.0.2-0ubuntu1.8",
+        "blocking",
+    ]
+    assert [r[5] for r in rows] == ["blocking", "ignored", "unfixed"]
+    assert trivy.summary_rows(result)[-1][4:] == ["-", "unfixed"]
+    data = trivy.report_data(result, "img")
+    assert data["passed"] is False and data["threshold"] == "HIGH"
+    assert data["blocking"] == [trivy.describe(result.blocking[0])]
+
+
+def test_verdict_of_a_finding_below_the_threshold(findings):
+    result = trivy.evaluate(findings, trivy.make_policy("CRITICAL", True), [], TODAY)
+    medium = next(f for f in findings if f.severity == "MEDIUM")
+    assert result.verdict(medium) == "below"
+
+
+def test_ranked_puts_fixable_first_within_a_severity():
+    unfixed = trivy.Finding("CVE-1", "a", "1", "HIGH", status="affected")
+    fixable = trivy.Finding("CVE-2", "b", "1", "HIGH", "2", "fixed")
+    low = trivy.Finding("CVE-0", "c", "1", "LOW", "2", "fixed")
+    assert trivy.ranked([low, unfixed, fixable]) == [fixable, unfixed, low]
+
+
+# --- SARIF -------------------------------------------------------------------------------------
+
+
+def test_fixture_sarif_is_sane(fixtures):
+    assert trivy.check_sarif((fixtures / "report.sarif").read_text(encoding="utf-8"), "s") == 1
+
+
+def sarif(**run):
+    """A SARIF log with one run overridden by `run`."""
+    base = {"tool": {"driver": {"name": "Trivy"}}, "results": []}
+    return json.dumps({"version": "2.1.0", "runs": [{**base, **run}]})
+
+
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("nope", "not JSON"),
+        (json.dumps({"version": "2.0.0", "runs": []}), "version is '2.0.0', not 2.1.0"),
+        ("[]", "version is None"),
+        (json.dumps({"version": "2.1.0", "runs": []}), "it has no runs"),
+        (sarif(tool={}), r"runs\[0\] has no tool.driver.name"),
+        (sarif(results=None), r"runs\[0\] has no results list"),
+        (sarif(results=[{"message": {"text": "x"}}]), r"results\[0\] has no ruleId"),
+        (sarif(results=[{"ruleId": "CVE-1"}]), r"results\[0\] has no message.text"),
+    ],
+)
+def test_bad_sarif_is_one_clear_error(text, fragment):
+    with pytest.raises(PipelineError, match=fragment) as info:
+        trivy.check_sarif(text, "x.sarif")
+    assert "GitHub code scanning would reject it" in str(info.value)
+
+
+def test_empty_sarif_run_is_fine():
+    assert trivy.check_sarif(sarif(), "x.sarif") == 0
+
+
+# --- names and commands ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "image, slug",
+    [
+        ("ghcr.io/mlc-ai/mlc-llm:production", "ghcr.io-mlc-ai-mlc-llm-production"),
+        ("localhost:5000/a/b@sha256:abc", "localhost-5000-a-b-sha256-abc"),
+        ("::", "image"),
+    ],
+)
+def test_image_slug(image, slug):
+    assert trivy.image_slug(image) == slug
+
+
+def test_target_maps_to_the_local_image_name():
+    assert trivy.image_for_target("ghcr.io/x/y", "production") == "ghcr.io/x/y:production"
+    with pytest.raises(PipelineError, match=r"\[image\].name is empty.*--image REF"):
+        trivy.image_for_target("", "production")
+    with pytest.raises(PipelineError, match="is not a tag"):
+        trivy.image_for_target("x", "no/slash")
+
+
+def test_scan_command_online_and_offline():
+    online = trivy.scan_argv(("trivy",), "/s/i.tar", "/s/i.json", "/c", offline=False)
+    assert online[:8] == (
+        "trivy",
+        "image",
+        "--input",
+        "/s/i.tar",
+        "--format",
+        "json",
+        "--output",
+        "/s/i.json",
+    )
+    assert "--list-all-pkgs" in online and online[-2:] == ("--cache-dir", "/c")
+    assert not set(trivy.OFFLINE_FLAGS) & set(online)
+    offline = trivy.scan_argv(("trivy",), "/s/i.tar", "/s/i.json", "/c", offline=True)
+    assert offline[-4:] == ("/c", "--skip-db-update", "--skip-java-db-update", "--offline-scan")
+
+
+def test_convert_commands():
+    policy = trivy.make_policy("MEDIUM", True)
+    argv = trivy.sarif_argv(("t",), "r.json", "r.sarif", policy, "/s/ignorefile")
+    assert argv == (
+        "t",
+        "convert",
+        "--format",
+        "sarif",
+        "--severity",
+        "MEDIUM,HIGH,CRITICAL",
+        "--ignorefile",
+        "/s/ignorefile",
+        "--output",
+        "r.sarif",
+        "r.json",
+    )
+    assert trivy.cyclonedx_argv(("t",), "r.json", "r.cdx.json") == (
+        "t",
+        "convert",
+        "--format",
+        "cyclonedx",
+        "--output",
+        "r.cdx.json",
+        "r.json",
+    )
+
+
+def test_docker_commands():
+    assert trivy.save_argv("docker", "img:1", "/s/i.tar") == (
+        "docker",
+        "save",
+        "--output",
+        "/s/i.tar",
+        "img:1",
+    )
+    assert trivy.inspect_argv("podman", "img:1") == ("podman", "image", "inspect", "img:1")
+
+
+def test_container_prefix_mounts_each_path_once_and_cuts_the_network_offline():
+    argv = trivy.container_prefix(
+        "docker", "aquasec/trivy:0.58.1", ("/s", "/c", "/s"), "/s", "1000:1000", offline=True
+    )
+    assert argv == (
+        "docker",
+        "run",
+        "--rm",
+        "--user",
+        "1000:1000",
+        "--workdir",
+        "/s",
+        "--network",
+        "none",
+        "--volume",
+        "/s:/s",
+        "--volume",
+        "/c:/c",
+        "aquasec/trivy:0.58.1",
+    )
+    online = trivy.container_prefix("docker", "t:1", ("/s",), "/s", "0:0", offline=False)
+    assert "--network" not in online
+
+
+def test_pick_container_image_skips_untagged():
+    assert trivy.pick_container_image("aquasec/trivy:<none>\naquasec/trivy:0.58.1\n") == (
+        "aquasec/trivy:0.58.1"
+    )
+    assert trivy.pick_container_image("\n") is None
+
+
+def test_image_id_from_inspect_output():
+    assert trivy.image_id('[{"Id": "sha256:abc"}]') == "sha256:abc"
+    assert trivy.image_id("") == "" and trivy.image_id("[]") == ""
