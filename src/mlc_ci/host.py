@@ -101,3 +101,13 @@ def git_facts(repo: str) -> dict[str, str]:
         except PipelineError:
             ref = ""
     return {"ref": ref, "sha": sha, "version": git_version(Path(repo)).semver}
+
+
+def find_wine(env: Mapping[str, str]) -> str | None:
+    """A 64-bit wine loader: wine64 / wine on PATH, else Debian's /usr/lib/wine/wine64."""
+    for name in ("wine64", "wine"):
+        found = shutil.which(name, path=env.get("PATH"))
+        if found:
+            return found
+    debian = Path("/usr/lib/wine/wine64")
+    return str(debian) if debian.is_file() else None

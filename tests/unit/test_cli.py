@@ -91,7 +91,7 @@ def test_missing_source_one_line(make_config, tmp_path):
 
 
 def test_unbuilt_session_fails_and_says_so(root):
-    proc = run_cli("integration", cwd=root)
+    proc = run_cli("release", cwd=root)
     assert_one_line_error(proc, "not implemented yet")
 
 

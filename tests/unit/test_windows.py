@@ -220,3 +220,21 @@ def test_msvc_helpers():
     }
     assert windows.msvc_env("Ninja", "C:\\cuda")["CUDACXX"] == "C:\\cuda\\bin\\nvcc.exe"
     assert windows.delvewheel_args([], [], ";") == ("--analyze-existing", "--ignore-existing")
+
+
+def test_wine_helpers():
+    assert windows.wine_path("/tmp/x/mini_llm") == "Z:\\tmp\\x\\mini_llm"
+    assert windows.libs_dir("mini-llm-cpu") == "mini_llm_cpu.libs"
+
+
+def test_cross_plan_load_tests_under_wine_when_present(mini, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    wine = tmp_path / "bin" / "wine64"
+    wine.parent.mkdir()
+    wine.write_text("")
+    wine.chmod(0o755)
+    plan = wheels_windows.plan(args(cross="mingw"), mini, {"PATH": str(wine.parent)})
+    load = step(plan, "load the package DLLs under wine")
+    assert load.argv[0] == str(wine) and load.argv[-1].endswith("\\unpacked\\mini_llm")
+    assert load.argv[-2].endswith("mini_llm_cpu.libs")
+    assert plan.notes[0].endswith("DLLs load-tested under wine")

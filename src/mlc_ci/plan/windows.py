@@ -11,6 +11,7 @@ from mlc_ci.config import Config, Variant
 # What a MinGW-w64 (posix threads) C++ DLL needs at run time beyond Windows itself.
 MINGW_RUNTIME = ("libstdc++-6.dll", "libgcc_s_seh-1.dll", "libwinpthread-1.dll")
 MINGW_CXX = "x86_64-w64-mingw32-g++-posix"
+MINGW_CC = "x86_64-w64-mingw32-gcc-posix"
 MINGW_STRIP = "x86_64-w64-mingw32-strip"
 VSWHERE = r"C:\Program Files (x86)\Microsoft Visual Studio\Installer\vswhere.exe"
 VS_GENERATOR = "Visual Studio 17 2022"
@@ -127,6 +128,16 @@ def verify_problems(
     lowered = {e.lower() for e in excluded}
     problems += [f"excluded {n} was packed into the wheel" for n in grafted if n in lowered]
     return problems
+
+
+def wine_path(path: str) -> str:
+    """A Linux path as wine sees it on its Z: drive."""
+    return "Z:" + path.replace("/", "\\")
+
+
+def libs_dir(distribution: str) -> str:
+    """Where delvewheel grafts DLLs: `<normalised distribution>.libs`."""
+    return re.sub(r"[-_.]+", "_", distribution) + ".libs"
 
 
 def cross_env(toolchain_file: str) -> dict[str, str]:

@@ -79,8 +79,55 @@ def _cross_plan(args, config: Config, variant: Variant, layout, env) -> Plan:
         Step("strip the runtime DLLs", (windows.MINGW_STRIP, "--strip-unneeded", *runtime)),
     ]
     steps += _repair_steps(config, variant, layout, [str(layout.runtime)], "mingw", ":")
+    wine = host.find_wine(env)
+    how = "cross-compiled with MinGW-w64 on Linux"
+    if wine:
+        steps += _wine_steps(config, variant, layout, wine)
+        how += "; DLLs load-tested under wine"
+    else:
+        how += "; no wine64 here, so the DLLs are not load-tested"
     steps.append(Step(f"publish into {layout.out}", action=wheel_steps.publish(variant, layout)))
-    return _plan(variant, steps, "cross-compiled with MinGW-w64 on Linux")
+    return _plan(variant, steps, how)
+
+
+def _wine_steps(config: Config, variant: Variant, layout, wine: str) -> list[Step]:
+    """Load every package DLL of the repaired wheel under wine, with the grafted DLLs only."""
+    unpacked = layout.stage / "unpacked"
+    loader = str(layout.stage / "dllcheck.exe")
+    keep = f"the unrepaired wheel stays in {layout.raw}; nothing was copied to {layout.out}"
+    return [
+        Step(
+            "compile the DLL loader",
+            (
+                windows.MINGW_CC,
+                "-O2",
+                "-o",
+                loader,
+                str(Path(__file__).parent.parent / "data" / "dllcheck.c"),
+            ),
+        ),
+        Step("unpack the repaired wheel", action=_unpack(unpacked)),
+        Step(
+            "load the package DLLs under wine",
+            (
+                wine,
+                loader,
+                windows.wine_path(str(unpacked / windows.libs_dir(variant.distribution))),
+                windows.wine_path(str(unpacked / config.project.package)),
+            ),
+            env={"WINEDEBUG": "-all", "WINEPREFIX": str(layout.stage / "wineprefix")},
+            on_fail=keep,
+        ),
+    ]
+
+
+def _unpack(target: Path):
+    def action(ctx: Context) -> None:
+        shutil.rmtree(target, ignore_errors=True)
+        with zipfile.ZipFile(ctx["repaired"]) as archive:
+            archive.extractall(target)
+
+    return action
 
 
 def _msvc_plan(config: Config, variant: Variant, layout, env) -> Plan:
