@@ -305,14 +305,6 @@ def test_image_slug(image, slug):
     assert trivy.image_slug(image) == slug
 
 
-def test_target_maps_to_the_local_image_name():
-    assert trivy.image_for_target("ghcr.io/x/y", "production") == "ghcr.io/x/y:production"
-    with pytest.raises(PipelineError, match=r"\[image\].name is empty.*--image REF"):
-        trivy.image_for_target("", "production")
-    with pytest.raises(PipelineError, match="is not a tag"):
-        trivy.image_for_target("x", "no/slash")
-
-
 def test_scan_command_online_and_offline():
     online = trivy.scan_argv(("trivy",), "/s/i.tar", "/s/i.json", "/c", offline=False)
     assert online[:8] == (

@@ -17,6 +17,7 @@ import pytest
 from mlc_ci import cli, config
 from mlc_ci.errors import PipelineError
 from mlc_ci.sessions import registry
+from mlc_ci import report as report_mod
 from mlc_ci.sessions import trivy as session
 
 pytestmark = pytest.mark.unit
@@ -39,9 +40,20 @@ def fixture_fixtures(root):
 
 @pytest.fixture(name="env")
 def fixture_env(tmp_path, fixtures):
-    """A PATH without trivy, the stand-in trivy named by MLC_CI_TRIVY, reports in tmp."""
+    """A PATH without trivy, the stand-in trivy named by MLC_CI_TRIVY, reports in tmp.
+
+    The reports hold what docker-build records for the cpu variant's images.
+    """
     empty = tmp_path / "empty-bin"
     empty.mkdir()
+    built = {
+        "status": "passed",
+        "artifacts": [
+            {"details": {"kind": "image", "target": t, "tags": [f"reg.example/demo:{t}"]}}
+            for t in ("ci", "production")
+        ],
+    }
+    report_mod.write_json(built, tmp_path / "reports" / "docker-build-cpu.json")
     return {
         "PATH": str(empty),
         "HOME": str(tmp_path / "home"),
@@ -161,6 +173,21 @@ def test_target_names_the_image(cfg, tmp_path, monkeypatch, env):
     monkeypatch.chdir(tmp_path)
     plan = session.plan(args(target="ci"), cfg, env)
     assert plan.data["image"] == "reg.example/demo:ci"
+    with pytest.raises(PipelineError, match="has no 'development' image"):
+        session.plan(args(target="development"), cfg, env)
+
+
+def test_target_needs_a_docker_build_report(cfg, tmp_path, monkeypatch, env):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "reports" / "docker-build-cpu.json").write_text("{broken")
+    with pytest.raises(PipelineError, match="is not valid JSON"):
+        session.plan(args(), cfg, env)
+    (tmp_path / "reports" / "docker-build-cpu.json").write_text('{"status": "failed"}')
+    with pytest.raises(PipelineError, match="docker-build that failed"):
+        session.plan(args(), cfg, env)
+    (tmp_path / "reports" / "docker-build-cpu.json").unlink()
+    with pytest.raises(PipelineError, match="does not exist; run `nox -s docker-build -- all"):
+        session.plan(args(), cfg, env)
 
 
 def test_bad_severity_fails_before_anything_runs(cfg, env):
@@ -299,6 +326,7 @@ def test_failed_gate_keeps_every_report_then_names_the_worst(
     run_actions(plan, ctx, PUBLISH)
     reports = tmp_path / "reports"
     assert sorted(p.relative_to(reports).as_posix() for p in reports.rglob("*")) == [
+        "docker-build-cpu.json",
         "sbom",
         f"sbom/{SLUG}.cdx.json",
         "trivy",
@@ -369,7 +397,7 @@ def test_malformed_report_fails_and_keeps_nothing(cfg, tmp_path, monkeypatch, en
         handle.write('{"SchemaVersion": 2, "Results": [{"Vulnerabilities": [{}]}]}')
     with pytest.raises(PipelineError, match="malformed trivy report .* has no VulnerabilityID"):
         run_actions(plan, ctx, PUBLISH)
-    assert not (tmp_path / "reports").exists()
+    assert [p.name for p in (tmp_path / "reports").iterdir()] == ["docker-build-cpu.json"]
 
 
 def test_gate_never_passes_without_a_scan(cfg, tmp_path, monkeypatch, env):

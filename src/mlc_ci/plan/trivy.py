@@ -380,18 +380,6 @@ def image_slug(image: str) -> str:
     return _SLUG.sub("-", image).strip("-.") or "image"
 
 
-def image_for_target(name: str, target: str) -> str:
-    """The reference docker-build gives a target's local image: `<[image].name>:<target>`."""
-    if not name:
-        raise PipelineError(
-            "no image to scan: [image].name is empty; set it in pipeline.toml (or "
-            "MLC_CI_IMAGE), or pass --image REF."
-        )
-    if not target or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._-]*", target):
-        raise PipelineError(f"target '{target}' is not a tag; use e.g. --target production.")
-    return f"{name}:{target}"
-
-
 def save_argv(docker: str, image: str, tarball: str) -> tuple[str, ...]:
     """Export the image from the engine without a registry."""
     return (docker, "save", "--output", tarball, image)

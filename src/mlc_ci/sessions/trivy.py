@@ -18,6 +18,7 @@ from typing import Mapping
 
 from packaging.tags import sys_tags
 
+from mlc_ci import images
 from mlc_ci import report as report_mod
 from mlc_ci import sboms
 from mlc_ci.config import Config
@@ -36,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     which.add_argument("--image", help="image reference the local engine has")
     which.add_argument(
         "--target",
-        help=f"scan docker-build's image of this target, <[image].name>:<target> "
+        help="scan the image of this target recorded in reports/docker-build-<variant>.json "
         f"(default: {DEFAULT_TARGET})",
     )
     parser.add_argument(
@@ -105,9 +106,7 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
     severity = args.severity or config.scan.severity
     unfixed = config.scan.ignore_unfixed if args.ignore_unfixed is None else args.ignore_unfixed
     policy = plan_trivy.make_policy(severity, unfixed)
-    image = args.image or plan_trivy.image_for_target(
-        config.image.name, args.target or DEFAULT_TARGET
-    )
+    image = args.image or _target_image(config, args.target or DEFAULT_TARGET, reports_dir, env)
     layout = Layout(image, reports_dir)
     cache_dir = _cache_dir(args.cache_dir, env)
     scanner = find_scanner(config.image.docker, env, layout, cache_dir, args.offline, args.dry_run)
@@ -362,6 +361,18 @@ def _remove(path: Path):
         path.unlink(missing_ok=True)
 
     return action
+
+
+def _target_image(config: Config, target: str, reports_dir: Path, env: Mapping[str, str]) -> str:
+    """The image docker-build recorded for `target` of the default variant."""
+    variant = config.variant(env.get("MLC_CI_VARIANT"))
+    built = images.built_images(reports_dir, variant.name)
+    if target not in built:
+        raise PipelineError(
+            f"docker-build's report for '{variant.name}' has no '{target}' image (it has "
+            f"{', '.join(sorted(built)) or 'none'}); build it or pass --image REF."
+        )
+    return built[target]
 
 
 DEFINITION = SessionDef(
