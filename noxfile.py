@@ -65,7 +65,7 @@ def docker_build(session: nox.Session) -> None:
 @nox.session(tags=["verify", "linux", "docker"])
 def integration(session: nox.Session) -> None:
     """Integration tests against the built images, a real registry and a real index."""
-    _toolkit(session, "test", "docker", "wheels", "scan")
+    _toolkit(session, "test", "docker", "wheels", "scan", "release")
     _mlc_ci(session, "integration")
 
 
@@ -79,5 +79,5 @@ def trivy(session: nox.Session) -> None:
 @nox.session(tags=["release", "linux"])
 def release(session: nox.Session) -> None:
     """Checksums, notes and publishing of a tagged release (`-- --tag vX.Y.Z --dry-run`)."""
-    _toolkit(session)
+    _toolkit(session, "release")
     _mlc_ci(session, "release")

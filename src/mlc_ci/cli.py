@@ -13,6 +13,7 @@ from typing import Mapping, Sequence, TextIO
 from mlc_ci import config as config_mod
 from mlc_ci import report as report_mod
 from mlc_ci.errors import PipelineError
+from mlc_ci.plan import matrix as ci_matrix
 from mlc_ci.run import Runner
 from mlc_ci.sessions import registry
 from mlc_ci.sessions.base import SessionDef
@@ -32,6 +33,17 @@ def build_parser(sessions: Mapping[str, SessionDef]) -> argparse.ArgumentParser:
     _common(sub.add_parser("config", help="print the resolved configuration as JSON"))
     version = sub.add_parser("version", help="print the version derived from git as JSON")
     version.add_argument("--repo", default=".", help="git checkout to read (default: .)")
+    matrix = sub.add_parser("matrix", help="the CI matrix per stage from `nox --list --json`")
+    _common(matrix)
+    matrix.add_argument(
+        "--nox-json", required=True, metavar="FILE", help="`nox --list --json` output, - for stdin"
+    )
+    matrix.add_argument(
+        "--format",
+        choices=("json", "github", "mermaid"),
+        default="json",
+        help="json (default), stage=<json> lines for $GITHUB_OUTPUT, or a mermaid diagram",
+    )
     plan = sub.add_parser("plan", help="print a session's plan without running it")
     plan.add_argument("session", choices=sorted(sessions))
     plan.add_argument("session_args", nargs=argparse.REMAINDER)
@@ -83,7 +95,29 @@ def _dispatch(argv: list[str], env: dict[str, str], out: TextIO) -> int:
     if args.command == "config":
         print(json.dumps(config.to_dict(), indent=2, default=str), file=out)
         return 0
+    if args.command == "matrix":
+        stages = ci_matrix.build(
+            _read_listing(args.nox_json),
+            config.release.gpu_runner,
+            pull_request=ci_matrix.is_pull_request(env),
+        )
+        print(ci_matrix.render(stages, args.format), file=out)
+        return 0
     return execute(sessions[args.command], args, config, env, out)
+
+
+def _read_listing(source: str) -> list:
+    """The `nox --list --json` output from a file, or from stdin for `-`."""
+    if source == "-":
+        return ci_matrix.parse_listing(sys.stdin.read())
+    try:
+        text = Path(source).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PipelineError(
+            f"cannot read the nox listing {source} ({exc.strerror}); write it with "
+            "`nox --list --json > FILE`."
+        ) from exc
+    return ci_matrix.parse_listing(text)
 
 
 def execute(
@@ -94,11 +128,6 @@ def execute(
     out: TextIO,
 ) -> int:
     """Plan, run, report. A dry run prints the plan and writes no report."""
-    if defn.plan is None:
-        raise PipelineError(
-            f"session '{defn.name}' is not implemented yet (tracked in issue {defn.issue}); "
-            "it fails rather than pretend to pass."
-        )
     plan = defn.plan(args, config, env)
     runner = Runner(dry_run=args.dry_run, out=out, env=env)
     print(f"== {plan.report_name}" + (" (dry run)" if args.dry_run else "") + " ==", file=out)

@@ -104,7 +104,7 @@ class Release:
 
     github: bool = True
     index_url: str = "https://upload.pypi.org/legacy/"
-    gpu_runner: str = "self-hosted-gpu"
+    gpu_runner: str = "self-hosted,gpu"
 
 
 @dataclass(frozen=True)

@@ -90,11 +90,6 @@ def test_missing_source_one_line(make_config, tmp_path):
     assert_one_line_error(proc, "does not exist")
 
 
-def test_unbuilt_session_fails_and_says_so(root):
-    proc = run_cli("release", cwd=root)
-    assert_one_line_error(proc, "not implemented yet")
-
-
 def test_plan_prints_the_dry_run(root):
     out = io.StringIO()
     assert (

@@ -34,6 +34,19 @@ def fixture_cfg(make_config):
     return config.load(make_config(MINIMAL + CUDA_TOML), env={})
 
 
+@pytest.fixture(name="toolkit")
+def fixture_toolkit(tmp_path):
+    """A CUDA_HOME whose nvcc is a two-line shell stand-in (no GPU toolkit needed)."""
+    home = tmp_path / "cuda"
+    (home / "include").mkdir(parents=True)
+    (home / "include" / "cuda_runtime.h").write_text("")
+    (home / "bin").mkdir()
+    nvcc = home / "bin" / "nvcc"
+    nvcc.write_text("#!/bin/sh\necho 'Cuda compilation tools, release 13.0, V13.0.88'\n")
+    nvcc.chmod(0o755)
+    return home
+
+
 def args(**kw):
     """Parsed wheels-linux arguments."""
     base = {"variant": None, "out": None, "container": False, "python": "3.12", "dry_run": True}
@@ -119,7 +132,8 @@ REPAIRED = "demo_cu130-1.0-py3-none-manylinux_2_31_x86_64.whl"
 
 def run_verify_and_publish(cfg, tmp_path, names, audit):
     """Run the real verify and publish steps on hand-made wheels; return the context."""
-    plan = wheels_linux.plan(args(variant="cu130", dry_run=False), cfg, {"MLC_CI_JOBS": "1"})
+    env = {"MLC_CI_JOBS": "1", "CUDA_HOME": str(tmp_path / "cuda")}
+    plan = wheels_linux.plan(args(variant="cu130", dry_run=False), cfg, env)
     steps = steps_by_title(plan)
     ctx = {
         "wheel": str(
@@ -136,7 +150,8 @@ def run_verify_and_publish(cfg, tmp_path, names, audit):
     return ctx
 
 
-def test_verified_wheel_is_published_with_report(cfg, tmp_path, monkeypatch):
+def test_verified_wheel_is_published_with_report(cfg, tmp_path, monkeypatch, toolkit):
+    del toolkit
     monkeypatch.chdir(tmp_path)
     audit = {"overall_tag": "manylinux_2_31_x86_64", "external_libs": {"libcudart.so.13": None}}
     ctx = run_verify_and_publish(cfg, tmp_path, GOOD + ["demo.libs/libz-ab.so.1"], audit)
@@ -149,7 +164,8 @@ def test_verified_wheel_is_published_with_report(cfg, tmp_path, monkeypatch):
     assert art.details["tag"] == "manylinux_2_31_x86_64"  # from the file name
 
 
-def test_failed_verification_keeps_dist_untouched(cfg, tmp_path, monkeypatch):
+def test_failed_verification_keeps_dist_untouched(cfg, tmp_path, monkeypatch, toolkit):
+    del toolkit
     monkeypatch.chdir(tmp_path)
     dist = tmp_path / "dist"
     dist.mkdir()
@@ -184,17 +200,9 @@ def test_source_without_cmakelists_is_refused(cfg, tmp_path, monkeypatch):
         wheels_linux.plan(args(variant="cpu", dry_run=False), cfg, {})
 
 
-def test_auto_with_the_host_toolkit(cfg, tmp_path, monkeypatch):
-    """A two-line shell stand-in plays nvcc at the process boundary (no GPU toolkit needed)."""
+def test_auto_with_the_host_toolkit(cfg, tmp_path, monkeypatch, toolkit):
     monkeypatch.chdir(tmp_path)
-    home = tmp_path / "cuda"
-    (home / "include").mkdir(parents=True)
-    (home / "include" / "cuda_runtime.h").write_text("")
-    (home / "bin").mkdir()
-    nvcc = home / "bin" / "nvcc"
-    nvcc.write_text("#!/bin/sh\necho 'Cuda compilation tools, release 13.0, V13.0.88'\n")
-    nvcc.chmod(0o755)
-    plan = wheels_linux.plan(args(variant="auto", dry_run=False), cfg, {"CUDA_HOME": str(home)})
+    plan = wheels_linux.plan(args(variant="auto", dry_run=False), cfg, {"CUDA_HOME": str(toolkit)})
     assert plan.notes == ["auto: nvcc 13.0 found, picked 'cu130'"]
     build = next(s for s in plan.steps if s.title.startswith("build "))
-    assert build.env["CUDACXX"] == f"{home}/bin/nvcc"
+    assert build.env["CUDACXX"] == f"{toolkit}/bin/nvcc"

@@ -31,5 +31,4 @@ class SessionDef:
     name: str
     description: str
     add_arguments: Callable[[argparse.ArgumentParser], None]
-    plan: PlanFn | None = None
-    issue: str = ""
+    plan: PlanFn

@@ -23,9 +23,13 @@ CA_IN_CONTEXT = ".mlc-ci-ca.crt"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of the docker-build session."""
-    parser.add_argument("target", help="production, development, ci, builder or all")
+    parser.add_argument(
+        "target", nargs="?", default="all", help="production, development, ci, builder or all"
+    )
     parser.add_argument("--variant", help="cpu, cu128, cu130, vulkan, ...")
-    parser.add_argument("--push", action="store_true", help="push every tag (never from a PR)")
+    parser.add_argument(
+        "--push", action="store_true", help="push every tag (also MLC_CI_PUSH=1; never from a PR)"
+    )
     parser.add_argument("--platform", default="", help="e.g. linux/amd64")
     parser.add_argument("--cache-from", default="", help="BuildKit cache source")
     parser.add_argument("--cache-to", default="", help="BuildKit cache export (buildx only)")
@@ -89,8 +93,9 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
         steps.insert(0, Step("copy the extra CA into the context", action=_copy_ca(env)))
         cleanup.append(Step("remove the CA copy", action=_remove_ca))
     notes = [how, f"variant {variant.name}, targets {', '.join(targets)}"]
-    pushing = args.push and not git.is_pull_request
-    if args.push and not pushing:
+    wanted = args.push or env.get("MLC_CI_PUSH", "").lower() in ("1", "true", "yes")
+    pushing = wanted and not git.is_pull_request
+    if wanted and not pushing:
         notes.append("not pushing: pull-request builds never push")
     for target in targets:
         steps += build.steps(target, pushing)

@@ -1,0 +1,128 @@
+"""The CI matrix from `nox --list --json` (pure): one entry per session, grouped by stage.
+
+Each session carries exactly one stage tag (gate -> build -> verify -> release) and a platform
+tag that picks its runner: cuda -> the self-hosted GPU label(s) of [release].gpu_runner,
+windows -> windows-2022, linux -> ubuntu-22.04 (in that order of precedence). Pull requests never
+get the self-hosted runner: code from a fork must not run on a machine that outlives the job, so
+their cuda sessions run on the hosted runner of their other platform tag.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable, Mapping, Union
+
+from mlc_ci.errors import PipelineError
+
+STAGES = ("gate", "build", "verify", "release")
+RUNNERS = {"windows": "windows-2022", "linux": "ubuntu-22.04"}
+PULL_REQUEST_EVENTS = ("pull_request", "pull_request_target")
+
+Runner = Union[str, list]
+Entry = dict[str, Any]
+
+
+def gpu_runner(labels: str) -> Runner:
+    """[release].gpu_runner as `runs-on` takes it: "self-hosted,gpu" -> ["self-hosted", "gpu"]."""
+    parts = [part.strip() for part in labels.split(",") if part.strip()]
+    if not parts:
+        raise PipelineError(
+            "[release].gpu_runner is empty; set it to the label(s) of your GPU runners, "
+            'e.g. "self-hosted,gpu".'
+        )
+    return parts if len(parts) > 1 else parts[0]
+
+
+def is_pull_request(env: Mapping[str, str]) -> bool:
+    """True in a GitHub Actions run triggered by a pull request."""
+    return env.get("GITHUB_EVENT_NAME", "") in PULL_REQUEST_EVENTS
+
+
+def runner_for(name: str, tags: Iterable[str], gpu: Runner | None) -> Runner:
+    """The runner of a session from its platform tags (no GPU runner: the hosted one)."""
+    tags = set(tags)
+    if "cuda" in tags and gpu is not None:
+        return gpu
+    for platform, runner in RUNNERS.items():
+        if platform in tags:
+            return runner
+    raise PipelineError(
+        f"nox session '{name}' has no platform tag for a hosted runner; tag it linux or windows "
+        "in noxfile.py (cuda alone picks the GPU runner, which pull requests never get)."
+    )
+
+
+def stage_of(name: str, tags: Iterable[str]) -> str:
+    """The one stage tag of a session."""
+    stages = [stage for stage in STAGES if stage in set(tags)]
+    if len(stages) != 1:
+        found = ", ".join(stages) or "none"
+        raise PipelineError(
+            f"nox session '{name}' needs exactly one stage tag of {', '.join(STAGES)} "
+            f"(has: {found}); fix its tags in noxfile.py."
+        )
+    return stages[0]
+
+
+def parse_listing(text: str) -> list[Entry]:
+    """`nox --list --json` output, checked to be a list of sessions."""
+    try:
+        listing = json.loads(text)
+    except ValueError as exc:
+        raise PipelineError(
+            f"the nox listing is not JSON ({exc}); pass the output of `nox --list --json`."
+        ) from exc
+    if not isinstance(listing, list) or not all(
+        isinstance(item, dict) and "session" in item for item in listing
+    ):
+        raise PipelineError(
+            "the nox listing is not a list of sessions; pass the output of `nox --list --json`."
+        )
+    return listing
+
+
+def build(
+    listing: Iterable[Entry], gpu_labels: str, pull_request: bool = False
+) -> dict[str, list[Entry]]:
+    """Stage -> [{session, name, python, runner}], in the order nox lists the sessions."""
+    gpu = None if pull_request else gpu_runner(gpu_labels)
+    matrix: dict[str, list[Entry]] = {stage: [] for stage in STAGES}
+    for item in listing:
+        session, tags = item["session"], item.get("tags") or []
+        matrix[stage_of(session, tags)].append(
+            {
+                "session": session,
+                "name": item.get("name") or session,
+                "python": item.get("python"),
+                "runner": runner_for(session, tags, gpu),
+            }
+        )
+    return matrix
+
+
+def render(matrix: dict[str, list[Entry]], fmt: str = "json") -> str:
+    """JSON for people, `stage=<json>` lines for $GITHUB_OUTPUT, or a mermaid diagram."""
+    if fmt == "github":
+        return "\n".join(
+            f"{stage}={json.dumps(matrix[stage], separators=(',', ':'))}" for stage in STAGES
+        )
+    if fmt == "mermaid":
+        return mermaid(matrix)
+    return json.dumps(matrix, indent=2)
+
+
+def mermaid(matrix: dict[str, list[Entry]]) -> str:
+    """The workflow as a mermaid flowchart: plan, then one box per stage with its jobs."""
+    lines = [
+        "flowchart LR",
+        '  plan["plan: nox --list --json, python -m mlc_ci matrix"]',
+    ]
+    for stage in STAGES:
+        lines.append(f"  subgraph {stage}")
+        for index, entry in enumerate(matrix[stage]):
+            runner = entry["runner"]
+            where = ", ".join(runner) if isinstance(runner, list) else runner
+            lines.append(f'    {stage}{index}["nox -s {entry["session"]} ({where})"]')
+        lines.append("  end")
+    lines.append("  plan --> " + " --> ".join(STAGES))
+    return "\n".join(lines)

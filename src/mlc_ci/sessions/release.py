@@ -1,0 +1,362 @@
+"""release: versions agree, artifacts verified, SHA256SUMS and notes written, then publish.
+
+Publishing (a GitHub release with the wheels and SHA256SUMS as assets, then the wheels to a
+package index with twine) happens only with --publish (or MLC_CI_PUBLISH=1) and without
+--dry-run; otherwise the run checks everything, writes the notes and SHA256SUMS, prints what it
+would publish and says what it did not do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import shlex
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from mlc_ci import github
+from mlc_ci.config import Config
+from mlc_ci.errors import PipelineError
+from mlc_ci.plan import release as rel
+from mlc_ci.report import artifact, sha256_of
+from mlc_ci.run import Context, Step
+from mlc_ci.sessions.base import Plan, SessionDef
+from mlc_ci.versioning import Version, from_tag
+
+TRUE = ("1", "true", "yes", "on")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of the release session."""
+    parser.add_argument("--tag", help="release tag vX.Y.Z (default: the pushed tag in CI)")
+    parser.add_argument(
+        "--publish", action="store_true", help="publish (also MLC_CI_PUBLISH=1); needs a token"
+    )
+    parser.add_argument("--dist", help="directory with the wheels (default: [wheel].dist_dir)")
+    parser.add_argument(
+        "--reports", help="directory with the build reports (default: $MLC_CI_REPORTS_DIR)"
+    )
+    parser.add_argument("--index-url", help="upload URL of the index ([release].index_url)")
+    parser.add_argument(
+        "--simple-url", help="the index's simple API (default: derived from the upload URL)"
+    )
+    parser.add_argument("--repo", default=".", help="git checkout the notes read (default: .)")
+
+
+def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Plan:
+    """Check, write SHA256SUMS and notes, then publish what the decision allows."""
+    tag = rel.tag_from_env(args.tag, env)
+    version = from_tag(tag)
+    dry_run = args.dry_run
+    # A release's dry run still checks and writes the notes and SHA256SUMS (they are what a
+    # maintainer reviews before publishing); only publishing is left out. So the runner runs.
+    args.dry_run = False
+    dist = Path(args.dist or config.wheel.dist_dir).resolve()
+    reports = Path(args.reports or env.get("MLC_CI_REPORTS_DIR") or "reports").resolve()
+    index_url = config.release.index_url if args.index_url is None else args.index_url
+    simple = args.simple_url or rel.simple_url(index_url)
+    decision = rel.publishing(
+        publish=args.publish or env.get("MLC_CI_PUBLISH", "").lower() in TRUE,
+        dry_run=dry_run,
+        github_enabled=config.release.github,
+        token=env.get("GITHUB_TOKEN", ""),
+        repository=env.get("GITHUB_REPOSITORY", ""),
+        index_url=index_url,
+    )
+    wheels = sorted(dist.glob("*.whl"))
+    assets = [*wheels, dist / "SHA256SUMS"] if wheels else []
+    steps = _local_steps(
+        args.repo,
+        config.project.name,
+        (tag, version),
+        (dist, wheels, reports),
+        env,
+        decision.github or decision.index,
+    )
+    notes = [
+        f"tag {tag}: wheels {version.pep440}, images {version.semver}"
+        + (" (prerelease)" if version.is_prerelease else "")
+    ]
+    if decision.blocker:
+        steps.append(Step("check publishing credentials", action=_fail(decision.blocker)))
+    if decision.github:
+        title = f"{config.project.name} {version.pep440}"
+        steps.append(
+            Step(
+                f"GitHub release {tag} on {env['GITHUB_REPOSITORY']}",
+                action=_github(env, tag, title, version.is_prerelease, assets),
+            )
+        )
+    if decision.index and wheels:
+        # A read-only probe, like the host probes of other sessions: what the index already has
+        # decides what to upload, so a re-run after a partial upload completes it.
+        upload, present = rel.upload_split(_local_wheels(wheels), _listed(simple, wheels, env))
+        notes += present
+        if upload:
+            steps.append(_twine_step(index_url, [dist / w.name for w in upload]))
+    if decision.left_out and not decision.blocker:
+        steps.append(
+            Step(f"nothing published ({decision.reason})", action=_left_out(decision.not_done))
+        )
+    notes += _plan_lines(decision, env, tag, version, assets, (index_url, simple, wheels))
+    if not any(reports.glob("docker-build*.json")):
+        notes.append(f"no docker-build report in {reports}: this release has no images")
+    data = {"tag": tag, "dry_run": dry_run, "dist": str(dist), "reports": str(reports)}
+    return Plan("release", steps, data, notes=notes)
+
+
+def _local_steps(repo, project, release, files, env, publishing) -> list[Step]:
+    """Everything before publishing: checks, commit history, SHA256SUMS and notes."""
+    tag, version = release
+    dist, wheels, reports = files
+    return [
+        Step("check versions and verification", action=_collect(tag, version, wheels, reports)),
+        Step(
+            "list release tags",
+            ("git", "tag", "--list", "v*"),
+            cwd=repo,
+            capture=True,
+            save_as="git_tags",
+        ),
+        Step("find the previous release tag", action=_choose_range(tag, publishing)),
+        Step(
+            "commits since the previous tag",
+            ("git", "log", "--no-merges", f"--format={rel.LOG_FORMAT}", "{log_range}"),
+            cwd=repo,
+            capture=True,
+            save_as="git_log",
+        ),
+        Step("write SHA256SUMS and release notes", action=_write(project, dist, _repo_url(env))),
+    ]
+
+
+def _twine_step(index_url: str, wheels: Sequence[Path]) -> Step:
+    skip = rel.supports_skip_existing(index_url)
+    return Step(
+        f"upload wheels to {index_url}",
+        _twine_argv(index_url, wheels),
+        # Retrying is safe only where twine can skip what an interrupted try uploaded.
+        retries=2 if skip else 0,
+        on_fail="twine's message is above; check TWINE_USERNAME/TWINE_PASSWORD and the index "
+        "URL (a re-run uploads only what the index does not have yet)",
+    )
+
+
+def _twine_argv(index_url: str, wheels: Sequence[Path]) -> tuple[str, ...]:
+    skip = ("--skip-existing",) if rel.supports_skip_existing(index_url) else ()
+    return (
+        sys.executable,
+        "-m",
+        "twine",
+        "upload",
+        "--repository-url",
+        index_url,
+        "--non-interactive",
+        *skip,
+        *map(str, wheels),
+    )
+
+
+def _local_wheels(wheels: Sequence[Path]) -> list[rel.WheelFile]:
+    return [rel.WheelFile(p.name, p.stat().st_size, sha256_of(p)) for p in wheels]
+
+
+def _listed(simple: str, wheels: Sequence[Path], env: Mapping[str, str]) -> dict[str, str]:
+    """File name -> sha256 of what the index lists for the wheels' projects."""
+    listed: dict[str, str] = {}
+    for project in sorted({rel.project_of(p.name) for p in wheels}):
+        listed.update(rel.index_files(_simple_page(f"{simple.rstrip('/')}/{project}/", env)))
+    return listed
+
+
+def _simple_page(url: str, env: Mapping[str, str]) -> str:
+    """A PEP 503 project page ('' when the project is not on the index yet)."""
+    headers = {"Accept": "text/html", "User-Agent": "mlc-ci"}
+    if env.get("TWINE_USERNAME") and env.get("TWINE_PASSWORD"):
+        # Private indexes often need the upload credentials to read as well.
+        pair = f"{env['TWINE_USERNAME']}:{env['TWINE_PASSWORD']}".encode()
+        headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
+    request = urllib.request.Request(url, headers=headers)
+    for attempt in range(3):
+        try:
+            with urllib.request.urlopen(request, timeout=60) as answer:
+                return answer.read().decode("utf-8", "replace")
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                return ""
+            if exc.code < 500 or attempt == 2:
+                raise PipelineError(
+                    f"the index answered {exc.code} for {url}; check --simple-url and the "
+                    "TWINE_USERNAME/TWINE_PASSWORD credentials."
+                ) from None
+        except (urllib.error.URLError, OSError) as exc:
+            if attempt == 2:
+                raise PipelineError(
+                    f"cannot read {url} ({getattr(exc, 'reason', exc)}); check the index URL, "
+                    "or pass --simple-url with the index's simple API."
+                ) from None
+        time.sleep(0.5 * 2**attempt)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _plan_lines(decision, env, tag, version, assets, index) -> list[str]:
+    """What publishing would do, so a run that does not publish shows the whole plan."""
+    if decision.github or decision.index:
+        return []
+    index_url, simple, wheels = index
+    api = env.get("GITHUB_API_URL") or github.DEFAULT_API_URL
+    repo = env.get("GITHUB_REPOSITORY") or "$GITHUB_REPOSITORY"
+    names = ", ".join(path.name for path in assets) or "none"
+    lines = list(decision.not_done)
+    if any("GitHub" in line for line in decision.not_done):
+        lines.append(
+            f"would create or update the GitHub release {tag} of {repo} at {api} "
+            f"(prerelease: {'yes' if version.is_prerelease else 'no'}) and replace its "
+            f"assets: {names}"
+        )
+    if wheels and any("upload" in line for line in decision.not_done):
+        lines.append(
+            f"would read {simple} and upload the wheels it lacks: "
+            + shlex.join(_twine_argv(index_url, wheels))
+        )
+    return lines
+
+
+def load_reports(directory: Path) -> dict[str, dict[str, Any]]:
+    """Every JSON report in `directory` by name (no directory: none)."""
+    reports = {}
+    for path in sorted(directory.glob("*.json")) if directory.is_dir() else []:
+        if path.stem == "release":
+            continue
+        try:
+            reports[path.stem] = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise PipelineError(f"{path} is not valid JSON ({exc}); rebuild or remove it.") from exc
+    return reports
+
+
+def _collect(tag: str, version: Version, wheels: Sequence[Path], reports_dir: Path):
+    def action(ctx: Context) -> None:
+        reports = load_reports(reports_dir)
+        files = [rel.WheelFile(p.name, p.stat().st_size, sha256_of(p)) for p in wheels]
+        images, image_problems = rel.images_from(reports)
+        manifest = rel.Manifest(tag, version, files, images)
+        problems = [
+            *rel.version_problems(version, files, images),
+            *rel.verification_problems(files, rel.verified_wheels(reports)),
+            *image_problems,
+        ]
+        rel.check(manifest, problems)
+        ctx["manifest"] = manifest
+
+    return action
+
+
+def _choose_range(tag: str, publishing: bool):
+    def action(ctx: Context) -> None:
+        tags = ctx["git_tags"].split()
+        previous = rel.previous_tag(tags, tag)
+        end = tag
+        if tag not in tags and publishing:
+            # GitHub would create a missing tag on the default branch's head: maybe not the
+            # commit that was built.
+            raise PipelineError(
+                f"tag {tag} is not in this checkout; tag the commit that was built, push the "
+                "tag, then publish."
+            )
+        if tag not in tags:
+            # Notes are often reviewed before the tag is pushed: list what HEAD would release.
+            end = "HEAD"
+            ctx["manifest"].notes.append(f"Tag {tag} is not in git yet: changes up to HEAD.")
+        ctx["previous_tag"] = previous
+        ctx["log_range"] = rel.log_range(previous, end)
+
+    return action
+
+
+def _write(project: str, dist: Path, repo_url: str):
+    sums, notes_file = dist / "SHA256SUMS", dist / "RELEASE_NOTES.md"
+
+    def action(ctx: Context) -> None:
+        manifest: rel.Manifest = ctx["manifest"]
+        commits = rel.parse_log(ctx["git_log"])
+        written = []
+        if manifest.wheels:
+            _write_text(sums, rel.sha256sums((w.name, w.sha256) for w in manifest.wheels))
+            written.append(artifact(sums, kind="checksums"))
+        text = rel.release_notes(project, manifest, commits, ctx["previous_tag"], repo_url=repo_url)
+        _write_text(notes_file, text)
+        ctx["notes_text"] = text
+        arts = ctx.setdefault("artifacts", [])
+        arts += [artifact(sums.parent / w.name, kind="wheel") for w in manifest.wheels]
+        arts += [*written, artifact(notes_file, kind="notes")]
+        ctx.setdefault("report", {}).update(
+            version={"pep440": manifest.version.pep440, "semver": manifest.version.semver},
+            prerelease=manifest.version.is_prerelease,
+            previous_tag=ctx["previous_tag"],
+            commits=len(commits),
+            images=[{"name": i.name, "digest": i.digest, "pull": i.pull} for i in manifest.images],
+            notes=str(notes_file),
+        )
+
+    return action
+
+
+def _write_text(target: Path, text: str) -> None:
+    """Write via a temporary file and a rename, so a reader never sees half a file."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _fail(message: str):
+    def action(ctx: Context) -> None:
+        del ctx
+        raise PipelineError(message)
+
+    return action
+
+
+def _github(env: Mapping[str, str], tag: str, title: str, prerelease: bool, assets):
+    def action(ctx: Context) -> None:
+        client = github.Client(
+            env["GITHUB_TOKEN"],
+            env["GITHUB_REPOSITORY"],
+            env.get("GITHUB_API_URL") or github.DEFAULT_API_URL,
+        )
+        release = client.publish(tag, title, ctx["notes_text"], prerelease, assets)
+        ctx.setdefault("report", {})["github_release"] = release.get("html_url", "")
+
+    return action
+
+
+def _left_out(not_done: Sequence[str]):
+    def action(ctx: Context) -> None:
+        ctx.setdefault("report", {})["not_done"] = list(not_done)
+
+    return action
+
+
+def _repo_url(env: Mapping[str, str]) -> str:
+    if env.get("GITHUB_REPOSITORY"):
+        server = env.get("GITHUB_SERVER_URL") or "https://github.com"
+        return f"{server.rstrip('/')}/{env['GITHUB_REPOSITORY']}"
+    return ""
+
+
+DEFINITION = SessionDef(
+    "release", "version, checksums, notes and publishing of a release", add_arguments, plan
+)

@@ -1,0 +1,293 @@
+"""A stand-in for GitHub's REST API (releases and release assets) on 127.0.0.1.
+
+GitHub cannot be reached from build machines, so the release tests talk to this server instead.
+It speaks the documented wire format of the endpoints the release session uses (paths, status
+codes, JSON fields, `upload_url` as an RFC 6570 template pointing at a separate upload path):
+
+    GET    /repos/{owner}/{repo}/releases/tags/{tag}            200 | 404
+    POST   /repos/{owner}/{repo}/releases                       201 | 422 already_exists
+    PATCH  /repos/{owner}/{repo}/releases/{id}                  200 | 404
+    GET    /repos/{owner}/{repo}/releases/{id}/assets           200, paged (per_page, page)
+    DELETE /repos/{owner}/{repo}/releases/assets/{id}           204 | 404
+    POST   /uploads/repos/{owner}/{repo}/releases/{id}/assets?name=N   201 | 422 already_exists
+
+Every request needs `Authorization: Bearer <token>` (else 401 Bad credentials). Failures are
+injected per request with `fail(method, path_fragment, kind)`: "401", "422-race" (another run
+creates the release first, then the POST answers 422 already_exists), "422-invalid", "500", and
+"drop" (the
+upload is read half-way, a half-made asset in state "starter" is kept, as GitHub does, and the
+connection is closed without an answer).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import threading
+import urllib.parse
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class State:
+    """Releases, assets, the request log and pending failures."""
+
+    token: str
+    releases: dict[int, dict[str, Any]] = field(default_factory=dict)
+    assets: dict[int, dict[str, Any]] = field(default_factory=dict)
+    log: list[tuple[str, str]] = field(default_factory=list)
+    failures: list[tuple[str, str, str]] = field(default_factory=list)
+    next_id: int = 1
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def new_id(self) -> int:
+        """A fresh id for a release or an asset."""
+        self.next_id += 1
+        return self.next_id
+
+    def assets_of(self, release_id: int) -> list[dict[str, Any]]:
+        """The assets of one release, oldest first."""
+        return [a for a in self.assets.values() if a["release_id"] == release_id]
+
+
+class StandIn(ThreadingHTTPServer):
+    """The server; `url` is its base URL (use it as GITHUB_API_URL)."""
+
+    daemon_threads = True
+
+    def __init__(self, token: str = "good-token") -> None:
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.state = State(token)
+        self.url = f"http://127.0.0.1:{self.server_address[1]}"
+        # A short poll interval keeps shutdown() (and so each test's teardown) fast.
+        self.thread = threading.Thread(target=self.serve_forever, args=(0.02,), daemon=True)
+
+    def __enter__(self) -> StandIn:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+        self.server_close()
+        self.thread.join(timeout=10)
+
+    def fail(self, method: str, fragment: str, kind: str) -> None:
+        """Make the next `method` request whose path contains `fragment` fail as `kind`."""
+        self.state.failures.append((method, fragment, kind))
+
+    def releases_named(self, tag: str) -> list[dict[str, Any]]:
+        """Every release of `tag` (more than one would be a duplicate)."""
+        return [r for r in self.state.releases.values() if r["tag_name"] == tag]
+
+
+_RELEASES = re.compile(r"^/repos/(?P<repo>[^/]+/[^/]+)/releases")
+
+
+class Handler(BaseHTTPRequestHandler):
+    """Routes the documented release endpoints."""
+
+    server: StandIn
+    protocol_version = "HTTP/1.1"
+    repo = ""
+
+    def log_message(self, format: str, *args: Any) -> None:  # pylint: disable=redefined-builtin
+        """Quiet: the state keeps a request log instead."""
+
+    def do_GET(self) -> None:  # pylint: disable=invalid-name
+        """Release by tag, or the assets of a release."""
+        self._route("GET")
+
+    def do_POST(self) -> None:  # pylint: disable=invalid-name
+        """Create a release, or upload an asset."""
+        self._route("POST")
+
+    def do_PATCH(self) -> None:  # pylint: disable=invalid-name
+        """Update a release."""
+        self._route("PATCH")
+
+    def do_DELETE(self) -> None:  # pylint: disable=invalid-name
+        """Delete an asset."""
+        self._route("DELETE")
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def _route(self, method: str) -> None:
+        state = self.server.state
+        url = urllib.parse.urlsplit(self.path)
+        query = dict(urllib.parse.parse_qsl(url.query))
+        state.log.append((method, self.path))
+        if self.headers.get("Authorization") != f"Bearer {state.token}":
+            self._discard_body()
+            self._send(401, {"message": "Bad credentials"})
+            return
+        kind = self._injected(method, url.path)
+        if kind == "401":
+            self._discard_body()
+            self._send(401, {"message": "Bad credentials"})
+        elif kind == "500":
+            self._discard_body()
+            self._send(500, {"message": "Server Error"})
+        elif kind == "422-invalid":
+            self._discard_body()
+            errors = [{"resource": "Release", "code": "invalid", "field": "tag_name"}]
+            self._send(422, {"message": "Validation Failed", "errors": errors})
+        elif kind == "drop":
+            self._drop_upload(url.path, query)
+        else:
+            with state.lock:
+                self._dispatch(method, url.path, query, race=kind == "422-race")
+
+    def _injected(self, method: str, path: str) -> str:
+        for index, (want, fragment, kind) in enumerate(self.server.state.failures):
+            if want == method and fragment in path:
+                del self.server.state.failures[index]
+                return kind
+        return ""
+
+    def _dispatch(self, method: str, path: str, query: dict[str, str], race: bool) -> None:
+        upload = re.fullmatch(r"/uploads/repos/[^/]+/[^/]+/releases/(\d+)/assets", path)
+        if method == "POST" and upload:
+            self._upload(int(upload[1]), query.get("name", ""))
+            return
+        match = _RELEASES.match(path)
+        rest = path[match.end() :] if match else None
+        self.repo = match["repo"] if match else ""
+        routes = {
+            ("GET", r"/tags/(?P<tag>.+)"): self._get_by_tag,
+            ("POST", r""): lambda: self._create(race),
+            ("PATCH", r"/(?P<id>\d+)"): self._update,
+            ("GET", r"/(?P<id>\d+)/assets"): lambda rid: self._list(int(rid), query),
+            ("DELETE", r"/assets/(?P<id>\d+)"): self._delete,
+        }
+        for (want, pattern), handler in routes.items():
+            found = re.fullmatch(pattern, rest) if rest is not None and want == method else None
+            if found:
+                handler(*found.groups())
+                return
+        self._discard_body()
+        self._send(404, {"message": "Not Found"})
+
+    def _get_by_tag(self, tag: str) -> None:
+        tag = urllib.parse.unquote(tag)
+        found = self.server.releases_named(tag)
+        if found:
+            self._send(200, found[0])
+        else:
+            self._send(404, {"message": "Not Found"})
+
+    def _create(self, race: bool) -> None:
+        fields = self._json()
+        if race:
+            self._new_release({**fields, "name": "made by another run"})
+        if self.server.releases_named(fields.get("tag_name", "")):
+            self._send(
+                422,
+                {
+                    "message": "Validation Failed",
+                    "errors": [
+                        {"resource": "Release", "code": "already_exists", "field": "tag_name"}
+                    ],
+                },
+            )
+            return
+        self._send(201, self._new_release(fields))
+
+    def _new_release(self, fields: dict[str, Any]) -> dict[str, Any]:
+        state = self.server.state
+        rid = state.new_id()
+        repo = self.repo
+        release = {
+            "id": rid,
+            "tag_name": fields["tag_name"],
+            "name": fields.get("name", ""),
+            "body": fields.get("body", ""),
+            "draft": bool(fields.get("draft", False)),
+            "prerelease": bool(fields.get("prerelease", False)),
+            "html_url": f"{self.server.url}/{repo}/releases/tag/{fields['tag_name']}",
+            "upload_url": f"{self.server.url}/uploads/repos/{repo}/releases/{rid}/assets"
+            "{?name,label}",
+        }
+        state.releases[rid] = release
+        return release
+
+    def _update(self, rid: str) -> None:
+        fields = self._json()
+        release = self.server.state.releases.get(int(rid))
+        if release is None:
+            self._send(404, {"message": "Not Found"})
+            return
+        release.update({k: v for k, v in fields.items() if k in release})
+        self._send(200, release)
+
+    def _list(self, rid: int, query: dict[str, str]) -> None:
+        per_page, page = int(query.get("per_page", 30)), int(query.get("page", 1))
+        assets = self.server.state.assets_of(rid)
+        self._send(200, assets[(page - 1) * per_page : page * per_page])
+
+    def _delete(self, aid: str) -> None:
+        if self.server.state.assets.pop(int(aid), None) is None:
+            self._send(404, {"message": "Not Found"})
+        else:
+            self._send(204, None)
+
+    def _upload(self, rid: int, name: str) -> None:
+        data = self._body()
+        state = self.server.state
+        if rid not in state.releases:
+            self._send(404, {"message": "Not Found"})
+        elif any(a["name"] == name for a in state.assets_of(rid)):
+            self._send(
+                422,
+                {
+                    "message": "Validation Failed",
+                    "errors": [{"resource": "ReleaseAsset", "code": "already_exists"}],
+                },
+            )
+        else:
+            self._send(201, self._new_asset(rid, name, data, "uploaded"))
+
+    def _new_asset(self, rid: int, name: str, data: bytes, status: str) -> dict[str, Any]:
+        state = self.server.state
+        aid = state.new_id()
+        asset = {
+            "id": aid,
+            "name": name,
+            "label": "",
+            "state": status,
+            "size": len(data),
+            "content_type": self.headers.get("Content-Type", ""),
+            "release_id": rid,
+            "data": data.decode("latin-1"),
+        }
+        state.assets[aid] = asset
+        return asset
+
+    def _drop_upload(self, path: str, query: dict[str, str]) -> None:
+        length = int(self.headers.get("Content-Length", 0))
+        partial = self.rfile.read(length // 2)
+        rid = int(path.rstrip("/").split("/")[-2])
+        with self.server.state.lock:
+            self._new_asset(rid, query.get("name", ""), partial, "starter")
+        self.close_connection = True
+        self.connection.shutdown(socket.SHUT_RDWR)
+
+    def _body(self) -> bytes:
+        return self.rfile.read(int(self.headers.get("Content-Length", 0)))
+
+    def _discard_body(self) -> None:
+        self._body()
+
+    def _json(self) -> dict[str, Any]:
+        return json.loads(self._body() or b"{}")
+
+    def _send(self, status: int, body: Any) -> None:
+        raw = b"" if body is None else json.dumps(body).encode("utf-8")
+        self.send_response(status)
+        if raw:
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)

@@ -1,0 +1,165 @@
+"""The CI matrix: nox sessions grouped by stage, runners from platform tags."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from mlc_ci.errors import PipelineError
+from mlc_ci.plan import matrix
+
+pytestmark = pytest.mark.unit
+
+
+def entry(session, *tags, python=None, name=None):
+    """One item of `nox --list --json`."""
+    return {
+        "session": session,
+        "name": name or session,
+        "description": "d",
+        "python": python,
+        "tags": list(tags),
+        "call_spec": {},
+    }
+
+
+LISTING = [
+    entry("lint", "gate", "linux"),
+    entry("unit-3.12", "gate", "linux", python="3.12", name="unit"),
+    entry("wheels-linux", "build", "linux", "cuda"),
+    entry("wheels-windows", "build", "windows"),
+    entry("trivy", "verify", "linux", "docker"),
+    entry("release", "release", "linux"),
+]
+
+
+def test_sessions_grouped_by_stage_in_order():
+    stages = matrix.build(LISTING, "self-hosted,gpu")
+    assert list(stages) == ["gate", "build", "verify", "release"]
+    assert [e["session"] for e in stages["gate"]] == ["lint", "unit-3.12"]
+    assert stages["gate"][1] == {
+        "session": "unit-3.12",
+        "name": "unit",
+        "python": "3.12",
+        "runner": "ubuntu-22.04",
+    }
+    runners = {e["session"]: e["runner"] for e in stages["build"]}
+    assert runners == {"wheels-linux": ["self-hosted", "gpu"], "wheels-windows": "windows-2022"}
+
+
+def test_pull_requests_never_get_the_self_hosted_runner():
+    stages = matrix.build(LISTING, "self-hosted,gpu", pull_request=True)
+    runners = {e["session"]: e["runner"] for e in stages["build"]}
+    assert runners == {"wheels-linux": "ubuntu-22.04", "wheels-windows": "windows-2022"}
+    with pytest.raises(PipelineError, match="pull requests never get"):
+        matrix.build([entry("gpu-only", "build", "cuda")], "gpu", pull_request=True)
+    assert matrix.is_pull_request({"GITHUB_EVENT_NAME": "pull_request"})
+    assert not matrix.is_pull_request({"GITHUB_EVENT_NAME": "push"})
+    assert not matrix.is_pull_request({})
+
+
+@pytest.mark.parametrize(
+    ("labels", "runner"),
+    [("self-hosted-gpu", "self-hosted-gpu"), (" self-hosted , gpu ", ["self-hosted", "gpu"])],
+)
+def test_gpu_labels(labels, runner):
+    assert matrix.gpu_runner(labels) == runner
+
+
+def test_empty_stage_is_an_empty_list():
+    stages = matrix.build([entry("lint", "gate", "linux")], "gpu")
+    assert stages["release"] == [] and "release=[]" in matrix.render(stages, "github")
+
+
+@pytest.mark.parametrize(
+    ("item", "labels", "fragment"),
+    [
+        (entry("x", "linux"), "gpu", "needs exactly one stage tag"),
+        (entry("x", "gate", "build", "linux"), "gpu", "(has: gate, build)"),
+        (entry("x", "gate"), "gpu", "has no platform tag"),
+        (entry("x", "gate", "cuda"), " , ", "[release].gpu_runner is empty"),
+    ],
+)
+def test_bad_tags_are_one_line(item, labels, fragment):
+    with pytest.raises(PipelineError) as err:
+        matrix.build([item], labels)
+    assert fragment in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("text", ["not json", '{"session": "x"}', "[1, 2]"])
+def test_listing_must_be_noxs(text):
+    with pytest.raises(PipelineError, match="nox --list --json"):
+        matrix.parse_listing(text)
+
+
+def test_github_output_lines_round_trip():
+    stages = matrix.build(LISTING, "self-hosted,gpu")
+    lines = matrix.render(stages, "github").splitlines()
+    assert [line.split("=", 1)[0] for line in lines] == list(matrix.STAGES)
+    assert all(" " not in line for line in lines)  # one compact line per output
+    assert {k: json.loads(v) for k, v in (line.split("=", 1) for line in lines)} == stages
+    assert json.loads(matrix.render(stages)) == stages
+
+
+def cli(*args, root, stdin="", env=None):
+    """`python -m mlc_ci ARGS` from the repository root (outside any CI event unless given)."""
+    base = {k: v for k, v in os.environ.items() if k != "GITHUB_EVENT_NAME"}
+    base["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    env = {**base, **(env or {})}
+    return subprocess.run(
+        (sys.executable, "-m", "mlc_ci", *args),
+        cwd=root,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_matrix_command_from_the_real_noxfile(root):
+    listing = subprocess.run(
+        (sys.executable, "-m", "nox", "--list", "--json", "-t", *matrix.STAGES),
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    proc = cli("matrix", "--nox-json", "-", root=root, stdin=listing)
+    assert proc.returncode == 0, proc.stderr
+    stages = json.loads(proc.stdout)
+    listed = {item["session"] for item in json.loads(listing)}
+    assert {e["session"] for entries in stages.values() for e in entries} == listed
+    assert stages["release"] == [
+        {"session": "release", "name": "release", "python": None, "runner": "ubuntu-22.04"}
+    ]
+
+
+def test_matrix_command_on_a_pull_request(root):
+    listing = json.dumps([entry("wheels-linux", "build", "linux", "cuda")])
+    proc = cli("matrix", "--nox-json", "-", "--format", "github", root=root, stdin=listing,
+               env={"GITHUB_EVENT_NAME": "pull_request"})  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert '"runner":"ubuntu-22.04"' in proc.stdout.splitlines()[1]
+
+
+def test_matrix_command_missing_file_is_one_line(root, tmp_path):
+    proc = cli("matrix", "--nox-json", str(tmp_path / "none.json"), root=root)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().startswith("mlc-ci: error: cannot read the nox listing")
+
+
+def test_mermaid_diagram_lists_every_session_per_stage():
+    text = matrix.render(matrix.build(LISTING, "self-hosted,gpu"), "mermaid")
+    lines = text.splitlines()
+    assert (
+        lines[0] == "flowchart LR"
+        and lines[-1] == "  plan --> gate --> build --> verify --> release"
+    )
+    assert '    build0["nox -s wheels-linux (self-hosted, gpu)"]' in lines
+    assert '    gate1["nox -s unit-3.12 (ubuntu-22.04)"]' in lines
+    assert lines.count("  end") == len(matrix.STAGES)

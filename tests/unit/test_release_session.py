@@ -1,0 +1,322 @@
+"""The release session end to end through the CLI: real git, real files, a GitHub stand-in.
+
+GitHub's REST API cannot be reached from build machines; publishing runs against
+tests/unit/github_standin.py, a local HTTP server implementing the documented release endpoints.
+The index upload against a real pypiserver is in tests/integration/test_release_index.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import subprocess
+import threading
+import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from mlc_ci import cli, config, report
+from mlc_ci.errors import PipelineError
+from mlc_ci.sessions import release as release_session
+from tests.unit.github_standin import StandIn
+
+pytestmark = pytest.mark.unit
+
+WHEEL = "demo_cpu-0.1.0-py3-none-manylinux_2_31_x86_64.whl"
+COMMITS = ("feat: first", "fix(core): second", "ci: third", "plain subject")
+
+
+def git(repo, *args):
+    """Run git in `repo` as a fixed identity."""
+    subprocess.run(
+        ("git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args),
+        cwd=repo,
+        check=True,
+        capture_output=True,
+    )
+
+
+@pytest.fixture(name="repo")
+def fixture_repo(tmp_path):
+    """A git history: v0.0.9, then four commits, then tag v0.1.0."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "chore: start")
+    git(repo, "tag", "v0.0.9")
+    for subject in COMMITS:
+        git(repo, "commit", "-q", "--allow-empty", "-m", subject)
+    git(repo, "tag", "v0.1.0")
+    return repo
+
+
+@pytest.fixture(name="built")
+def fixture_built(tmp_path):
+    """dist/ with one wheel and reports/ with its passed wheels-linux report."""
+    dist, reports = tmp_path / "dist", tmp_path / "reports"
+    dist.mkdir()
+    path = dist / WHEEL
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("demo/__init__.py", "")
+    passed = report.SessionReport("wheels-linux-cpu", status="passed")
+    passed.artifacts.append(report.artifact(path, kind="wheel", variant="cpu"))
+    report.write(passed, reports)
+    return dist, reports
+
+
+def run(make_config, repo, built, *extra, env=None, monkeypatch=None):
+    """`python -m mlc_ci release` in-process; returns (status, stdout)."""
+    dist, reports = built
+    for key in ("GITHUB_TOKEN", "GITHUB_REPOSITORY", "GITHUB_API_URL", "MLC_CI_PUBLISH"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in (env or {}).items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("MLC_CI_REPORTS_DIR", str(reports.parent / "out-reports"))
+    out = io.StringIO()
+    argv = ["release", "--config", str(make_config()), "--repo", str(repo)]
+    argv += ["--dist", str(dist), "--reports", str(reports), *extra]
+    return cli.main(argv, out=out), out.getvalue()
+
+
+def test_dry_run_writes_notes_and_sums_and_says_what_it_skipped(
+    make_config, repo, built, monkeypatch
+):
+    status, out = run(
+        make_config, repo, built, "--tag", "v0.1.0", "--dry-run", monkeypatch=monkeypatch
+    )
+    assert status == 0, out
+    dist, reports = built
+    sums = (dist / "SHA256SUMS").read_text(encoding="utf-8")
+    assert sums.endswith(f"  {WHEEL}\n")
+    notes = (dist / "RELEASE_NOTES.md").read_text(encoding="utf-8")
+    assert "## Changes since v0.0.9" in notes and "chore: start" not in notes
+    assert notes.index("### Features") < notes.index("### Bug fixes") < notes.index("### CI")
+    assert "- plain subject (" in notes
+    assert "not done (dry run): GitHub release on $GITHUB_REPOSITORY" in out
+    assert "would read https://pypi.org/simple/ and upload the wheels it lacks: " in out
+    assert "twine upload --repository-url https://upload.pypi.org/legacy/" in out
+    assert "--skip-existing" in out  # twine allows it for PyPI
+    assert f"no docker-build report in {reports}" in out
+    saved = json.loads((reports.parent / "out-reports" / "release.json").read_text())
+    assert saved["status"] == "passed" and saved["data"]["dry_run"] is True
+    assert saved["data"]["not_done"][0].startswith("not done (dry run)")
+    assert {a["name"] for a in saved["artifacts"]} == {WHEEL, "SHA256SUMS", "RELEASE_NOTES.md"}
+
+
+def test_plan_command_is_the_same_dry_run(make_config, repo, built, monkeypatch):
+    dist, reports = built
+    monkeypatch.setenv("MLC_CI_REPORTS_DIR", str(reports.parent / "out-reports"))
+    out = io.StringIO()
+    argv = ["plan", "release", "--", "--config", str(make_config()), "--tag", "v0.1.0"]
+    argv += ["--repo", str(repo), "--dist", str(dist), "--reports", str(reports)]
+    assert cli.main(argv, out=out) == 0, out.getvalue()
+    assert "not done (dry run)" in out.getvalue()
+
+
+def test_untagged_head_lists_commits_up_to_head(make_config, repo, built, monkeypatch):
+    git(repo, "tag", "-d", "v0.1.0")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "perf: not yet tagged")
+    status, out = run(
+        make_config, repo, built, "--tag", "v0.1.0", "--dry-run", monkeypatch=monkeypatch
+    )
+    assert status == 0, out
+    notes = (built[0] / "RELEASE_NOTES.md").read_text(encoding="utf-8")
+    assert "- not yet tagged (" in notes and "- first (" in notes
+    assert "Tag v0.1.0 is not in git yet: changes up to HEAD." in notes
+
+
+def test_version_mismatch_is_refused_in_one_line(make_config, repo, built, monkeypatch, capsys):
+    status, _ = run(make_config, repo, built, "--tag", "v0.2.0", monkeypatch=monkeypatch)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1
+    assert err[0].startswith("mlc-ci: error: refusing to release v0.2.0: ")
+    assert f"{WHEEL} is version 0.1.0, the tag says 0.2.0" in err[0]
+    assert not (built[0] / "SHA256SUMS").exists()
+
+
+def test_failed_verification_is_refused(make_config, repo, built, monkeypatch, capsys):
+    _, reports = built
+    path = reports / "wheels-linux-cpu.json"
+    data = json.loads(path.read_text())
+    data["status"] = "failed"
+    path.write_text(json.dumps(data))
+    status, _ = run(make_config, repo, built, "--tag", "v0.1.0", monkeypatch=monkeypatch)
+    assert status == 2 and "wheels-linux-cpu.json says 'failed'" in capsys.readouterr().err
+
+
+def test_broken_report_is_one_line(make_config, repo, built, monkeypatch, capsys):
+    (built[1] / "docker-build-cpu.json").write_text("{not json")
+    status, _ = run(make_config, repo, built, "--tag", "v0.1.0", monkeypatch=monkeypatch)
+    assert status == 2 and "docker-build-cpu.json is not valid JSON" in capsys.readouterr().err
+
+
+def test_images_are_checked_and_listed(make_config, repo, built, monkeypatch):
+    digest = "sha256:" + "d" * 64
+    image = report.Artifact(
+        "ghcr.io/o/demo:0.1.0-cpu",
+        "",
+        100,
+        "e" * 64,
+        {
+            "kind": "image",
+            "target": "production",
+            "tags": ["ghcr.io/o/demo:0.1.0-cpu"],
+            "digest": digest,
+            "labels": {"org.opencontainers.image.version": "0.1.0"},
+        },
+    )
+    built_image = report.SessionReport("docker-build-cpu", status="passed", artifacts=[image])
+    report.write(built_image, built[1])
+    status, out = run(make_config, repo, built, "--tag", "v0.1.0", monkeypatch=monkeypatch)
+    assert status == 0, out
+    notes = (built[0] / "RELEASE_NOTES.md").read_text(encoding="utf-8")
+    assert f"docker pull ghcr.io/o/demo@{digest}" in notes
+    assert "not done (no --publish)" in out
+
+
+def test_publish_without_token_fails_after_writing_notes(
+    make_config, repo, built, monkeypatch, capsys
+):
+    status, _ = run(
+        make_config, repo, built, "--tag", "v0.1.0", "--publish", monkeypatch=monkeypatch
+    )
+    err = capsys.readouterr().err
+    assert status == 2 and "--publish was given but GITHUB_TOKEN is not set" in err
+    assert (built[0] / "RELEASE_NOTES.md").exists()
+
+
+def test_publish_to_github_twice_is_one_release(make_config, repo, built, monkeypatch):
+    with StandIn("tok") as api:
+        env = {"GITHUB_TOKEN": "tok", "GITHUB_REPOSITORY": "o/r", "GITHUB_API_URL": api.url}
+        for _ in range(2):
+            status, out = run(
+                make_config, repo, built, "--tag", "v0.1.0", "--publish", "--index-url", "",
+                env=env, monkeypatch=monkeypatch,
+            )  # fmt: skip
+            assert status == 0, out
+        (release,) = api.releases_named("v0.1.0")
+        assert release["name"] == "demo 0.1.0" and release["prerelease"] is False
+        assert "### Features" in release["body"]
+        assert sorted(a["name"] for a in api.state.assets_of(release["id"])) == [
+            "SHA256SUMS",
+            WHEEL,
+        ]
+    saved = json.loads((built[1].parent / "out-reports" / "release.json").read_text())
+    assert saved["data"]["github_release"].endswith("/o/r/releases/tag/v0.1.0")
+    assert "not_done" not in saved["data"]
+
+
+def test_publish_with_bad_token_is_one_line(make_config, repo, built, monkeypatch, capsys):
+    with StandIn("tok") as api:
+        env = {"GITHUB_TOKEN": "wrong", "GITHUB_REPOSITORY": "o/r", "GITHUB_API_URL": api.url}
+        status, _ = run(
+            make_config, repo, built, "--tag", "v0.1.0", "--publish", env=env,
+            monkeypatch=monkeypatch,
+        )  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1 and "401" in err[0] and "wrong" not in err[0]
+
+
+def test_ci_tag_push_publishes_via_environment(make_config, repo, built, monkeypatch):
+    with StandIn("tok") as api:
+        env = {
+            "GITHUB_TOKEN": "tok",
+            "GITHUB_REPOSITORY": "o/r",
+            "GITHUB_API_URL": api.url,
+            "GITHUB_REF_TYPE": "tag",
+            "GITHUB_REF_NAME": "v0.1.0",
+            "MLC_CI_PUBLISH": "1",
+        }
+        status, out = run(
+            make_config, repo, built, "--index-url", "", env=env, monkeypatch=monkeypatch
+        )
+        assert status == 0, out
+        assert len(api.releases_named("v0.1.0")) == 1
+
+
+class _Index(BaseHTTPRequestHandler):
+    """A PEP 503 simple page for one project; the real index is tested against pypiserver."""
+
+    pages: dict = {}
+
+    def do_GET(self):  # pylint: disable=invalid-name
+        """The page of the path, or its status when it is an int."""
+        page = self.pages.get(self.path, 404)
+        status, body = (page, b"") if isinstance(page, int) else (200, page.encode())
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):  # pylint: disable=arguments-differ
+        """Quiet."""
+
+
+@pytest.fixture(name="simple")
+def fixture_simple():
+    """A stand-in for an index's simple API (read-only), on 127.0.0.1."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Index)
+    _Index.pages = {}
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/simple/", _Index.pages
+    server.shutdown()
+    server.server_close()
+
+
+def plan_args(built, repo, **extra):
+    """Parsed release arguments."""
+    dist, reports = built
+    base = {"tag": "v0.1.0", "publish": True, "dist": str(dist), "reports": str(reports)}
+    base |= {"index_url": "http://127.0.0.1:9/", "simple_url": None, "repo": str(repo)}
+    return argparse.Namespace(dry_run=False, **{**base, **extra})
+
+
+PUBLISH_ENV = {"GITHUB_TOKEN": "t", "GITHUB_REPOSITORY": "o/r"}
+
+
+def test_publish_uploads_what_the_index_lacks(make_config, repo, built, simple):
+    cfg = config.load(make_config(), env={})
+    url, pages = simple
+    plan = release_session.plan(plan_args(built, repo, simple_url=url), cfg, PUBLISH_ENV)
+    (upload,) = [s for s in plan.steps if s.title.startswith("upload wheels")]
+    assert upload.argv[-1] == str(built[0] / WHEEL) and "--skip-existing" not in upload.argv
+    assert upload.retries == 0
+    digest = report.sha256_of(built[0] / WHEEL)
+    pages["/simple/demo-cpu/"] = f'<a href="/p/{WHEEL}#sha256={digest}">{WHEEL}</a>'
+    plan = release_session.plan(plan_args(built, repo, simple_url=url), cfg, PUBLISH_ENV)
+    assert not [s for s in plan.steps if s.title.startswith("upload wheels")]
+    assert f"{WHEEL} is already on the index: not uploaded again" in plan.notes
+
+
+def test_index_clash_stops_before_publishing(make_config, repo, built, simple):
+    cfg = config.load(make_config(), env={})
+    url, pages = simple
+    pages["/simple/demo-cpu/"] = f'<a href="/p/{WHEEL}#sha256={"0" * 64}">{WHEEL}</a>'
+    with pytest.raises(PipelineError, match="with different content"):
+        release_session.plan(plan_args(built, repo, simple_url=url), cfg, PUBLISH_ENV)
+
+
+def test_index_errors_are_one_line(make_config, repo, built, simple):
+    cfg = config.load(make_config(), env={})
+    url, pages = simple
+    pages["/simple/demo-cpu/"] = 403
+    env = {**PUBLISH_ENV, "TWINE_USERNAME": "u", "TWINE_PASSWORD": "p"}
+    with pytest.raises(PipelineError, match="the index answered 403 for"):
+        release_session.plan(plan_args(built, repo, simple_url=url), cfg, env)
+    with pytest.raises(PipelineError, match="cannot read http://127.0.0.1:9/simple/demo-cpu/"):
+        release_session.plan(plan_args(built, repo), cfg, PUBLISH_ENV)
+
+
+def test_publishing_needs_the_tag_in_git(make_config, repo, built, monkeypatch, capsys):
+    git(repo, "tag", "-d", "v0.1.0")
+    with StandIn("tok") as api:
+        env = {"GITHUB_TOKEN": "tok", "GITHUB_REPOSITORY": "o/r", "GITHUB_API_URL": api.url}
+        status, _ = run(
+            make_config, repo, built, "--tag", "v0.1.0", "--publish", "--index-url", "",
+            env=env, monkeypatch=monkeypatch,
+        )  # fmt: skip
+        assert not api.state.log
+    assert status == 2 and "tag v0.1.0 is not in this checkout" in capsys.readouterr().err

@@ -1,0 +1,179 @@
+"""The workflow stays a thin image of the noxfile: drift between them fails here.
+
+Every nox session reaches a job through the plan job's matrix, every job but `plan` runs only
+`nox -s` for its matrix entry, and every action is pinned to a full commit SHA.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from mlc_ci import config
+from mlc_ci.plan import matrix
+
+pytestmark = pytest.mark.unit
+
+INSTALL_NOX = 'python -m pip install "nox>=2024.4.15" uv'
+RUN_SESSION = 'nox -s "$SESSION"'
+PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
+
+
+@pytest.fixture(name="workflow", scope="module")
+def fixture_workflow():
+    from tests.conftest import ROOT  # pylint: disable=import-outside-toplevel
+
+    text = (ROOT / ".github" / "workflows" / "ci.yml").read_text(encoding="utf-8")
+    # PyYAML follows YAML 1.1, where the key `on` is the boolean True.
+    data = yaml.safe_load(text)
+    data["on"] = data.pop(True, data.get("on"))
+    return {"text": text, "data": data}
+
+
+@pytest.fixture(name="sessions", scope="module")
+def fixture_sessions():
+    from tests.conftest import ROOT  # pylint: disable=import-outside-toplevel
+
+    proc = subprocess.run(
+        (sys.executable, "-m", "nox", "--list", "--json"),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(proc.stdout)
+
+
+def jobs(workflow):
+    """name -> job."""
+    return workflow["data"]["jobs"]
+
+
+def steps_of(job):
+    """The `run:` scripts and `uses:` references of a job."""
+    return [s.get("run", "").strip() for s in job["steps"]], [
+        s["uses"] for s in job["steps"] if "uses" in s
+    ]
+
+
+def test_every_nox_session_reaches_a_stage_job(workflow, sessions):
+    # `nox --list --json` without -t: a session lacking a stage tag would vanish from CI.
+    stages = matrix.build(sessions, "self-hosted,gpu")
+    planned = {entry["session"] for entries in stages.values() for entry in entries}
+    assert planned == {item["session"] for item in sessions}
+    assert set(jobs(workflow)) == {"plan", *matrix.STAGES}
+
+
+def test_plan_job_produces_one_output_per_stage(workflow):
+    plan = jobs(workflow)["plan"]
+    runs, _ = steps_of(plan)
+    script = "\n".join(runs)
+    tags = " ".join(matrix.STAGES)
+    assert f"nox --list --json -t {tags} > nox-sessions.json" in script
+    assert (
+        "python -m mlc_ci matrix --nox-json nox-sessions.json --format github "
+        '>> "$GITHUB_OUTPUT"' in script
+    )
+    assert plan["outputs"] == {
+        stage: f"${{{{ steps.matrix.outputs.{stage} }}}}" for stage in matrix.STAGES
+    }
+
+
+@pytest.mark.parametrize("stage", matrix.STAGES)
+def test_stage_job_runs_only_its_matrix_session(workflow, stage):
+    job = jobs(workflow)[stage]
+    assert job["strategy"]["matrix"] == {
+        "include": f"${{{{ fromJSON(needs.plan.outputs.{stage}) }}}}"
+    }
+    assert job["runs-on"] == "${{ matrix.runner }}"
+    assert "plan" in ([job["needs"]] if isinstance(job["needs"], str) else job["needs"])
+    runs, _ = steps_of(job)
+    assert [r for r in runs if r] == [INSTALL_NOX, RUN_SESSION]
+    (session_step,) = [s for s in job["steps"] if s.get("run") == RUN_SESSION]
+    assert session_step["env"]["SESSION"] == "${{ matrix.session }}"
+
+
+def test_stages_run_in_order(workflow):
+    order = ["plan", *matrix.STAGES]
+    for before, after in zip(order[1:], order[2:]):
+        assert before in jobs(workflow)[after]["needs"], (before, after)
+
+
+def test_every_action_is_pinned_to_a_commit_sha(workflow):
+    uses = re.findall(r"uses:\s*(\S+)(.*)", workflow["text"])
+    assert uses
+    for ref, comment in uses:
+        assert PINNED.match(ref), ref
+        assert re.match(r"\s+# v\d", comment), f"{ref} needs a '# vX' comment"
+
+
+def test_least_privilege_and_safe_checkout(workflow):
+    data = workflow["data"]
+    assert data["permissions"] == {}
+    assert data["concurrency"]["group"]
+    for name, job in jobs(workflow).items():
+        assert "permissions" in job and job["timeout-minutes"] <= 240, name
+        assert set(job["permissions"].values()) <= {"read", "write"}
+        for step in job["steps"]:
+            if step.get("uses", "").startswith("actions/checkout@"):
+                assert step["with"]["persist-credentials"] is False, name
+    writes = {
+        name: sorted(k for k, v in job["permissions"].items() if v == "write")
+        for name, job in jobs(workflow).items()
+    }
+    assert writes == {
+        "plan": [],
+        "gate": [],
+        "build": ["packages"],
+        "verify": ["security-events"],
+        "release": ["contents", "id-token"],
+    }
+
+
+def test_triggers_and_publishing_guard(workflow):
+    on = workflow["data"]["on"]
+    assert on["push"] == {"branches": ["main", "develop"], "tags": ["v*"]}
+    assert {"pull_request", "schedule", "workflow_dispatch"} <= set(on)
+    release = jobs(workflow)["release"]
+    assert "github.event_name == 'push'" in release["if"]
+    assert "startsWith(github.ref, 'refs/tags/v')" in release["if"]
+    login = [
+        s for s in jobs(workflow)["build"]["steps"] if "docker/login-action" in s.get("uses", "")
+    ]
+    assert len(login) == 1 and "github.event_name != 'pull_request'" in login[0]["if"]
+    for name in ("plan", "gate", "verify", "release"):
+        assert "docker/login-action" not in str(jobs(workflow)[name]), name
+
+
+def test_artifacts_and_sarif(workflow):
+    for stage in matrix.STAGES:
+        _, uses = steps_of(jobs(workflow)[stage])
+        assert any(u.startswith("actions/upload-artifact@") for u in uses), stage
+    for stage in ("verify", "release"):
+        _, uses = steps_of(jobs(workflow)[stage])
+        assert any(u.startswith("actions/download-artifact@") for u in uses), stage
+    _, uses = steps_of(jobs(workflow)["verify"])
+    assert any(u.startswith("github/codeql-action/upload-sarif@") for u in uses)
+
+
+def test_readme_diagram_is_generated_from_the_noxfile(root):
+    listing = subprocess.run(
+        (sys.executable, "-m", "nox", "--list", "--json", "-t", *matrix.STAGES),
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    gpu = config.load(root / "pipeline.toml", env={}).release.gpu_runner
+    diagram = matrix.mermaid(matrix.build(json.loads(listing), gpu))
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    assert f"```mermaid\n{diagram}\n```" in readme, (
+        "README.md's workflow diagram is out of date; replace its mermaid block with the output "
+        "of `nox --list --json -t gate build verify release | python -m mlc_ci matrix "
+        "--nox-json - --format mermaid`"
+    )
