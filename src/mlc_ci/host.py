@@ -6,7 +6,7 @@ import os
 import re
 import shutil
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 
 from mlc_ci.errors import PipelineError
 from mlc_ci.plan.wheels import parse_nvcc_version
@@ -88,7 +88,7 @@ def image_present(docker: str, image: str) -> bool:
     return True
 
 
-def git_facts(repo: str) -> dict[str, str]:
+def git_facts(repo: str) -> dict[str, Any]:
     """ref, sha and SemVer version of the checkout, as docker/metadata-action would see them."""
     fix = "run inside a git checkout with at least one commit"
     sha = capture(("git", "-C", repo, "rev-parse", "HEAD"), fix=fix).strip()
@@ -100,7 +100,13 @@ def git_facts(repo: str) -> dict[str, str]:
             ref = f"refs/tags/{tag.strip()}"
         except PipelineError:
             ref = ""
-    return {"ref": ref, "sha": sha, "version": git_version(Path(repo)).semver}
+    epoch = int(capture(("git", "-C", repo, "log", "-1", "--format=%ct"), fix=fix).strip())
+    return {
+        "ref": ref,
+        "sha": sha,
+        "version": git_version(Path(repo)).semver,
+        "commit_epoch": epoch,
+    }
 
 
 def find_wine(env: Mapping[str, str]) -> str | None:

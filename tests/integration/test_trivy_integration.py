@@ -177,12 +177,13 @@ def test_image_not_found(image, project):
 
 
 def test_no_trivy_and_no_trivy_image_fails_clearly(image, project, tmp_path):
-    del image  # the engine must be up, so the failure is about trivy alone
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "docker").symlink_to(shutil.which("docker"))
     proc = run_trivy(
         project,
+        "--image",
+        image,  # an image the engine has, so the failure is about trivy alone
         trivy=False,
         PATH=str(bin_dir),
         MLC_CI_TRIVY_IMAGE="mlc-ci-trivy-it:no-such-trivy",

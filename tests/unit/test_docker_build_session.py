@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 
 import pytest
 
@@ -92,12 +93,13 @@ def test_ca_bundle_is_copied_into_the_context_and_removed(mini, tmp_path, root):
     ca.write_text("-----BEGIN CERTIFICATE-----\n")
     plan = docker_build.plan(args(target="ci"), mini, {"MLC_CI_CA_BUNDLE": str(ca)})
     build = next(s for s in plan.steps if s.title == "build ci")
-    assert f"CA_BUNDLE={docker_build.CA_IN_CONTEXT}" in build.argv
+    copy = docker_build.CA_IN_CONTEXT.format(pid=os.getpid())
+    assert f"CA_BUNDLE={copy}" in build.argv
     runner = Runner(out=io.StringIO())
     runner.run(plan.steps[0])
-    assert (root / docker_build.CA_IN_CONTEXT).read_text() == ca.read_text()
+    assert (root / copy).read_text() == ca.read_text()
     runner.run(plan.cleanup[0])
-    assert not (root / docker_build.CA_IN_CONTEXT).exists()
+    assert not (root / copy).exists()
     missing = docker_build.plan(args(target="ci"), mini, {"MLC_CI_CA_BUNDLE": str(tmp_path / "x")})
     with pytest.raises(PipelineError, match="is not a file"):
         runner.run(missing.steps[0])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 from mlc_ci.config import Config, Variant
 from mlc_ci.errors import PipelineError
@@ -43,7 +43,7 @@ class GitContext:
         return self.event in ("pull_request", "pull_request_target")
 
 
-def git_context(env: Mapping[str, str], local: Mapping[str, str], now_epoch: int) -> GitContext:
+def git_context(env: Mapping[str, str], local: Mapping[str, Any], now_epoch: int) -> GitContext:
     """The GitHub Actions environment when present, else the local checkout's facts.
 
     `local` holds `ref`, `sha` and `version` read from git by the caller.
@@ -61,7 +61,8 @@ def git_context(env: Mapping[str, str], local: Mapping[str, str], now_epoch: int
         event=event,
         version=local.get("version", ""),
         pr_number=int(match.group(1)) if match else None,
-        created_epoch=int(epoch) if epoch else None,
+        # The commit time by default: rebuilding a commit then gives the same labels (and layers).
+        created_epoch=int(epoch) if epoch else local.get("commit_epoch"),
         now_epoch=now_epoch,
     )
 

@@ -18,7 +18,8 @@ from mlc_ci.report import Artifact
 from mlc_ci.run import Context, Step, capture
 from mlc_ci.sessions.base import Plan, SessionDef
 
-CA_IN_CONTEXT = ".mlc-ci-ca.crt"
+# A per-run name in the build context, so concurrent runs never remove each other's copy.
+CA_IN_CONTEXT = ".mlc-ci-ca-{pid}.crt"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,7 +51,7 @@ def _builder(config: Config, dry_run: bool) -> tuple[str, str]:
     if not facts["engine"]:
         raise PipelineError(
             f"no Docker engine is reachable through `{config.image.docker}` "
-            f"({facts['error']}); start dockerd or set DOCKER_HOST."
+            f"({str(facts['error']).rstrip('.')}); start dockerd or set DOCKER_HOST."
         )
     chosen = docker.choose_builder(
         config.image.builder, bool(facts["buildx"]), facts["client_major"], True
@@ -89,9 +90,10 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
     cleanup = []
     if env.get("MLC_CI_CA_BUNDLE"):
         # The Dockerfile reads the extra CA from the build context; a copy puts it there.
-        build.args["CA_BUNDLE"] = CA_IN_CONTEXT
-        steps.insert(0, Step("copy the extra CA into the context", action=_copy_ca(env)))
-        cleanup.append(Step("remove the CA copy", action=_remove_ca))
+        ca_copy = CA_IN_CONTEXT.format(pid=os.getpid())
+        build.args["CA_BUNDLE"] = ca_copy
+        steps.insert(0, Step("copy the extra CA into the context", action=_copy_ca(env, ca_copy)))
+        cleanup.append(Step("remove the CA copy", action=_remove_ca(ca_copy)))
     notes = [how, f"variant {variant.name}, targets {', '.join(targets)}"]
     wanted = args.push or env.get("MLC_CI_PUSH", "").lower() in ("1", "true", "yes")
     pushing = wanted and not git.is_pull_request
@@ -161,7 +163,7 @@ class _Build:
         return steps
 
 
-def _copy_ca(env: Mapping[str, str]):
+def _copy_ca(env: Mapping[str, str], target: str):
     source = env["MLC_CI_CA_BUNDLE"]
 
     def action(ctx: Context) -> None:
@@ -170,14 +172,17 @@ def _copy_ca(env: Mapping[str, str]):
             raise PipelineError(
                 f"MLC_CI_CA_BUNDLE={source} is not a file; point it at a PEM CA bundle."
             )
-        shutil.copyfile(source, CA_IN_CONTEXT)
+        shutil.copyfile(source, target)
 
     return action
 
 
-def _remove_ca(ctx: Context) -> None:
-    del ctx
-    Path(CA_IN_CONTEXT).unlink(missing_ok=True)
+def _remove_ca(target: str):
+    def action(ctx: Context) -> None:
+        del ctx
+        Path(target).unlink(missing_ok=True)
+
+    return action
 
 
 def _with_image(config: Config, name: str) -> Config:

@@ -1,4 +1,12 @@
-"""integration: pytest over tests/integration against the images docker-build made (or given)."""
+"""integration: pytest over tests/integration against the images docker-build made (or given).
+
+The tests learn what to test from the environment of the pytest step:
+
+- MLC_CI_IMAGES: JSON {target: image reference}, from `--image` or the docker-build report;
+- MLC_CI_CONFIG: the pipeline.toml the images were built from;
+- MLC_CI_VARIANT: the variant whose images these are;
+- MLC_CI_DOCKER_REPORT: the docker-build report they came from (absent with `--image`).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +15,7 @@ import json
 from pathlib import Path
 from typing import Mapping
 
+from mlc_ci import images as built
 from mlc_ci.config import Config
 from mlc_ci.errors import PipelineError
 from mlc_ci.plan.docker import TARGETS
@@ -23,12 +32,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="TARGET=REF (or REF for production); default: reports/docker-build-<variant>.json",
     )
     parser.add_argument("--variant", help="whose docker-build report to read (default: default)")
-    parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments")
+    parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments, after --")
 
 
 def images_from_flags(values: list[str]) -> dict[str, str]:
     """`--image TARGET=REF` values -> {target: ref}; a bare REF is the production image."""
-    images = {}
+    images: dict[str, str] = {}
     for value in values:
         target, sep, ref = value.partition("=")
         if not sep:
@@ -37,17 +46,12 @@ def images_from_flags(values: list[str]) -> dict[str, str]:
             raise PipelineError(
                 f"--image {value}: use TARGET=REF with TARGET one of {', '.join(TARGETS)}."
             )
+        if target in images and images[target] != ref:
+            raise PipelineError(
+                f"--image names two {target} images ({images[target]} and {ref}); keep one."
+            )
         images[target] = ref
     return images
-
-
-def images_from_report(report: Mapping) -> dict[str, str]:
-    """{target: first tag} of the images a docker-build report lists."""
-    return {
-        art["details"]["target"]: art["details"]["tags"][0]
-        for art in report.get("artifacts", [])
-        if art.get("details", {}).get("kind") == "image"
-    }
 
 
 def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Plan:
@@ -55,19 +59,19 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
     variant = config.variant(args.variant or env.get("MLC_CI_VARIANT"))
     reports = Path(env.get("MLC_CI_REPORTS_DIR", "reports"))
     images = images_from_flags(args.image)
+    step_env = {"MLC_CI_CONFIG": str(config.path), "MLC_CI_VARIANT": variant.name}
     source = "--image"
     if not images:
-        path = reports / f"docker-build-{variant.name}.json"
-        source = str(path)
-        if not path.is_file():
+        path = built.report_path(reports, variant.name)
+        images = built.built_images(reports, variant.name)
+        if not images:
             raise PipelineError(
-                f"no images to test: {path} does not exist; run `nox -s docker-build -- all "
-                f"--variant {variant.name}` first, or pass --image TARGET=REF."
+                f"{path} lists no images; run `nox -s docker-build -- all --variant "
+                f"{variant.name}` first, or pass --image TARGET=REF."
             )
-        report = json.loads(path.read_text(encoding="utf-8"))
-        if report.get("status") != "passed":
-            raise PipelineError(f"{path} says docker-build {report.get('status')}; rebuild first.")
-        images = images_from_report(report)
+        source = str(path)
+        step_env["MLC_CI_DOCKER_REPORT"] = str(path.resolve())
+    step_env["MLC_CI_IMAGES"] = json.dumps(images, sort_keys=True)
     out = reports / "integration"
     argv = (
         "python",
@@ -79,11 +83,7 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
         f"--junitxml={out}/junit.xml",
         *args.pytest_args,
     )
-    step_env = {
-        "MLC_CI_IMAGES": json.dumps(images, sort_keys=True),
-        "MLC_CI_CONFIG": str(config.path),
-    }
-    data = {"images": images, "variant": variant.name}
+    data = {"images": images, "variant": variant.name, "source": source}
     notes = [f"images from {source}: " + ", ".join(f"{t}={r}" for t, r in sorted(images.items()))]
     return Plan(
         "integration", [Step("pytest tests/integration", argv, env=step_env)], data, notes=notes

@@ -1,0 +1,449 @@
+"""mlc_ci.plan.docker, rule by rule: targets, git context, tags, build arguments, argv, builder.
+
+Pure functions, table-tested; the last test prints the real MLC-LLM cu128 plan through the CLI
+(`python -m mlc_ci plan docker-build -- production --variant cu128`), no engine needed.
+"""
+
+from __future__ import annotations
+
+import io
+import shlex
+
+import pytest
+
+from mlc_ci import cli, config
+from mlc_ci.errors import PipelineError
+from mlc_ci.plan import docker
+
+pytestmark = pytest.mark.unit
+
+SHA = "0123456789abcdef0123456789abcdef01234567"
+LOCAL = {"ref": "refs/heads/main", "sha": SHA, "version": "1.2.3"}
+IMAGE_TOML = """
+[image]
+name = "reg.example:5000/team/demo"
+toolchain = ["cargo", "rustc"]
+
+[variants.cu128]
+distribution = "demo-cu128"
+cuda = "12.8"
+builder_image = "nvidia/cuda:12.8.1-devel-ubuntu22.04"
+runtime_image = "nvidia/cuda:12.8.1-runtime-ubuntu22.04"
+toolchain = ["rustc", "libvulkan-dev"]
+"""
+PROJECT_EXTRA = """distribution = "demo"
+description = "a demo"
+url = "https://x.example/demo"
+license = "MIT"
+"""
+PATHS = {"SOURCE_DIR": "src-tree", "CONFIG": "pipeline.toml"}
+
+
+@pytest.fixture(name="cfg")
+def fixture_cfg(make_config):
+    from tests.conftest import MINIMAL  # pylint: disable=import-outside-toplevel
+
+    text = MINIMAL.replace('distribution = "demo"\n', PROJECT_EXTRA, 1) + IMAGE_TOML
+    return config.load(make_config(text), env={})
+
+
+def git(**env: str) -> docker.GitContext:
+    """A GitContext from GitHub-style environment over the LOCAL checkout facts."""
+    return docker.git_context(env, LOCAL, 1_700_000_000)
+
+
+# --- select_targets ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name, targets",
+    [
+        ("all", ("builder", "development", "ci", "production")),
+        ("builder", ("builder",)),
+        ("development", ("development",)),
+        ("ci", ("ci",)),
+        ("production", ("production",)),
+    ],
+)
+def test_select_targets(name, targets):
+    assert docker.select_targets(name) == targets
+
+
+@pytest.mark.parametrize("name", ["prod", "", "ALL", "Production", "dev"])
+def test_select_targets_rejects_unknown_names(name):
+    with pytest.raises(PipelineError, match=f"unknown target '{name}'; use one of builder, "):
+        docker.select_targets(name)
+
+
+# --- git_context ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "env, expected",
+    [
+        ({}, ("refs/heads/main", SHA, "push", None, False)),
+        (
+            {"GITHUB_REF": "refs/tags/v1.2.3", "GITHUB_SHA": "f" * 40},
+            ("refs/tags/v1.2.3", "f" * 40, "push", None, False),
+        ),
+        (
+            {"GITHUB_REF": "refs/pull/42/merge", "GITHUB_EVENT_NAME": "pull_request"},
+            ("refs/pull/42/merge", SHA, "pull_request", 42, True),
+        ),
+        (
+            {"GITHUB_REF": "refs/pull/7/head", "GITHUB_EVENT_NAME": "pull_request_target"},
+            ("refs/pull/7/head", SHA, "pull_request_target", 7, True),
+        ),
+        (
+            {"GITHUB_REF": "refs/heads/main", "GITHUB_EVENT_NAME": "schedule"},
+            ("refs/heads/main", SHA, "schedule", None, False),
+        ),
+        # A branch that merely looks like a PR ref is not one.
+        (
+            {"GITHUB_REF": "refs/heads/pull/3/merge"},
+            ("refs/heads/pull/3/merge", SHA, "push", None, False),
+        ),
+    ],
+)
+def test_git_context_prefers_the_actions_environment(env, expected):
+    context = git(**env)
+    got = (context.ref, context.sha, context.event, context.pr_number, context.is_pull_request)
+    assert got == expected
+    assert context.version == "1.2.3" and context.now_epoch == 1_700_000_000
+
+
+def test_git_context_source_date_epoch():
+    assert git().created_epoch is None
+    assert git(SOURCE_DATE_EPOCH="1700000000").created_epoch == 1_700_000_000
+    with pytest.raises(PipelineError, match="SOURCE_DATE_EPOCH='yesterday' is not a number"):
+        git(SOURCE_DATE_EPOCH="yesterday")
+    with pytest.raises(PipelineError, match="is not a number"):
+        git(SOURCE_DATE_EPOCH="-5")
+
+
+def test_git_context_without_local_facts():
+    context = docker.git_context({}, {}, 0)
+    assert (context.ref, context.sha, context.version, context.event) == ("", "", "", "push")
+
+
+# --- image_tags and labels --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "target, env, tags",
+    [
+        ("production", {}, ["main-cpu", "latest-cpu", "sha-0123456-cpu"]),
+        ("development", {}, ["main-cpu-dev", "latest-cpu-dev", "sha-0123456-cpu-dev"]),
+        ("ci", {}, ["main-cpu-ci", "latest-cpu-ci", "sha-0123456-cpu-ci"]),
+        ("builder", {}, ["main-cpu-builder", "latest-cpu-builder", "sha-0123456-cpu-builder"]),
+        (
+            "production",
+            {"GITHUB_REF": "refs/heads/feature/x"},
+            ["feature-x-cpu", "sha-0123456-cpu"],
+        ),
+        (
+            "production",
+            {"GITHUB_REF": "refs/pull/9/merge", "GITHUB_EVENT_NAME": "pull_request"},
+            ["pr-9-cpu", "sha-0123456-cpu"],
+        ),
+        (
+            "ci",
+            {"GITHUB_REF": "refs/tags/v1.4.2"},
+            ["1.4.2-cpu-ci", "1.4-cpu-ci", "1-cpu-ci", "latest-cpu-ci", "sha-0123456-cpu-ci"],
+        ),
+        (
+            "production",
+            {"GITHUB_REF": "refs/tags/v0.3.0"},
+            ["0.3.0-cpu", "0.3-cpu", "latest-cpu", "sha-0123456-cpu"],
+        ),
+        (
+            "production",
+            {"GITHUB_REF": "refs/tags/v2.0.0-rc.1"},
+            ["2.0.0-rc.1-cpu", "sha-0123456-cpu"],
+        ),
+        (
+            "production",
+            {"GITHUB_REF": "refs/heads/main", "GITHUB_EVENT_NAME": "schedule"},
+            ["nightly-cpu", "sha-0123456-cpu"],
+        ),
+    ],
+)
+def test_image_tags_per_target(cfg, target, env, tags):
+    got = docker.image_tags(cfg, cfg.variant("cpu"), target, git(**env))
+    assert got == [f"reg.example:5000/team/demo:{tag}" for tag in tags]
+
+
+def test_image_tags_carry_the_variant(cfg):
+    tags = docker.image_tags(cfg, cfg.variant("cu128"), "development", git())
+    assert tags[0] == "reg.example:5000/team/demo:main-cu128-dev"
+
+
+def test_image_tags_need_an_image_name(make_config):
+    from tests.conftest import MINIMAL  # pylint: disable=import-outside-toplevel
+
+    bare = config.load(make_config(MINIMAL), env={})
+    with pytest.raises(PipelineError, match=r"sets no \[image\].name; set it"):
+        docker.image_tags(bare, bare.variant(), "production", git())
+
+
+def test_image_tags_need_a_ref(cfg):
+    context = docker.git_context({}, {"sha": SHA}, 0)
+    with pytest.raises(PipelineError, match="pass the full Git ref"):
+        docker.image_tags(cfg, cfg.variant("cpu"), "production", context)
+
+
+def test_labels_from_config_and_git(cfg):
+    labels = docker.labels(cfg, git(SOURCE_DATE_EPOCH="0"))
+    prefix = "org.opencontainers.image."
+    assert labels == {
+        prefix + "title": "demo",
+        prefix + "description": "a demo",
+        prefix + "source": "https://x.example/demo",
+        prefix + "url": "https://x.example/demo",
+        prefix + "version": "1.2.3",
+        prefix + "created": "1970-01-01T00:00:00Z",
+        prefix + "revision": SHA,
+        prefix + "licenses": "MIT",
+    }
+    assert docker.labels(cfg, git())[prefix + "created"] == "2023-11-14T22:13:20Z"
+
+
+# --- build_args -------------------------------------------------------------------------------
+
+
+def test_build_args_cpu(cfg):
+    args = docker.build_args(cfg, cfg.variant("cpu"), PATHS, docker.labels(cfg, git()))
+    assert args == {
+        "SOURCE_DIR": "src-tree",
+        "CONFIG": "pipeline.toml",
+        "VARIANT": "cpu",
+        "CUDA_VERSION": "",
+        "BUILD_TYPE": "Release",
+        "TOOLCHAIN": "cargo rustc",
+        "CLI": "demo",
+        "TITLE": "demo",
+        "DESCRIPTION": "a demo",
+        "VERSION": "1.2.3",
+        "REVISION": SHA,
+        "CREATED": "2023-11-14T22:13:20Z",
+        "LICENSES": "MIT",
+        "SOURCE_URL": "https://x.example/demo",
+        "URL": "https://x.example/demo",
+    }
+
+
+def test_build_args_cuda_variant_sets_bases_and_merges_toolchains(cfg):
+    args = docker.build_args(cfg, cfg.variant("cu128"), PATHS, docker.labels(cfg, git()))
+    assert args["BASE_IMAGE"] == "nvidia/cuda:12.8.1-devel-ubuntu22.04"
+    assert args["RUNTIME_IMAGE"] == "nvidia/cuda:12.8.1-runtime-ubuntu22.04"
+    assert args["CUDA_VERSION"] == "12.8" and args["VARIANT"] == "cu128"
+    # Project toolchain first, then the variant's, each package once.
+    assert args["TOOLCHAIN"] == "cargo rustc libvulkan-dev"
+
+
+# --- build_argv -------------------------------------------------------------------------------
+
+
+def options(**overrides) -> docker.BuildOptions:
+    """BuildOptions with test defaults."""
+    base = {
+        "docker": "/usr/bin/docker",
+        "builder": "buildkit",
+        "dockerfile": "docker/Dockerfile",
+        "context": ".",
+        "network": "host",
+    }
+    return docker.BuildOptions(**{**base, **overrides})
+
+
+def test_build_argv_buildkit_in_order():
+    argv = docker.build_argv(
+        options(secrets=("id=pip_index,src=/run/pip",), cache_from="type=local,src=/c"),
+        "ci",
+        ["r.example/demo:main-cpu-ci", "r.example/demo:sha-0123456-cpu-ci"],
+        {"VARIANT": "cpu", "DESCRIPTION": "it's a demo"},
+        "/tmp/ci.iid",
+    )
+    assert shlex.join(argv) == (
+        "/usr/bin/docker build --progress=plain -f docker/Dockerfile --target ci "
+        "--network host --cache-from type=local,src=/c --secret id=pip_index,src=/run/pip "
+        "-t r.example/demo:main-cpu-ci -t r.example/demo:sha-0123456-cpu-ci "
+        "--build-arg VARIANT=cpu --build-arg 'DESCRIPTION=it'\"'\"'s a demo' "
+        "--iidfile /tmp/ci.iid ."
+    )
+
+
+def test_build_argv_buildx_loads_and_exports_cache():
+    argv = docker.build_argv(
+        options(builder="buildx", platform="linux/amd64", cache_to="type=inline", network=""),
+        "production",
+        ["r.example/demo:x"],
+        {},
+        "p.iid",
+    )
+    assert argv[:4] == ("/usr/bin/docker", "buildx", "build", "--load")
+    assert "--network" not in argv
+    assert argv[argv.index("--platform") + 1] == "linux/amd64"
+    assert argv[argv.index("--cache-to") + 1] == "type=inline"
+    assert argv[-3:] == ("--iidfile", "p.iid", ".")
+
+
+@pytest.mark.parametrize(
+    "opts, tags, message",
+    [
+        (options(cache_to="type=local,dest=/c"), ["r/x:t"], "--cache-to needs docker buildx"),
+        (options(builder="kaniko"), ["r/x:t"], "unknown builder 'kaniko'; use buildx or buildkit"),
+        (options(), ["r/X:t"], "'r/X' is not a valid image repository"),
+        (options(), ["r/x"], "'r/x' has no tag"),
+        (options(), ["r/x:-t"], "'-t' is not a valid image tag"),
+    ],
+)
+def test_build_argv_errors(opts, tags, message):
+    with pytest.raises(PipelineError, match=message):
+        docker.build_argv(opts, "ci", tags, {}, "x.iid")
+
+
+# --- validate_ref -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "ref",
+    [
+        "demo:1",
+        "ghcr.io/mlc-ai/mlc-llm:main-cu128",
+        "127.0.0.1:5000/mlc-ci-it/mini-llm:sha-0123456-cpu",
+        "localhost:5000/a/b/c:v1.0.0_build",
+        "reg.example/a__b/c-d.e:Tag_1.2-x",
+        "a/b:" + "t" * 128,
+    ],
+)
+def test_validate_ref_accepts(ref):
+    assert docker.validate_ref(ref) == ref
+
+
+@pytest.mark.parametrize(
+    "ref, message",
+    [
+        ("demo", "has no tag"),
+        ("127.0.0.1:5000/demo", "has no tag"),
+        ("Demo:1", "is not a valid image repository"),
+        ("ghcr.io/Org/demo:1", "is not a valid image repository"),
+        ("reg/-demo:1", "is not a valid image repository"),
+        ("reg/demo_:1", "is not a valid image repository"),
+        ("reg//demo:1", "is not a valid image repository"),
+        ("reg/demo:.tag", "is not a valid image tag"),
+        ("reg/demo:t@g", "is not a valid image tag"),
+        ("reg/demo:" + "t" * 129, "is not a valid image tag"),
+        ("reg/demo:", "is not a valid image tag"),
+    ],
+)
+def test_validate_ref_rejects(ref, message):
+    with pytest.raises(PipelineError, match=message):
+        docker.validate_ref(ref)
+
+
+# --- small helpers ----------------------------------------------------------------------------
+
+
+def test_build_env_and_push_argv():
+    assert docker.build_env("buildkit") == {"DOCKER_BUILDKIT": "1"}
+    assert not docker.build_env("buildx")
+    assert docker.push_argv("docker", "r/x:t") == ("docker", "push", "r/x:t")
+
+
+@pytest.mark.parametrize(
+    "log, count",
+    [
+        ("", 0),
+        ("#4 CACHED\n#5 [builder 2/9] RUN apt-get\n#5 DONE 3.1s\n#6 CACHED\n", 2),
+        ("#12 CACHED   \n#13 CACHED\r\n", 2),
+        # Only BuildKit's own step lines count, not a build log that prints the word.
+        ("#7 0.1 CACHED\nCACHED\n# 8 CACHED\n#9 CACHED extra\n", 0),
+    ],
+)
+def test_cached_steps(log, count):
+    assert docker.cached_steps(log) == count
+
+
+# --- choose_builder ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "configured, buildx_ok, client_major, chosen",
+    [
+        ("auto", True, 28, "buildx"),
+        ("auto", True, 20, "buildx"),
+        ("auto", False, 20, "buildkit"),
+        ("auto", False, 22, "buildkit"),
+        ("auto", False, None, "buildkit"),
+        ("buildx", True, 20, "buildx"),
+        ("buildkit", True, 20, "buildkit"),
+        ("buildkit", False, 20, "buildkit"),
+    ],
+)
+def test_choose_builder(configured, buildx_ok, client_major, chosen):
+    assert docker.choose_builder(configured, buildx_ok, client_major, True) == chosen
+
+
+@pytest.mark.parametrize(
+    "configured, buildx_ok, client_major, engine_ok, message",
+    [
+        ("auto", True, 28, False, "no Docker engine is reachable"),
+        ("buildx", False, 20, True, "`docker buildx` is not installed"),
+        ("auto", False, 23, True, r"this docker CLI \(23.x\) has no buildx plugin"),
+        ("auto", False, 28, True, "set MLC_CI_DOCKER to a CLI that builds with DOCKER_BUILDKIT=1"),
+        ("buildkit", False, 28, True, "install docker-buildx"),
+    ],
+)
+def test_choose_builder_errors(configured, buildx_ok, client_major, engine_ok, message):
+    with pytest.raises(PipelineError, match=message):
+        docker.choose_builder(configured, buildx_ok, client_major, engine_ok)
+
+
+# --- the real MLC-LLM plan --------------------------------------------------------------------
+
+
+def test_plan_docker_build_cu128_prints_the_real_mlc_llm_build(root, monkeypatch, capsys):
+    for var in (
+        "MLC_CI_DOCKER",
+        "MLC_CI_CA_BUNDLE",
+        "MLC_CI_IMAGE",
+        "MLC_CI_PUSH",
+        "MLC_CI_VARIANT",
+    ):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("GITHUB_REF", "refs/heads/main")
+    monkeypatch.setenv("GITHUB_SHA", SHA)
+    monkeypatch.chdir(root)
+    out = io.StringIO()
+    code = cli.main(
+        [
+            "plan",
+            "docker-build",
+            "--",
+            "production",
+            "--variant",
+            "cu128",
+            "--config",
+            "pipeline.toml",
+        ],
+        out=out,
+    )
+    assert code == 0, capsys.readouterr().err
+    text = out.getvalue()
+    (build,) = [line for line in text.splitlines() if " build --progress=plain " in line]
+    argv = shlex.split(build.split("$", 1)[1])
+    build_args = dict(argv[i + 1].split("=", 1) for i, a in enumerate(argv) if a == "--build-arg")
+    assert argv[:3] == ["DOCKER_BUILDKIT=1", "docker", "build"]
+    assert argv[argv.index("--target") + 1] == "production"
+    assert build_args["BASE_IMAGE"] == "nvidia/cuda:12.8.1-devel-ubuntu22.04"
+    assert build_args["RUNTIME_IMAGE"] == "nvidia/cuda:12.8.1-runtime-ubuntu22.04"
+    assert build_args["CUDA_VERSION"] == "12.8"
+    assert build_args["TOOLCHAIN"] == "cargo rustc"
+    assert build_args["CLI"] == "mlc_llm"
+    assert build_args["SOURCE_DIR"] == "3rdparty/mlc-llm"
+    assert build_args["VARIANT"] == "cu128"
+    assert build_args["REVISION"] == SHA
+    assert "ghcr.io/mlc-ai/mlc-llm:main-cu128" in argv
+    assert "ghcr.io/mlc-ai/mlc-llm:sha-0123456-cu128" in argv
+    assert "docker-build-cu128: planned" in text
