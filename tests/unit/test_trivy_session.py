@@ -15,9 +15,9 @@ import stat
 import pytest
 
 from mlc_ci import cli, config
+from mlc_ci import report as report_mod
 from mlc_ci.errors import PipelineError
 from mlc_ci.sessions import registry
-from mlc_ci import report as report_mod
 from mlc_ci.sessions import trivy as session
 
 pytestmark = pytest.mark.unit
