@@ -1,12 +1,23 @@
-"""Shared fixtures: the repository root and small pipeline.toml files written to tmp_path."""
+"""Shared fixtures and helpers: the repository root, small pipeline.toml files written to
+tmp_path, the real CLI in a subprocess and the noxfile's session listing."""
 
 from __future__ import annotations
 
+import functools
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any, Mapping
 
 import pytest
 
+import mlc_ci
+
 ROOT = Path(__file__).resolve().parent.parent
+# The mlc_ci these tests import; the CLI subprocesses run the same code.
+TOOLKIT_PATH = str(Path(mlc_ci.__file__).resolve().parents[1])
 
 MINIMAL = """
 [project]
@@ -46,3 +57,65 @@ def fixture_make_config(tmp_path: Path):
         return path
 
     return make
+
+
+def run_mlc_ci(
+    *args: str,
+    cwd: Path | str = ROOT,
+    env: Mapping[str, str | None] | None = None,
+    stdin: str | None = None,
+    timeout: float | None = None,
+) -> subprocess.CompletedProcess:
+    """`python -m mlc_ci ARGS` in a real subprocess, as a user runs it.
+
+    The child gets this process's environment updated with `env` (None removes a variable).
+    """
+    full = dict(os.environ)
+    full["PYTHONPATH"] = os.pathsep.join(filter(None, (TOOLKIT_PATH, full.get("PYTHONPATH"))))
+    for key, value in (env or {}).items():
+        if value is None:
+            full.pop(key, None)
+        else:
+            full[key] = value
+    return subprocess.run(
+        (sys.executable, "-m", "mlc_ci", *args),
+        cwd=cwd,
+        env=full,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def explain(proc: Any) -> str:
+    """The end of a finished run's output, for assertion messages."""
+    return (
+        f"exit {proc.returncode}\n--- stdout (end)\n{proc.stdout[-4000:]}\n"
+        f"--- stderr (end)\n{proc.stderr[-2000:]}"
+    )
+
+
+def assert_one_line_error(proc: Any, *fragments: str) -> str:
+    """The run failed with exactly one `mlc-ci: error:` line on stderr holding `fragments`."""
+    assert proc.returncode != 0, explain(proc)
+    assert "Traceback" not in proc.stderr + proc.stdout, explain(proc)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, explain(proc)
+    assert lines[0].startswith("mlc-ci: error: "), explain(proc)
+    for fragment in fragments:
+        assert fragment in lines[0], f"{fragment!r} not in: {lines[0]}"
+    return lines[0]
+
+
+@functools.lru_cache(maxsize=None)
+def nox_listing(*tags: str) -> str:
+    """`nox --list --json [-t TAGS]` of the repository's noxfile, as printed."""
+    argv = [sys.executable, "-m", "nox", "--list", "--json", *(("-t", *tags) if tags else ())]
+    return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=True).stdout
+
+
+def nox_sessions(*tags: str) -> list[dict[str, Any]]:
+    """The parsed listing (a fresh copy: callers may change it)."""
+    return json.loads(nox_listing(*tags))

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import assert_one_line_error
 from tests.integration import registry_auth
-from tests.integration.cli_runner import CliResult, assert_one_line_error
+from tests.integration.cli_runner import CliResult
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
 

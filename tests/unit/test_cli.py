@@ -4,38 +4,18 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
 from mlc_ci import cli
+from tests.conftest import ROOT, assert_one_line_error, run_mlc_ci
 
 pytestmark = pytest.mark.unit
 
 
 def run_cli(*args, cwd=None, env=None):
-    """`python -m mlc_ci ARGS` in a real subprocess."""
-    full_env = {**os.environ, **(env or {})}
-    full_env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
-    return subprocess.run(
-        (sys.executable, "-m", "mlc_ci", *args),
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-
-def assert_one_line_error(proc, fragment):
-    """The process failed with exactly one `mlc-ci: error:` line containing `fragment`."""
-    assert proc.returncode != 0
-    assert "Traceback" not in proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("mlc-ci: error: ") and fragment in lines[0]
+    """`python -m mlc_ci ARGS` in a real subprocess (from tmp dirs too, hence cwd)."""
+    return run_mlc_ci(*args, cwd=cwd or ROOT, env=env)
 
 
 def test_config_prints_resolved_json(root):

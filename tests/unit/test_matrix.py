@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
 from mlc_ci.errors import PipelineError
 from mlc_ci.plan import matrix
+from tests.conftest import nox_listing, run_mlc_ci
 
 pytestmark = pytest.mark.unit
 
@@ -105,31 +103,14 @@ def test_github_output_lines_round_trip():
     assert json.loads(matrix.render(stages)) == stages
 
 
-def cli(*args, root, stdin="", env=None):
+def cli(*args, stdin="", env=None):
     """`python -m mlc_ci ARGS` from the repository root (outside any CI event unless given)."""
-    base = {k: v for k, v in os.environ.items() if k != "GITHUB_EVENT_NAME"}
-    base["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
-    env = {**base, **(env or {})}
-    return subprocess.run(
-        (sys.executable, "-m", "mlc_ci", *args),
-        cwd=root,
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    return run_mlc_ci(*args, env={"GITHUB_EVENT_NAME": None, **(env or {})}, stdin=stdin)
 
 
-def test_matrix_command_from_the_real_noxfile(root):
-    listing = subprocess.run(
-        (sys.executable, "-m", "nox", "--list", "--json", "-t", *matrix.STAGES),
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    proc = cli("matrix", "--nox-json", "-", root=root, stdin=listing)
+def test_matrix_command_from_the_real_noxfile():
+    listing = nox_listing(*matrix.STAGES)
+    proc = cli("matrix", "--nox-json", "-", stdin=listing)
     assert proc.returncode == 0, proc.stderr
     stages = json.loads(proc.stdout)
     listed = {item["session"] for item in json.loads(listing)}
@@ -139,16 +120,16 @@ def test_matrix_command_from_the_real_noxfile(root):
     ]
 
 
-def test_matrix_command_on_a_pull_request(root):
+def test_matrix_command_on_a_pull_request():
     listing = json.dumps([entry("wheels-linux", "build", "linux", "cuda")])
-    proc = cli("matrix", "--nox-json", "-", "--format", "github", root=root, stdin=listing,
+    proc = cli("matrix", "--nox-json", "-", "--format", "github", stdin=listing,
                env={"GITHUB_EVENT_NAME": "pull_request"})  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert '"runner":"ubuntu-22.04"' in proc.stdout.splitlines()[1]
 
 
-def test_matrix_command_missing_file_is_one_line(root, tmp_path):
-    proc = cli("matrix", "--nox-json", str(tmp_path / "none.json"), root=root)
+def test_matrix_command_missing_file_is_one_line(tmp_path):
+    proc = cli("matrix", "--nox-json", str(tmp_path / "none.json"))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().startswith("mlc-ci: error: cannot read the nox listing")
 

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import pytest
 
 from mlc_ci import config
 from mlc_ci.sessions import registry
+from tests.conftest import nox_sessions
 
 pytestmark = pytest.mark.unit
 
@@ -26,18 +23,9 @@ SESSIONS = {
 STAGES = {"gate", "build", "verify", "release"}
 
 
-@pytest.fixture(name="listing", scope="module")
+@pytest.fixture(name="listing")
 def fixture_listing():
-    from tests.conftest import ROOT  # pylint: disable=import-outside-toplevel
-
-    proc = subprocess.run(
-        (sys.executable, "-m", "nox", "--list", "--json", "-t", *sorted(STAGES)),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(proc.stdout)
+    return nox_sessions(*sorted(STAGES))
 
 
 def test_eight_sessions_with_descriptions_and_tags(listing):

@@ -6,16 +6,14 @@ Every nox session reaches a job through the plan job's matrix, every job but `pl
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
-import sys
 
 import pytest
 import yaml
 
 from mlc_ci import config
 from mlc_ci.plan import matrix
+from tests.conftest import nox_sessions
 
 pytestmark = pytest.mark.unit
 
@@ -35,18 +33,9 @@ def fixture_workflow():
     return {"text": text, "data": data}
 
 
-@pytest.fixture(name="sessions", scope="module")
+@pytest.fixture(name="sessions")
 def fixture_sessions():
-    from tests.conftest import ROOT  # pylint: disable=import-outside-toplevel
-
-    proc = subprocess.run(
-        (sys.executable, "-m", "nox", "--list", "--json"),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(proc.stdout)
+    return nox_sessions()
 
 
 def jobs(workflow):
@@ -162,15 +151,8 @@ def test_artifacts_and_sarif(workflow):
 
 
 def test_readme_diagram_is_generated_from_the_noxfile(root):
-    listing = subprocess.run(
-        (sys.executable, "-m", "nox", "--list", "--json", "-t", *matrix.STAGES),
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
     gpu = config.load(root / "pipeline.toml", env={}).release.gpu_runner
-    diagram = matrix.mermaid(matrix.build(json.loads(listing), gpu))
+    diagram = matrix.mermaid(matrix.build(nox_sessions(*matrix.STAGES), gpu))
     readme = (root / "README.md").read_text(encoding="utf-8")
     assert f"```mermaid\n{diagram}\n```" in readme, (
         "README.md's workflow diagram is out of date; replace its mermaid block with the output "
