@@ -95,7 +95,11 @@ def _wine_steps(config: Config, variant: Variant, layout, wine: str) -> list[Ste
     unpacked = layout.stage / "unpacked"
     loader = str(layout.stage / "dllcheck.exe")
     keep = f"the unrepaired wheel stays in {layout.raw}; nothing was copied to {layout.out}"
+    wine_env = {"WINEDEBUG": "-all", "WINEPREFIX": str(layout.stage / "wineprefix")}
     return [
+        # A first wine start creates the prefix while it runs the program; done apart, the load
+        # check below always starts in a finished prefix.
+        Step("create the wine prefix", (wine, "wineboot", "--init"), env=wine_env),
         Step(
             "compile the DLL loader",
             (
@@ -115,7 +119,7 @@ def _wine_steps(config: Config, variant: Variant, layout, wine: str) -> list[Ste
                 windows.wine_path(str(unpacked / windows.libs_dir(variant.distribution))),
                 windows.wine_path(str(unpacked / config.project.package)),
             ),
-            env={"WINEDEBUG": "-all", "WINEPREFIX": str(layout.stage / "wineprefix")},
+            env=wine_env,
             on_fail=keep,
         ),
     ]
