@@ -5,7 +5,8 @@
 
 Sections (run in this order, the Docker ones last):
   nox       `nox -R -s lint` and `nox -R -s unit-3.12` vs the same commands run directly
-  wheel     wheels-linux with an empty ccache vs with a warm one (CMake build dir removed)
+  wheel     wheels-linux with an empty ccache vs with a warm one (CMake build dir removed), and
+            a re-run that keeps the build dir
   image     production image: cold (BuildKit cache pruned) / no-op / Python change / C++ change
   sizes     `docker-build all` (cache pruned first): sizes per target, no compiler in production
   critical  every session of `nox --list --json -t gate build verify release` that can run
@@ -415,7 +416,8 @@ def section_wheel(b: Bench) -> dict[str, Any]:
         return res.seconds
 
     def fresh(index: int, label: str) -> Path:
-        shutil.rmtree(b.scratch / ".cache/mlc-ci/cmake-build", ignore_errors=True)
+        if label != "rerun":  # a re-run of the session keeps its CMake build directory
+            shutil.rmtree(b.scratch / ".cache/mlc-ci/cmake-build", ignore_errors=True)
         path = caches / f"{label}-{index}" if label == "cold" else caches / "warm"
         if label == "cold":
             shutil.rmtree(path, ignore_errors=True)
@@ -427,7 +429,12 @@ def section_wheel(b: Bench) -> dict[str, Any]:
     build("prime", 0, fresh(0, "warm"))  # fills the warm cache; not a figure
     runs.pop("prime", None)
     warm = b.repeat("wheel warm", lambda i: build("warm", i, fresh(i, "warm")))
-    figures = {"cold": bench.summarize(cold), "warm_ccache": bench.summarize(warm)}
+    rerun = b.repeat("wheel rerun", lambda i: build("rerun", i, fresh(i, "rerun")))
+    figures = {
+        "cold": bench.summarize(cold),
+        "warm_ccache": bench.summarize(warm),
+        "rerun": bench.summarize(rerun),
+    }
     rate = [r["ccache"]["hit_rate"] for r in runs["warm"] if r["ccache"]]
     build_cold = [r["build_step_s"] for r in runs["cold"]]
     build_warm = [r["build_step_s"] for r in runs["warm"]]
@@ -441,6 +448,7 @@ def section_wheel(b: Bench) -> dict[str, Any]:
         "runs": runs,
         "ratios": {
             "warm/cold": warm_ratio,
+            "rerun/cold": bench.ratio(figures["rerun"]["median"], figures["cold"]["median"]),
             "warm/cold (build step)": bench.ratio(
                 figures["warm_build_step"]["median"], figures["cold_build_step"]["median"]
             ),
@@ -456,7 +464,9 @@ def section_wheel(b: Bench) -> dict[str, Any]:
             + ", ".join(f"{title} {sec:.1f}s" for title, sec in list(costs.items())[:4]),
             "python -m mlc_ci wheels-linux --variant cpu in the wheels-linux nox venv; every run "
             "removes .cache/mlc-ci/cmake-build; cold = an empty MLC_CI_CCACHE_DIR, warm = one "
-            "primed by an untimed build; pip's own download cache is warm in both",
+            "primed by an untimed build; pip's and uv's download caches are warm in both",
+            "rerun (not a target): warm ccache and the CMake build directory kept, as when the "
+            "session runs again on the same machine",
         ],
     }
 
