@@ -239,6 +239,6 @@ def test_cross_plan_load_tests_under_wine_when_present(mini, tmp_path, monkeypat
     assert load.argv[-2].endswith("mini_llm_cpu.libs")
     prefix = step(plan, "create the wine prefix")
     assert prefix.argv == (str(wine), "wineboot", "--init") and prefix.env == load.env
-    titles = [s.title for s in plan.steps]
-    assert titles.index("create the wine prefix") < titles.index(load.title)
+    order = titles(plan)
+    assert order.index("create the wine prefix") < order.index(load.title)
     assert plan.notes[0].endswith("DLLs load-tested under wine")
