@@ -92,6 +92,23 @@ def compiled_units(log: str) -> list[str]:
     return list(dict.fromkeys(_COMPILE.findall(log)))
 
 
+def compile_seconds(ninja_log: str) -> float | None:
+    """Wall time ninja spent on object files (first start to last end), from .ninja_log (v5+).
+
+    Lines are `start_ms end_ms mtime output hash`; a run in a fresh build directory writes each
+    output once, so the span covers exactly that run's compiles.
+    """
+    spans = []
+    for line in ninja_log.splitlines():
+        fields = line.split("\t")
+        if line.startswith("#") or len(fields) < 4 or not fields[3].endswith(".o"):
+            continue
+        spans.append((int(fields[0]), int(fields[1])))
+    if not spans:
+        return None
+    return (max(end for _, end in spans) - min(start for start, _ in spans)) / 1000
+
+
 def one_line_change(path: str, token: int) -> str:
     """A line that changes what the compiler (or Python) sees, unique per token."""
     if path.endswith((".cc", ".cpp", ".cxx", ".cu", ".h", ".hpp")):
@@ -180,17 +197,21 @@ def render_markdown(result: Mapping[str, Any]) -> str:
     machine = result.get("machine", {})
     if machine:
         lines += [", ".join(f"{k}: {v}" for k, v in machine.items()), ""]
-    timing_rows, targets, notes = [], [], []
+    timing_rows, ratio_rows, targets, notes = [], [], [], []
     for name, section in result.get("sections", {}).items():
         for label, fig in section.get("figures", {}).items():
             timing_rows.append(
                 [name, label, fig["n"], _fmt(fig["min"]), _fmt(fig["median"]), _fmt(fig["max"])]
             )
+        ratio_rows += [[name, label, _fmt(v)] for label, v in section.get("ratios", {}).items()]
         targets += section.get("targets", [])
         notes += [f"{name}: {note}" for note in section.get("notes", [])]
     if timing_rows:
         lines += ["## Timings (seconds)", ""]
         lines += _table(["section", "figure", "n", "min", "median", "max"], timing_rows)
+    if ratio_rows:
+        lines += ["## Ratios (of medians)", ""]
+        lines += _table(["section", "ratio", "value"], ratio_rows)
     if targets:
         lines += ["## Targets", ""]
         rows = [

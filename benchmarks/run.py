@@ -403,11 +403,14 @@ def section_wheel(b: Bench) -> dict[str, Any]:
         res = b.run(argv, f"wheel-{label}-{index}", env=run_env)
         report = _report(reports / "wheels-linux-cpu.json")
         ccache_stats = report["data"].get("ccache")
+        ninja_log = b.scratch / ".cache/mlc-ci/cmake-build/wheels-linux-cpu/.ninja_log"
+        compile_s = bench.compile_seconds(ninja_log.read_text(encoding="utf-8"))
         runs.setdefault(label, []).append(
             {
                 "seconds": round(res.seconds, 3),
                 "session_s": report["seconds"],
                 "build_step_s": _step_seconds(report, "build "),
+                "compile_s": compile_s if label != "rerun" else None,
                 "steps": {step["title"]: step["seconds"] for step in report["steps"]},
                 "ccache": ccache_stats if isinstance(ccache_stats, dict) else None,
                 "load": _load(),
@@ -440,6 +443,10 @@ def section_wheel(b: Bench) -> dict[str, Any]:
     build_warm = [r["build_step_s"] for r in runs["warm"]]
     figures["cold_build_step"] = bench.summarize(build_cold)
     figures["warm_build_step"] = bench.summarize(build_warm)
+    for label in ("cold", "warm"):
+        spans = [r["compile_s"] for r in runs[label] if r["compile_s"] is not None]
+        if spans:
+            figures[f"{label}_compile"] = bench.summarize(spans)
     warm_ratio = bench.ratio(figures["warm_ccache"]["median"], figures["cold"]["median"])
     saved = figures["cold"]["median"] - figures["warm_ccache"]["median"]
     costs = bench.step_medians([r["steps"] for r in runs["warm"]])
@@ -449,6 +456,10 @@ def section_wheel(b: Bench) -> dict[str, Any]:
         "ratios": {
             "warm/cold": warm_ratio,
             "rerun/cold": bench.ratio(figures["rerun"]["median"], figures["cold"]["median"]),
+            "warm/cold (compile)": bench.ratio(
+                figures.get("warm_compile", {}).get("median"),
+                figures.get("cold_compile", {}).get("median"),
+            ),
             "warm/cold (build step)": bench.ratio(
                 figures["warm_build_step"]["median"], figures["cold_build_step"]["median"]
             ),
@@ -467,6 +478,8 @@ def section_wheel(b: Bench) -> dict[str, Any]:
             "primed by an untimed build; pip's and uv's download caches are warm in both",
             "rerun (not a target): warm ccache and the CMake build directory kept, as when the "
             "session runs again on the same machine",
+            "cold_compile / warm_compile: ninja's wall time on object files (.ninja_log), the "
+            "part of the build ccache can save",
         ],
     }
 
