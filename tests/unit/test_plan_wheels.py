@@ -233,6 +233,7 @@ def test_cibuildwheel_env_for_cuda(mlc):
     cpu_env = wheels.cibuildwheel_env(mlc, mlc.variant("cpu"), "3.10", [])
     assert cpu_env["CIBW_MANYLINUX_X86_64_IMAGE"] == mlc.wheel.manylinux_image
     assert "CIBW_ENVIRONMENT_LINUX" not in cpu_env
+    assert mlc.wheel.frontend == "uv" and cpu_env["CIBW_BUILD_FRONTEND"] == "build[uv]"
 
 
 AUDIT = {"version": 1, "pure": False, "overall_tag": "manylinux_2_31_x86_64", "external_libs": {}}

@@ -226,6 +226,9 @@ def smoke_argv(command: str, venv_bin: str) -> tuple[str, ...]:
     return tuple(argv)
 
 
+CIBW_FRONTENDS = {"pip": "pip", "build": "build", "uv": "build[uv]"}
+
+
 def cibuildwheel_env(
     config: Config, variant: Variant, python: str, excludes: Iterable[str]
 ) -> dict[str, str]:
@@ -243,6 +246,8 @@ def cibuildwheel_env(
         "CIBW_BEFORE_BUILD": f"printf '{script}' > {{project}}/config.cmake",
         "CIBW_REPAIR_WHEEL_COMMAND_LINUX": repair,
         "CIBW_TEST_COMMAND": " && ".join((*config.wheel.smoke, *variant.smoke)),
+        # cibuildwheel names uv's isolated environments "build[uv]" (cibuildwheel >= 2.19).
+        "CIBW_BUILD_FRONTEND": CIBW_FRONTENDS[config.wheel.frontend],
     }
     if variant.cuda:
         env["CIBW_ENVIRONMENT_LINUX"] = (
