@@ -160,7 +160,7 @@ class Bench:
     """Runs commands in the scratch copy, times them, keeps their logs."""
 
     def __init__(self, args: argparse.Namespace, scratch: Path) -> None:
-        self.args, self.scratch, self.reps = args, scratch, args.reps
+        self.args, self.scratch = args, scratch
         # Under .cache/, which git and docker/Dockerfile.dockerignore ignore: the benchmark's
         # own files must not change the build context it measures.
         self.work = scratch / ".cache" / "mlc-ci-bench"
@@ -183,6 +183,12 @@ class Bench:
         self.installed: set[str] = set()
         self.last: Result | None = None
         self.notes: list[str] = []  # runs measured once, overlapped or discarded
+        self.failed_logs: list[Path] = []  # kept in --out when the scratch copy goes
+
+    @property
+    def reps(self) -> int:
+        """Repetitions of a step under a minute (--reps)."""
+        return self.args.reps
 
     # -- running ---------------------------------------------------------------------------
     def run(
@@ -227,6 +233,8 @@ class Bench:
         done.set()
         watcher.join()
         print(f"    {log}: {seconds:.1f}s rc={returncode}", flush=True)
+        if returncode:
+            self.failed_logs.append(self.logs / f"{log}.log")
         if seen:
             self.notes.append(f"{log} overlapped another build: {sorted(seen)[0][:60]}...")
         if check and returncode != 0:
@@ -856,6 +864,7 @@ def main(argv: list[str] | None = None) -> int:
             _write(out, result)
     finally:
         if not (args.scratch or args.keep):
+            _keep_failed_logs(b, out / "bench-logs")
             shutil.rmtree(scratch, ignore_errors=True)
         else:
             print(f"logs: {b.logs}", flush=True)
@@ -863,6 +872,15 @@ def main(argv: list[str] | None = None) -> int:
     if failed:
         print(f"failed sections: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _keep_failed_logs(b: Bench, target: Path) -> None:
+    """Copy the logs of failed runs out of the scratch copy before it is removed."""
+    for log in b.failed_logs:
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(log, target / log.name)
+    if b.failed_logs:
+        print(f"logs of failed runs: {target}", flush=True)
 
 
 def _write(out: Path, result: dict[str, Any]) -> None:
