@@ -210,18 +210,21 @@ stop_one() {
         log "$service: nothing started by this script is running"
         return 0
     fi
-    kill -TERM "$pid" 2>/dev/null || true
+    # It may exit on its own between the liveness check and the signal.
+    kill -TERM "$pid" 2>/dev/null || log "$service: pid $pid exited before SIGTERM"
     deadline=$((SECONDS + TIMEOUT))
     while kill -0 "$pid" 2>/dev/null; do
         if ((SECONDS >= deadline)); then
             log "$service: pid $pid ignored SIGTERM for ${TIMEOUT}s, sending SIGKILL"
-            kill -KILL "$pid" 2>/dev/null || true
+            kill -KILL "$pid" 2>/dev/null || log "$service: pid $pid exited before SIGKILL"
             break
         fi
         sleep 0.2
     done
     # The service leads its own process group (setsid); end helpers it left behind.
-    if kill -0 -- "-$pid" 2>/dev/null; then kill -TERM -- "-$pid" 2>/dev/null || true; fi
+    if kill -0 -- "-$pid" 2>/dev/null; then
+        kill -TERM -- "-$pid" 2>/dev/null || log "$service: process group $pid exited before SIGTERM"
+    fi
     rm -f "$(pidfile "$service")"
     log "$service: stopped pid $pid"
 }
