@@ -15,6 +15,13 @@ import pytest
 
 import mlc_ci
 
+# The gates (markers from directories, skips that fail in CI) are hooks of this conftest.
+from tests.gates import (  # noqa: F401  pylint: disable=unused-import
+    pytest_collection_modifyitems,
+    pytest_sessionfinish,
+    pytest_terminal_summary,
+)
+
 ROOT = Path(__file__).resolve().parent.parent
 # The mlc_ci these tests import; the CLI subprocesses run the same code.
 TOOLKIT_PATH = str(Path(mlc_ci.__file__).resolve().parents[1])

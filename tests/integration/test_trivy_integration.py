@@ -53,7 +53,11 @@ def _engine() -> bool:
 def fixture_image():
     """A one-file image imported into the engine (no registry needed), removed afterwards."""
     if not _engine():
-        pytest.skip("needs a running Docker engine (docker info failed)")
+        pytest.fail(
+            "no Docker engine answers `docker info`; start one with "
+            "`scripts/ci-services.sh start docker`.",
+            pytrace=False,
+        )
     tag = f"mlc-ci-trivy-it:{uuid.uuid4().hex[:10]}"
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as archive:

@@ -55,12 +55,13 @@ def test_unknown_variant_one_line(root):
     assert_one_line_error(proc, "unknown variant 'rocm99'")
 
 
-def test_missing_submodule_one_line(root, tmp_path):
-    if any((root / "3rdparty" / "mlc-llm").iterdir()):
-        pytest.skip("the mlc-llm submodule is initialised in this checkout")
-    proc = run_cli(
-        "wheels-linux", "--variant", "cpu", "--config", str(root / "pipeline.toml"), cwd=tmp_path
+def test_missing_submodule_one_line(make_config, tmp_path):
+    path = make_config(source=False)
+    (tmp_path / "src-tree").mkdir()
+    (tmp_path / ".gitmodules").write_text(
+        '[submodule "x"]\n\tpath = src-tree\n\turl = https://example.invalid/x\n', encoding="utf-8"
     )
+    proc = run_cli("wheels-linux", "--variant", "cpu", "--config", str(path), cwd=tmp_path)
     assert_one_line_error(proc, "git submodule update --init --recursive")
 
 
