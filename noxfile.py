@@ -10,6 +10,8 @@ import nox
 nox.needs_version = ">=2024.4.15"
 nox.options.sessions = ["lint", "unit"]
 nox.options.default_venv_backend = "uv|virtualenv"
+# A unit-3.x session without its interpreter fails instead of being skipped with exit 0.
+nox.options.error_on_missing_interpreters = True
 
 # Kept equal to [python].versions in pipeline.toml by tests/unit/test_noxfile.py.
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
@@ -38,9 +40,7 @@ def lint(session: nox.Session) -> None:
 def unit(session: nox.Session) -> None:
     """Unit tests with branch coverage, JUnit and coverage XML under reports/unit-<python>/."""
     _toolkit(session, "test")
-    session.run(
-        "python", "-m", "mlc_ci", "unit", "--python", str(session.python), "--", *session.posargs
-    )
+    _mlc_ci(session, "unit", "--python", str(session.python))
 
 
 @nox.session(name="wheels-linux", tags=["build", "linux", "cuda"])

@@ -75,7 +75,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
 def _dispatch(argv: list[str], env: dict[str, str], out: TextIO) -> int:
     sessions = registry()
     parser = build_parser(sessions)
-    args = parser.parse_args(argv)
+    args = _parse(parser, argv)
     if args.command == "version":
         version = git_version(Path(args.repo))
         data = {
@@ -89,7 +89,9 @@ def _dispatch(argv: list[str], env: dict[str, str], out: TextIO) -> int:
         print(json.dumps(data, indent=2), file=out)
         return 0
     if args.command == "plan":
-        rest = [a for a in args.session_args if a != "--"]
+        rest = list(args.session_args)
+        if rest[:1] == ["--"]:  # the separator of `plan S -- ARGS`, where argparse keeps it
+            rest = rest[1:]
         return _dispatch([args.session, "--dry-run", *rest], env, out)
     config = config_mod.load(args.config, env)
     if args.command == "config":
@@ -104,6 +106,23 @@ def _dispatch(argv: list[str], env: dict[str, str], out: TextIO) -> int:
         print(ci_matrix.render(stages, args.format), file=out)
         return 0
     return execute(sessions[args.command], args, config, env, out)
+
+
+def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """Parse argv; sessions that run pytest hand it everything from their first unknown word.
+
+    So `unit -k foo`, `unit -- -k foo` and `plan unit -- -k foo` mean the same, as nox posargs.
+    """
+    args, extra = parser.parse_known_args(argv)
+    if not extra:
+        return args
+    if not hasattr(args, "pytest_args"):
+        parser.parse_args(argv)  # argparse's own message for the unknown option
+    cut = argv.index(extra[0])
+    args = parser.parse_args(argv[:cut])
+    tail = argv[cut:]
+    args.pytest_args = [*args.pytest_args, *(tail[1:] if tail[:1] == ["--"] else tail)]
+    return args
 
 
 def _read_listing(source: str) -> list:
