@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
+import shlex
 import sys
 import typing
 from dataclasses import dataclass, field
@@ -25,6 +27,19 @@ DEFAULT_CONFIG = "pipeline.toml"
 FRONTENDS = ("pip", "build", "uv")
 BUILDERS = ("auto", "buildx", "buildkit")
 SEVERITIES = ("UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL")
+SCHEMA = 1
+# auditwheel's platform tags: its policies (manylinux_X_Y, the PEP 600 aliases, musllinux) for
+# the architectures it repairs, or linux_<arch> (no repair) or auto.
+_ARCH = r"(x86_64|i686|aarch64|ppc64le|s390x|armv7l|riscv64|loongarch64)"
+PLAT_RE = re.compile(
+    rf"auto|linux_{_ARCH}|manylinux_\d+_\d+_{_ARCH}|manylinux(1|2010|2014)_{_ARCH}"
+    rf"|musllinux_\d+_\d+_{_ARCH}"
+)
+CMAKE_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# The one placeholder a config value may hold, and the keys that take it.
+PLACEHOLDERS = {"delvewheel_add_path": ("{cuda_home}",)}
+# [project].build_requires: the build tools whose version scikit-build-core picks for the build.
+BUILD_TOOLS = {"cmake": "SKBUILD_CMAKE_VERSION", "ninja": "SKBUILD_NINJA_VERSION"}
 
 ConfigValue = typing.Union[bool, int, str]
 
@@ -35,9 +50,9 @@ class Project:
 
     name: str
     source: str
-    package: str
-    cli: str
     distribution: str
+    package: str = ""
+    cli: str = ""
     description: str = ""
     url: str = ""
     license: str = ""
@@ -69,7 +84,6 @@ class Wheel:
     manylinux_image: str = "quay.io/pypa/manylinux_2_28_x86_64"
     mingw_toolchain: str = ""
     dist_dir: str = "dist"
-    build_dir: str = "build"
     auditwheel_exclude: tuple[str, ...] = ()
     expected_files: tuple[str, ...] = ()
     smoke: tuple[str, ...] = ()
@@ -207,7 +221,13 @@ def config_path(
 ) -> Path:
     """Which pipeline.toml to read: the flag, else MLC_CI_CONFIG, else ./pipeline.toml."""
     chosen = explicit or env.get("MLC_CI_CONFIG") or DEFAULT_CONFIG
-    return Path(chosen).resolve()
+    try:
+        return Path(chosen).resolve()
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop before Python 3.13
+        raise PipelineError(
+            f"cannot resolve the configuration path {chosen} ({exc}); point --config or "
+            "MLC_CI_CONFIG at a pipeline.toml file."
+        ) from exc
 
 
 def load(
@@ -215,6 +235,7 @@ def load(
 ) -> Config:
     """Read, override from the environment and validate the pipeline configuration."""
     path = config_path(explicit, env)
+    fix = "point --config or MLC_CI_CONFIG at a pipeline.toml file"
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
@@ -222,6 +243,14 @@ def load(
             f"no pipeline configuration at {path}; run from the repository root, or pass "
             "--config / set MLC_CI_CONFIG to a pipeline.toml."
         ) from exc
+    except IsADirectoryError as exc:
+        raise PipelineError(f"{path} is a directory, not a pipeline.toml; {fix}.") from exc
+    except UnicodeDecodeError as exc:
+        raise PipelineError(
+            f"{path} is not UTF-8 text (byte {exc.start}); save it as UTF-8 TOML."
+        ) from exc
+    except OSError as exc:
+        raise PipelineError(f"cannot read {path} ({exc.strerror or exc}); {fix}.") from exc
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -229,35 +258,77 @@ def load(
     return parse(raw, path, env)
 
 
+class _Blame:
+    """Who set a value: pipeline.toml, or an MLC_CI_* variable that overrode it."""
+
+    def __init__(self, path: Path, overrides: Mapping[str, str]) -> None:
+        self.path = path
+        self.overrides = overrides  # "section.key" -> variable name
+
+    def __call__(self, where: str) -> str:
+        var = self.overrides.get(where)
+        return f"{var} (environment)" if var else f"{self.path}: '{where}'"
+
+
 def parse(raw: dict[str, Any], path: Path, env: Mapping[str, str] = os.environ) -> Config:
     """Turn the TOML document into a Config (pure apart from the env mapping it is given)."""
     raw = {key: (dict(val) if isinstance(val, dict) else val) for key, val in raw.items()}
+    overrides: dict[str, str] = {}
     for var, (section, key) in ENV_OVERRIDES.items():
         if env.get(var):
-            raw.setdefault(section, {})[key] = env[var]
+            if not isinstance(raw.setdefault(section, {}), dict):
+                raise PipelineError(
+                    f"{path}: '{section}' must be a table for {var} to override "
+                    f"{section}.{key}; write it as [{section}]."
+                )
+            raw[section][key] = env[var]
+            overrides[f"{section}.{key}"] = var
+    blame = _Blame(path, overrides)
     allowed = set(_SECTIONS) | {"schema", "variants"}
     _reject_unknown(raw, allowed, "", path)
+    schema = _typed(raw.get("schema", SCHEMA), int, "schema", blame)
+    if schema != SCHEMA:
+        raise PipelineError(
+            f"{path}: schema {schema} is not supported; this mlc-ci reads schema = {SCHEMA}."
+        )
     if "project" not in raw:
         raise PipelineError(f"{path}: missing [project] table; add one with at least 'source'.")
-    sections = {name: _build(cls, raw.get(name, {}), name, path) for name, cls in _SECTIONS.items()}
+    sections = {
+        name: _build(cls, raw.get(name, {}), name, blame) for name, cls in _SECTIONS.items()
+    }
     variants_raw = raw.get("variants", {})
     if not isinstance(variants_raw, dict) or not variants_raw:
         raise PipelineError(f"{path}: no [variants.<name>] tables; define at least one variant.")
     variants = {
-        name: _build(Variant, {**body, "name": name}, f"variants.{name}", path)
+        name: _build(Variant, {**body, "name": name}, f"variants.{name}", blame)
         for name, body in _tables(variants_raw, "variants", path).items()
     }
+    sections["wheel"] = _resolve_paths(sections["wheel"], path.parent, overrides)
     default_variant = env.get("MLC_CI_VARIANT") or next(iter(variants))
     config = Config(
         path=path,
         variants=variants,
-        schema=_typed(raw.get("schema", 1), int, "schema", path),
+        schema=schema,
         default_variant=default_variant,
         **sections,
     )
-    _check_values(config)
-    config.variant(default_variant)
+    _check_values(config, blame)
+    if default_variant not in variants:
+        raise PipelineError(
+            f"unknown variant '{default_variant}' from MLC_CI_VARIANT (environment); {path} "
+            f"defines: {', '.join(variants)} (set MLC_CI_VARIANT to one of them, or unset it)."
+        )
     return config
+
+
+def _resolve_paths(wheel: Wheel, root: Path, overrides: Mapping[str, str]) -> Wheel:
+    """Directories from pipeline.toml are relative to it; from the environment, to the cwd."""
+    values = {}
+    for key in ("dist_dir", "ccache_dir"):
+        value = Path(getattr(wheel, key))
+        base = Path.cwd() if f"wheel.{key}" in overrides else root
+        values[key] = str(value if value.is_absolute() else (base / value).resolve())
+    return dataclasses.replace(wheel, **values)
 
 
 def _tables(data: Any, where: str, path: Path) -> dict[str, dict[str, Any]]:
@@ -276,16 +347,16 @@ def _reject_unknown(data: Mapping[str, Any], allowed: set[str], where: str, path
         )
 
 
-def _build(cls: type, data: Any, where: str, path: Path) -> Any:
+def _build(cls: type, data: Any, where: str, blame: _Blame) -> Any:
     """Instantiate dataclass `cls` from a TOML table, checking keys and value types."""
     if not isinstance(data, dict):
-        raise PipelineError(f"{path}: '{where}' must be a table.")
+        raise PipelineError(f"{blame.path}: '{where}' must be a table.")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    _reject_unknown(data, set(fields), where, path)
+    _reject_unknown(data, set(fields), where, blame.path)
     values = {}
     for name, value in data.items():
-        values[name] = _typed(value, hints[name], f"{where}.{name}", path)
+        values[name] = _typed(value, hints[name], f"{where}.{name}", blame)
     missing = [
         name
         for name, spec in fields.items()
@@ -294,40 +365,46 @@ def _build(cls: type, data: Any, where: str, path: Path) -> Any:
         and spec.default_factory is dataclasses.MISSING
     ]
     if missing:
-        raise PipelineError(f"{path}: missing key '{where}.{missing[0]}'; add it.")
+        raise PipelineError(f"{blame.path}: missing key '{where}.{missing[0]}'; add it.")
     return cls(**values)
 
 
 def _typed(  # pylint: disable=too-many-return-statements  # one return per TOML type
-    value: Any, hint: Any, where: str, path: Path
+    value: Any, hint: Any, where: str, blame: _Blame
 ) -> Any:
     """Check one value against the field's type; tuples come from TOML arrays."""
     origin = typing.get_origin(hint)
     if origin is tuple:
         if isinstance(value, list) and all(isinstance(item, str) for item in value):
             return tuple(value)
-        return _wrong(where, "an array of strings", value, path)
+        return _wrong(where, "an array of strings", value, blame)
     if origin is dict:
         value_hint = typing.get_args(hint)[1]
         if not isinstance(value, dict):
-            return _wrong(where, "a table", value, path)
-        return {k: _typed(v, value_hint, f"{where}.{k}", path) for k, v in value.items()}
+            return _wrong(where, "a table", value, blame)
+        return {k: _typed(v, value_hint, f"{where}.{k}", blame) for k, v in value.items()}
     if origin is typing.Union:
         if isinstance(value, typing.get_args(hint)):
             return value
-        return _wrong(where, "a boolean, integer or string", value, path)
+        return _wrong(where, "a boolean, integer or string", value, blame)
     if hint is int and isinstance(value, bool):
-        return _wrong(where, "an integer", value, path)
+        return _wrong(where, "an integer", value, blame)
+    if hint is bool and isinstance(value, str) and where in blame.overrides:
+        return _wrong(where, "true or false", value, blame)
     if isinstance(value, hint):
         return value
-    return _wrong(where, f"a {hint.__name__}", value, path)
+    return _wrong(where, f"a {hint.__name__}", value, blame)
 
 
-def _wrong(where: str, expected: str, value: Any, path: Path) -> Any:
-    raise PipelineError(f"{path}: '{where}' must be {expected}, not {value!r}; fix the value.")
+def _wrong(where: str, expected: str, value: Any, blame: _Blame) -> Any:
+    raise PipelineError(f"{blame(where)} must be {expected}, not {value!r}; fix the value.")
 
 
-def _check_values(config: Config) -> None:
+def _bad(blame: _Blame, where: str, problem: str) -> PipelineError:
+    return PipelineError(f"{blame(where)} {problem}.")
+
+
+def _check_values(config: Config, blame: _Blame) -> None:
     """Enumerated values and cross-field rules the types cannot express."""
     checks = [
         ("wheel.frontend", config.wheel.frontend, FRONTENDS),
@@ -335,15 +412,86 @@ def _check_values(config: Config) -> None:
     ]
     for where, value, allowed in checks:
         if value not in allowed:
-            raise PipelineError(
-                f"{config.path}: '{where}' is '{value}'; use one of: {', '.join(allowed)}."
-            )
+            raise _bad(blame, where, f"is '{value}'; use one of: {', '.join(allowed)}")
     for level in config.scan.severity.split(","):
         if level.strip().upper() not in SEVERITIES:
-            raise PipelineError(
-                f"{config.path}: unknown severity '{level}' in scan.severity; "
-                f"use a comma-separated subset of {','.join(SEVERITIES)}."
+            raise _bad(
+                blame,
+                "scan.severity",
+                f"names unknown severity '{level}'; use a comma-separated subset of "
+                f"{','.join(SEVERITIES)}",
             )
+    if not PLAT_RE.fullmatch(config.wheel.plat):
+        raise _bad(
+            blame,
+            "wheel.plat",
+            f"is '{config.wheel.plat}', not an auditwheel platform; use auto, "
+            "manylinux_X_Y_<arch> (e.g. manylinux_2_28_x86_64), musllinux_X_Y_<arch> or "
+            "linux_<arch>",
+        )
+    if not config.project.distribution.strip():
+        raise _bad(blame, "project.distribution", "is empty; set the distribution's name")
+    for requirement in config.project.build_requires:
+        build_tool_pin(requirement, blame("project.build_requires"))
+    _check_commands(config.wheel.smoke, "wheel.smoke", blame)
+    for variant in config.variants.values():
+        _check_variant(variant, blame)
+
+
+def _check_variant(variant: Variant, blame: _Blame) -> None:
+    where = f"variants.{variant.name}"
+    if not variant.distribution.strip():
+        raise _bad(blame, f"{where}.distribution", "is empty; set the variant's distribution")
+    for key in variant.config:
+        if not CMAKE_NAME_RE.fullmatch(key):
+            raise _bad(
+                blame,
+                f"{where}.config",
+                f"has key {key!r}, which is not a CMake variable name (letters, digits, _)",
+            )
+    _check_commands(variant.smoke, f"{where}.smoke", blame)
+    for key, allowed in PLACEHOLDERS.items():
+        for entry in getattr(variant, key):
+            rest = entry
+            for name in allowed:
+                rest = rest.replace(name, "")
+            if "{" in rest or "}" in rest:
+                raise _bad(
+                    blame,
+                    f"{where}.{key}",
+                    f"entry {entry!r} has a brace that is not one of the placeholders "
+                    f"{', '.join(allowed)}; remove it",
+                )
+
+
+def _check_commands(commands: tuple[str, ...], where: str, blame: _Blame) -> None:
+    """Smoke commands are shell words (shlex), never templates; each must split."""
+    for command in commands:
+        try:
+            words = shlex.split(command)
+        except ValueError as exc:
+            problem = f"command {command!r} does not split ({exc}); fix its quoting"
+            raise _bad(blame, where, problem) from exc
+        if not words:
+            raise _bad(blame, where, "has an empty command; remove it")
+
+
+def build_tool_pin(requirement: str, where: str) -> tuple[str, str]:
+    """'cmake>=3.26' -> ('SKBUILD_CMAKE_VERSION', '>=3.26'); other tools are refused."""
+    # pylint: disable=import-outside-toplevel  # packaging is needed only when pins exist
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    try:
+        req = Requirement(requirement)
+    except InvalidRequirement as exc:
+        raise PipelineError(f"{where}: {requirement!r} is not a requirement ({exc}).") from exc
+    name = req.name.lower()
+    if name not in BUILD_TOOLS or req.extras or req.url or req.marker:
+        raise PipelineError(
+            f"{where}: {requirement!r} is not supported; list only version ranges of "
+            f"{' and '.join(BUILD_TOOLS)} (e.g. 'cmake>=3.26'), which scikit-build-core applies."
+        )
+    return BUILD_TOOLS[name], str(req.specifier) or ">=0"
 
 
 def require_source(config: Config) -> Path:

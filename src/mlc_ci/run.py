@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import string
 import subprocess
 import sys
 import time
@@ -41,12 +40,28 @@ Context = dict[str, Any]
 Action = Callable[[Context], None]
 
 
+class Ref(str):
+    """An argument an earlier step produces (the built wheel's path): `{name}` in a plan.
+
+    Only a Ref is ever substituted; every other argument, a smoke command from pipeline.toml
+    with braces in it included, is passed on exactly as written.
+    """
+
+    def __new__(cls, name: str) -> "Ref":
+        return super().__new__(cls, f"{{{name}}}")
+
+    @property
+    def name(self) -> str:
+        """The context key whose value replaces this argument."""
+        return self[1:-1]
+
+
 @dataclass(frozen=True)
 class Step:
     """One unit of work: a command (argv) or a Python action, never both.
 
-    Arguments may hold `{name}` placeholders that earlier actions fill in the context, so a
-    plan can name a file (the built wheel) before it exists; dry-run shows them unfilled.
+    Arguments may be `Ref`s that earlier actions fill in the context, so a plan can name a
+    file (the built wheel) before it exists; dry-run shows them as `{name}`.
     """
 
     title: str
@@ -74,14 +89,13 @@ class Step:
         return cwd + (prefix + " " if prefix else "") + shlex.join(argv)
 
     def resolve(self, context: Context) -> tuple[str, ...]:
-        """argv with `{name}` placeholders substituted from the context."""
-        names = {
-            name for arg in self.argv for _, name, _, _ in string.Formatter().parse(arg) if name
-        }
-        missing = sorted(names - set(context))
+        """argv with each Ref replaced by its value from the context."""
+        missing = [
+            arg.name for arg in self.argv if isinstance(arg, Ref) and arg.name not in context
+        ]
         if missing:
             raise PipelineError(f"step '{self.title}' needs '{missing[0]}', which no step set.")
-        return tuple(arg.format(**context) if "{" in arg else arg for arg in self.argv)
+        return tuple(str(context[a.name]) if isinstance(a, Ref) else a for a in self.argv)
 
 
 @dataclass
@@ -122,16 +136,17 @@ class Runner:
 
     def run(self, step: Step, index: int = 1, total: int = 1) -> StepResult:
         """Run one step and record its result."""
-        shown = step.command_text(None if self.dry_run else self.context)
-        result = StepResult(title=step.title, command=shown)
+        result = StepResult(title=step.title, command=step.command_text())
         self.results.append(result)
         self._print(f"[{index}/{total}] {step.title}")
-        self._print(f"      $ {shown}")
-        if self.dry_run:
-            result.status = "planned"
-            return result
         start = time.monotonic()
         try:
+            # A step whose inputs are missing fails here, and is recorded as failed.
+            result.command = step.command_text(None if self.dry_run else self.context)
+            self._print(f"      $ {result.command}")
+            if self.dry_run:
+                result.status = "planned"
+                return result
             if step.action is not None:
                 result.attempts = 1
                 step.action(self.context)
@@ -141,9 +156,13 @@ class Runner:
         except PipelineError:
             result.status = "failed"
             raise
+        except BaseException:  # KeyboardInterrupt, SIGTERM: recorded, then passed on
+            result.status = "interrupted"
+            raise
         finally:
-            result.seconds = round(time.monotonic() - start, 3)
-            self._print(f"      {result.status} in {result.seconds:.1f}s")
+            if result.status != "planned":
+                result.seconds = round(time.monotonic() - start, 3)
+                self._print(f"      {result.status} in {result.seconds:.1f}s")
         return result
 
     def _run_command(self, step: Step, result: StepResult) -> None:

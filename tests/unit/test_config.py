@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from mlc_ci import config
@@ -107,10 +109,17 @@ def test_missing_project_and_variants(make_config):
         config.load(make_config(text), env={})
     with pytest.raises(PipelineError, match="must be a table"):
         config.load(make_config(text + "[variants]\ncpu = 1\n"), env={})
-    with pytest.raises(PipelineError, match="missing key 'project.cli'"):
+    with pytest.raises(PipelineError, match="missing key 'project.distribution'"):
         config.load(
-            make_config(text.replace("cli='d'\n", "") + "[variants.c]\ndistribution='x'\n"), env={}
+            make_config(
+                text.replace("distribution='d'\n", "") + "[variants.c]\ndistribution='x'\n"
+            ),
+            env={},
         )
+    # cli and package are optional: a project without a `python -m` CLI is still buildable.
+    bare = text.replace("cli='d'\n", "").replace("package='d'\n", "")
+    cfg = config.load(make_config(bare + "[variants.c]\ndistribution='x'\n"), env={})
+    assert (cfg.project.cli, cfg.project.package) == ("", "")
 
 
 def test_require_source_accepts_a_shaped_tree(make_config):
@@ -151,3 +160,116 @@ def test_root_submodule_is_registered(root):
         return
     with pytest.raises(PipelineError, match="submodule .* is not initialised"):
         config.require_source(cfg)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "fragment"),
+    [
+        ("[project]", "schema = 2\n[project]", "schema 2 is not supported"),
+        ("[project]", "schema = 0\n[project]", "schema 0 is not supported"),
+        ('distribution = "demo-cpu"', 'distribution = " "', "'variants.cpu.distribution' is empty"),
+        ('distribution = "demo"', 'distribution = ""', "'project.distribution' is empty"),
+        ("USE_CUDA = false", '"set(A B) \\"x" = false', "not a CMake variable name"),
+        ("USE_CUDA = false", '"1ABC" = false', "not a CMake variable name"),
+        (
+            "[variants.cpu]",
+            "[wheel]\nplat = 'manylinux_2_28'\n[variants.cpu]",
+            "auditwheel platform",
+        ),
+        (
+            "[variants.cpu]",
+            "[wheel]\nplat = 'manylinux2014'\n[variants.cpu]",
+            "auditwheel platform",
+        ),
+        ("[variants.cpu]", "[wheel]\nsmoke = ['python -c \"x']\n[variants.cpu]", "does not split"),
+        ("[variants.cpu]", "[wheel]\nsmoke = ['  ']\n[variants.cpu]", "empty command"),
+        (
+            "USE_CUDA = false }",
+            "USE_CUDA = false }\ndelvewheel_add_path = ['{cuda}/bin']",
+            "not one of the placeholders {cuda_home}",
+        ),
+        (
+            'distribution = "demo"',
+            'distribution = "demo"\nbuild_requires = ["scikit-build-core"]',
+            "list only version ranges of cmake and ninja",
+        ),
+        (
+            'distribution = "demo"',
+            'distribution = "demo"\nbuild_requires = ["cmake>=>3"]',
+            "is not a requirement",
+        ),
+    ],
+)
+def test_values_are_checked_at_load_time(make_config, old, new, fragment):
+    assert old in MINIMAL
+    with pytest.raises(PipelineError, match=re.escape(fragment)):
+        config.load(make_config(MINIMAL.replace(old, new, 1)), env={})
+
+
+@pytest.mark.parametrize(
+    "plat",
+    [
+        "auto",
+        "manylinux_2_28_x86_64",
+        "manylinux2014_aarch64",
+        "musllinux_1_2_x86_64",
+        "linux_x86_64",
+    ],
+)
+def test_auditwheel_platforms_are_accepted(make_config, plat):
+    cfg = config.load(make_config(), env={"MLC_CI_PLAT": plat})
+    assert cfg.wheel.plat == plat
+
+
+def test_build_tool_pins_map_to_scikit_build_core():
+    assert config.build_tool_pin("cmake>=3.26", "x") == ("SKBUILD_CMAKE_VERSION", ">=3.26")
+    assert config.build_tool_pin("Ninja", "x") == ("SKBUILD_NINJA_VERSION", ">=0")
+
+
+def test_smoke_commands_with_braces_are_commands(make_config):
+    text = "[wheel]\nsmoke = ['python -c \"f({\\\"a\\\": 1})\"', 'echo }']\n[variants.cpu]"
+    cfg = config.load(make_config(MINIMAL.replace("[variants.cpu]", text)), env={})
+    assert cfg.wheel.smoke == ('python -c "f({\\"a\\": 1})"', "echo }")
+
+
+def test_environment_values_are_blamed_on_the_environment(make_config):
+    with pytest.raises(PipelineError, match=r"^MLC_CI_PLAT \(environment\) is 'bogus'"):
+        config.load(make_config(), env={"MLC_CI_PLAT": "bogus"})
+    with pytest.raises(PipelineError, match=r"^MLC_CI_SCAN_SEVERITY \(environment\) names"):
+        config.load(make_config(), env={"MLC_CI_SCAN_SEVERITY": "HIGH,SEVERE"})
+
+
+def test_override_of_a_scalar_section_is_one_line(make_config):
+    path = make_config("wheel = 'x'\n" + MINIMAL)
+    with pytest.raises(PipelineError, match="'wheel' must be a table for MLC_CI_PLAT"):
+        config.load(path, env={"MLC_CI_PLAT": "auto"})
+
+
+def test_paths_are_relative_to_the_file_and_the_environment_to_the_cwd(
+    make_config, tmp_path, monkeypatch
+):
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    cfg = config.load(make_config(), env={})
+    assert cfg.wheel.dist_dir == str(tmp_path / "dist")
+    assert cfg.wheel.ccache_dir == str(tmp_path / ".cache" / "ccache")
+    cfg = config.load(make_config(), env={"MLC_CI_DIST_DIR": "out"})
+    assert cfg.wheel.dist_dir == str(elsewhere / "out")
+
+
+@pytest.mark.parametrize("kind", ["directory", "loop", "latin1"])
+def test_unreadable_config_paths_are_one_line(tmp_path, kind):
+    target = tmp_path / "pipeline.toml"
+    if kind == "directory":
+        target.mkdir()
+        fragment = "is a directory"
+    elif kind == "loop":
+        target.symlink_to(tmp_path / "other.toml")
+        (tmp_path / "other.toml").symlink_to(target)
+        fragment = "pipeline.toml"
+    else:
+        target.write_bytes(b"[project]\nname = '\xe9'\n")
+        fragment = "is not UTF-8"
+    with pytest.raises(PipelineError, match=fragment):
+        config.load(target, env={})

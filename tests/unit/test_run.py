@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from mlc_ci.errors import PipelineError, StepFailed
-from mlc_ci.run import Runner, Step, capture
+from mlc_ci.run import Ref, Runner, Step, capture
 
 pytestmark = pytest.mark.unit
 PY = sys.executable
@@ -46,7 +46,7 @@ def test_placeholders_come_from_earlier_steps():
             Step("set", action=set_value),
             Step(
                 "echo",
-                (PY, "-c", "import sys; print(sys.argv[1])", "{value}"),
+                (PY, "-c", "import sys; print(sys.argv[1])", Ref("value")),
                 capture=True,
                 save_as="echoed",
             ),
@@ -56,9 +56,23 @@ def test_placeholders_come_from_earlier_steps():
     assert "42" in runner.results[1].command
 
 
-def test_unknown_placeholder_is_named():
+def test_unknown_placeholder_is_named_and_recorded():
+    runner = Runner(out=io.StringIO())
     with pytest.raises(PipelineError, match="needs 'wheel'"):
-        Runner(out=io.StringIO()).run(Step("x", ("echo", "{wheel}")))
+        runner.run(Step("x", ("echo", Ref("wheel"))))
+    assert [(r.title, r.status, r.command) for r in runner.results] == [
+        ("x", "failed", "echo '{wheel}'")
+    ]
+
+
+@pytest.mark.parametrize(
+    "code", ['import sys; print({"a": 1}["a"])', "print('}')", "print('{value}')", "print('{')"]
+)
+def test_braces_in_plain_arguments_are_never_templates(code):
+    runner = Runner(out=io.StringIO())
+    runner.context["value"] = "substituted"
+    runner.run(Step("py", (PY, "-c", code), capture=True, save_as="out"))
+    assert "substituted" not in runner.context["out"] and runner.results[0].status == "ok"
 
 
 def test_failure_names_the_step_and_hint():

@@ -26,7 +26,7 @@ from mlc_ci.config import Config
 from mlc_ci.errors import PipelineError
 from mlc_ci.plan import release as rel
 from mlc_ci.report import artifact, sha256_of
-from mlc_ci.run import Context, Step
+from mlc_ci.run import Context, Ref, Step
 from mlc_ci.sessions.base import Plan, SessionDef
 from mlc_ci.versioning import Version, from_tag
 
@@ -128,7 +128,7 @@ def _local_steps(repo, project, release, files, env, publishing) -> list[Step]:
         Step("find the previous release tag", action=_choose_range(tag, publishing)),
         Step(
             "commits since the previous tag",
-            ("git", "log", "--no-merges", f"--format={rel.LOG_FORMAT}", "{log_range}"),
+            ("git", "log", "--no-merges", f"--format={rel.LOG_FORMAT}", Ref("log_range")),
             cwd=repo,
             capture=True,
             save_as="git_log",

@@ -11,7 +11,7 @@ from mlc_ci.config import Config, Variant
 from mlc_ci.errors import PipelineError
 from mlc_ci.plan import wheels
 from mlc_ci.report import artifact
-from mlc_ci.run import Context, Step
+from mlc_ci.run import Context, Ref, Step
 
 
 class Layout:
@@ -44,7 +44,7 @@ def smoke_steps(
         config.wheel.frontend,
         sys.executable,
         f"{venv_bin}/python",
-        ("{repaired}", *variant.smoke_requires),
+        (Ref("repaired"), *variant.smoke_requires),
     )
     steps = [
         Step("create clean venv", venv),
@@ -53,7 +53,7 @@ def smoke_steps(
     for command in (*config.wheel.smoke, *variant.smoke):
         steps.append(
             Step(
-                f"smoke: {command}",
+                f"smoke: {short(command)}",
                 wheels.smoke_argv(command, venv_bin),
                 cwd=str(layout.empty),
                 env={"VIRTUAL_ENV": str(layout.venv)},
@@ -62,6 +62,11 @@ def smoke_steps(
             )
         )
     return steps
+
+
+def short(command: str, width: int = 60) -> str:
+    """A command cut to `width` characters for a step title (the plan line shows it whole)."""
+    return command if len(command) <= width else command[: width - 3] + "..."
 
 
 def prepare(config: Config, variant: Variant, layout: Layout):

@@ -13,7 +13,7 @@ from mlc_ci import host
 from mlc_ci.config import Config, Variant, require_source
 from mlc_ci.errors import PipelineError
 from mlc_ci.plan import wheels
-from mlc_ci.run import Context, Step
+from mlc_ci.run import Context, Ref, Step
 from mlc_ci.sessions import wheel_steps
 from mlc_ci.sessions.base import Plan, SessionDef
 
@@ -97,13 +97,13 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
     steps += [
         Step(
             "auditwheel repair",
-            wheels.repair_argv(config.wheel.plat, excludes, str(layout.repaired), "{wheel}"),
+            wheels.repair_argv(config.wheel.plat, excludes, str(layout.repaired), Ref("wheel")),
             on_fail=keep,
         ),
         Step("locate repaired wheel", action=wheel_steps.locate(layout.repaired, "repaired")),
         Step(
             "auditwheel show",
-            ("auditwheel", "show", "--json", "{repaired}"),
+            ("auditwheel", "show", "--json", Ref("repaired")),
             capture=True,
             save_as="audit_json",
             on_fail=keep,

@@ -15,7 +15,7 @@ from mlc_ci import host
 from mlc_ci.config import Config, Variant, require_source
 from mlc_ci.errors import PipelineError
 from mlc_ci.plan import wheels, windows
-from mlc_ci.run import Context, Step, capture
+from mlc_ci.run import Context, Ref, Step, capture
 from mlc_ci.sessions import wheel_steps
 from mlc_ci.sessions.base import Plan, SessionDef
 
@@ -183,14 +183,14 @@ def _repair_steps(config, variant, layout, add_path, toolchain, pathsep) -> list
     return [
         Step(
             "delvewheel show (what must be grafted)",
-            windows.show_argv(options, "{wheel}"),
+            windows.show_argv(options, Ref("wheel")),
             capture=True,
             save_as="delvewheel_show",
         ),
         Step("check every needed DLL was found", action=_check_show(add_path, keep)),
         Step(
             "delvewheel repair",
-            windows.repair_argv(options, str(layout.repaired), "{wheel}"),
+            windows.repair_argv(options, str(layout.repaired), Ref("wheel")),
             on_fail=keep,
         ),
         Step("locate repaired wheel", action=wheel_steps.locate(layout.repaired, "repaired")),
