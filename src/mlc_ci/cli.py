@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Mapping, Sequence, TextIO
 
 from mlc_ci import config as config_mod
+from mlc_ci import files
 from mlc_ci import report as report_mod
 from mlc_ci.errors import PipelineError
 from mlc_ci.plan import matrix as ci_matrix
@@ -55,9 +58,21 @@ def build_parser(sessions: Mapping[str, SessionDef]) -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(BaseException):
+    """SIGTERM (CI cancellation, `timeout`, `docker stop`), raised like Ctrl-C so that every
+    cleanup step (the source-tree restore) and the report still run."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    del signum, frame
+    raise Terminated()
+
+
 def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
     """Entry point: one clear line and a non-zero status for every user error."""
     env = dict(os.environ)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None
     try:
         return _dispatch(list(sys.argv[1:] if argv is None else argv), env, out)
     except PipelineError as exc:
@@ -68,8 +83,14 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
         sys.stderr.close()
         return 141
     except KeyboardInterrupt:
-        print("mlc-ci: interrupted", file=sys.stderr)
+        print("mlc-ci: interrupted (SIGINT); the source tree was restored", file=sys.stderr)
         return 130
+    except Terminated:
+        print("mlc-ci: terminated (SIGTERM); the source tree was restored", file=sys.stderr)
+        return 143
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _dispatch(argv: list[str], env: dict[str, str], out: TextIO) -> int:
@@ -148,6 +169,9 @@ def execute(
 ) -> int:
     """Plan, run, report. A dry run prints the plan and writes no report."""
     plan = defn.plan(args, config, env)
+    reports_dir = Path(env.get("MLC_CI_REPORTS_DIR", "reports"))
+    if not args.dry_run:
+        files.ensure_dir(reports_dir, "reports directory (MLC_CI_REPORTS_DIR)")
     runner = Runner(dry_run=args.dry_run, out=out, env=env)
     print(f"== {plan.report_name}" + (" (dry run)" if args.dry_run else "") + " ==", file=out)
     for note in plan.notes:
@@ -161,6 +185,10 @@ def execute(
         report.status = "failed"
         report.error = str(exc)
         raise
+    except BaseException as exc:  # Ctrl-C or SIGTERM: the record says so, never "running"
+        report.status = "interrupted"
+        report.error = f"interrupted by {'SIGTERM' if isinstance(exc, Terminated) else 'SIGINT'}"
+        raise
     finally:
         for step in plan.cleanup:
             runner.run(step, 1, 1)
@@ -169,7 +197,9 @@ def execute(
         report.artifacts = runner.context.get("artifacts", [])
         report.data.update(runner.context.get("report", {}))
         if not args.dry_run:
-            path = report_mod.write(report, Path(env.get("MLC_CI_REPORTS_DIR", "reports")))
-            print(f"report: {path}", file=out)
+            path = report_mod.write(report, reports_dir)
+            kept = reports_dir / f"{report.session}.json"
+            kept_note = f" (the passing {kept} is kept)" if path != kept else ""
+            print(f"report: {path}{kept_note}", file=out)
         report_mod.render(report, out)
     return 0

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Mapping
 
 from mlc_ci.errors import PipelineError
+from mlc_ci.report import read
 
 
 def report_path(reports_dir: Path, variant: str) -> Path:
@@ -29,10 +29,7 @@ def built_images(reports_dir: Path, variant: str) -> dict[str, str]:
     rebuild = f"run `nox -s docker-build -- all --variant {variant}` first"
     if not path.is_file():
         raise PipelineError(f"no images: {path} does not exist; {rebuild}, or pass --image.")
-    try:
-        report = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise PipelineError(f"{path} is not valid JSON ({exc}); {rebuild}.") from exc
+    report = read(path)
     if report.get("status") != "passed":
         raise PipelineError(
             f"{path} records a docker-build that {report.get('status')}; {rebuild}."

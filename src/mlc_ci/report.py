@@ -5,13 +5,17 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from mlc_ci import files
+from mlc_ci.errors import PipelineError
 from mlc_ci.run import StepResult
+
+# Where the record of a run that did not pass goes when a passing record of the same session
+# exists: a failed, refused or interrupted run never replaces the last passing one.
+FAILED_DIR = "failed"
 
 
 @dataclass
@@ -64,23 +68,47 @@ def artifact(path: Path, **details: Any) -> Artifact:
 
 
 def write_json(data: Any, target: Path) -> Path:
-    """Write JSON atomically: a temporary file in the same directory, then a rename."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    """Write JSON atomically (mode 0644)."""
+    return files.write_text(target, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def read(path: Path) -> dict[str, Any]:
+    """A session report from disk, its shape checked; one clear line when it is not one."""
+    fix = "rebuild it with its session or remove it"
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            json.dump(data, out, indent=2, sort_keys=True, default=str)
-            out.write("\n")
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:  # also UnicodeDecodeError
+        raise PipelineError(f"{path} is not valid JSON ({exc}); {fix}.") from exc
+    except OSError as exc:
+        raise PipelineError(f"{path} cannot be read ({exc.strerror or exc}); {fix}.") from exc
+    artifacts = data.get("artifacts", []) if isinstance(data, dict) else None
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("status", ""), str)
+        or not isinstance(artifacts, list)
+        or not all(
+            isinstance(a, dict) and isinstance(a.get("details", {}), dict) for a in artifacts
+        )
+        or not isinstance(data.get("data", {}), dict)
+    ):
+        raise PipelineError(f"{path} is not an mlc-ci session report (wrong JSON shape); {fix}.")
+    return data
+
+
+def _passing(path: Path) -> bool:
+    try:
+        return read(path).get("status") == "passed"
+    except PipelineError:
+        return False
 
 
 def write(report: SessionReport, reports_dir: Path) -> Path:
-    """Write reports/<session>.json."""
-    return write_json(report.to_dict(), reports_dir / f"{report.session}.json")
+    """Write reports/<session>.json, or reports/failed/<session>.json when this run did not
+    pass and reports/<session>.json records one that did (that record stays)."""
+    target = reports_dir / f"{report.session}.json"
+    if report.status != "passed" and _passing(target):
+        target = reports_dir / FAILED_DIR / f"{report.session}.json"
+    return write_json(report.to_dict(), target)
 
 
 def human_size(size: int) -> str:

@@ -4,13 +4,12 @@ cyclonedx-py (`cyclonedx-py environment`), checked, then kept under reports/sbom
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 from typing import Collection, Sequence
 
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
+from mlc_ci import files
 from mlc_ci.errors import PipelineError
 from mlc_ci.report import artifact
 from mlc_ci.run import Context, Step
@@ -105,11 +104,7 @@ def _bad(source: str, detail: str) -> PipelineError:
 
 def keep(source: Path, target: Path) -> Path:
     """Copy `source` to `target` through a temporary name, so a half-written file never shows."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.partial")
-    shutil.copyfile(source, partial)
-    os.replace(partial, target)
-    return target
+    return files.copy(source, target)
 
 
 def wheel_steps(wheels: Sequence[Path], stage: Path, out_dir: Path, python: str) -> list[Step]:

@@ -56,6 +56,13 @@ def rename_distribution(pyproject: str, new_name: str) -> str:
     return pyproject[: section.start(1)] + renamed + pyproject[section.end(1) :]
 
 
+def distribution_name(pyproject: str) -> str:
+    """The static [project].name of a pyproject.toml ('' when there is none)."""
+    section = re.search(r"(?ms)^\[project\]\s*$(.*?)(?=^\[|\Z)", pyproject)
+    match = re.search(r'(?m)^name\s*=\s*(["\'])(.*?)\1', section.group(1)) if section else None
+    return match.group(2) if match else ""
+
+
 def build_argv(
     frontend: str, source: str, out_dir: str, build_dir: str, python: str = "python"
 ) -> tuple[str, ...]:

@@ -10,22 +10,20 @@ from __future__ import annotations
 
 import argparse
 import base64
-import json
-import os
 import shlex
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from mlc_ci import files as atomic
 from mlc_ci import github
 from mlc_ci.config import Config
 from mlc_ci.errors import PipelineError
 from mlc_ci.plan import release as rel
-from mlc_ci.report import artifact, sha256_of
+from mlc_ci.report import artifact, read, sha256_of
 from mlc_ci.run import Context, Ref, Step
 from mlc_ci.sessions.base import Plan, SessionDef
 from mlc_ci.versioning import Version, from_tag
@@ -235,10 +233,7 @@ def load_reports(directory: Path) -> dict[str, dict[str, Any]]:
     for path in sorted(directory.glob("*.json")) if directory.is_dir() else []:
         if path.stem == "release":
             continue
-        try:
-            reports[path.stem] = json.loads(path.read_text(encoding="utf-8"))
-        except ValueError as exc:
-            raise PipelineError(f"{path} is not valid JSON ({exc}); rebuild or remove it.") from exc
+        reports[path.stem] = read(path)
     return reports
 
 
@@ -289,10 +284,10 @@ def _write(project: str, dist: Path, repo_url: str):
         commits = rel.parse_log(ctx["git_log"])
         written = []
         if manifest.wheels:
-            _write_text(sums, rel.sha256sums((w.name, w.sha256) for w in manifest.wheels))
+            atomic.write_text(sums, rel.sha256sums((w.name, w.sha256) for w in manifest.wheels))
             written.append(artifact(sums, kind="checksums"))
         text = rel.release_notes(project, manifest, commits, ctx["previous_tag"], repo_url=repo_url)
-        _write_text(notes_file, text)
+        atomic.write_text(notes_file, text)
         ctx["notes_text"] = text
         arts = ctx.setdefault("artifacts", [])
         arts += [artifact(sums.parent / w.name, kind="wheel") for w in manifest.wheels]
@@ -307,19 +302,6 @@ def _write(project: str, dist: Path, repo_url: str):
         )
 
     return action
-
-
-def _write_text(target: Path, text: str) -> None:
-    """Write via a temporary file and a rename, so a reader never sees half a file."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _fail(message: str):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 from pathlib import Path
 
+from mlc_ci import files, source_edits
 from mlc_ci.config import Config, Variant
 from mlc_ci.errors import PipelineError
 from mlc_ci.plan import wheels
@@ -70,10 +70,17 @@ def short(command: str, width: int = 60) -> str:
 
 
 def prepare(config: Config, variant: Variant, layout: Layout):
-    """Clean staging; write config.cmake; rename the distribution to the variant's."""
+    """Clean staging; write config.cmake; rename the distribution to the variant's.
+
+    The originals are journaled first (source_edits), and what an interrupted earlier run left
+    edited is restored before anything is read.
+    """
 
     def action(ctx: Context) -> None:
         source = config.source_dir
+        restored = source_edits.recover(source)
+        if restored:
+            print(f"      restored {', '.join(restored)}: an earlier run was stopped before it")
         for directory in (layout.raw, layout.repaired, layout.empty):
             shutil.rmtree(directory, ignore_errors=True)
             directory.mkdir(parents=True)
@@ -83,27 +90,41 @@ def prepare(config: Config, variant: Variant, layout: Layout):
                 f"{target} was not written by mlc-ci; move it away (the variant's [config] "
                 "table replaces it) and run again."
             )
-        target.write_text(wheels.config_cmake(variant), encoding="utf-8")
-        ctx["restore"] = {str(target): None}
+        originals: dict[str, str | None] = {str(target): None}
+        pyproject = source / "pyproject.toml"
+        original = pyproject.read_text(encoding="utf-8")
+        _refuse_left_renamed(config, pyproject, original)
         if variant.distribution != config.project.distribution:
-            pyproject = source / "pyproject.toml"
-            original = pyproject.read_text(encoding="utf-8")
+            originals[str(pyproject)] = original
+        source_edits.begin(source, originals)
+        ctx["restore"] = (source, originals)
+        target.write_text(wheels.config_cmake(variant), encoding="utf-8")
+        if str(pyproject) in originals:
             renamed = wheels.rename_distribution(original, variant.distribution)
-            ctx["restore"][str(pyproject)] = original
             pyproject.write_text(renamed, encoding="utf-8")
 
     return action
+
+
+def _refuse_left_renamed(config: Config, pyproject: Path, text: str) -> None:
+    """A pyproject.toml that still names a variant's distribution was left by a killed run."""
+    name = wheels.distribution_name(text)
+    others = {v.distribution: v.name for v in config.variants.values()}
+    if name != config.project.distribution and name in others:
+        raise PipelineError(
+            f"{pyproject} names '{name}', the distribution of variant '{others[name]}', not "
+            f"[project].distribution '{config.project.distribution}': an earlier run was "
+            "stopped before restoring it; restore the file (`git checkout -- pyproject.toml`)."
+        )
 
 
 def restore():
     """Put back what prepare changed in the source tree (run even when a step failed)."""
 
     def action(ctx: Context) -> None:
-        for name, text in ctx.get("restore", {}).items():
-            if text is None:
-                Path(name).unlink(missing_ok=True)
-            else:
-                Path(name).write_text(text, encoding="utf-8")
+        if "restore" in ctx:
+            source, originals = ctx.pop("restore")
+            source_edits.finish(source, originals)
 
     return action
 
@@ -125,11 +146,7 @@ def publish(variant: Variant, layout: Layout):
 
     def action(ctx: Context) -> None:
         source = Path(ctx["repaired"])
-        layout.out.mkdir(parents=True, exist_ok=True)
-        partial = layout.out / f".{source.name}.partial"
-        shutil.copy2(source, partial)
-        final = layout.out / source.name
-        os.replace(partial, final)
+        final = files.copy(source, layout.out / source.name)
         extra = {"tag": ".".join(wheels.wheel_tags(final.name)), **ctx.get("report", {})}
         ctx.setdefault("artifacts", []).append(
             artifact(final, kind="wheel", variant=variant.name, **extra)
