@@ -20,7 +20,7 @@ from mlc_ci.plan import matrix as ci_matrix
 from mlc_ci.run import Runner
 from mlc_ci.sessions import registry
 from mlc_ci.sessions.base import SessionDef
-from mlc_ci.versioning import git_version
+from mlc_ci.versioning import git_version, ignored_note
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -106,7 +106,10 @@ def _dispatch(argv: list[str], env: dict[str, str], out: TextIO) -> int:
             "distance": version.distance,
             "sha": version.sha,
             "prerelease": version.is_prerelease,
+            "ignored_tags": list(version.ignored_tags),
         }
+        if version.ignored_tags:
+            print(f"mlc-ci: note: {ignored_note(version)}", file=sys.stderr)
         print(json.dumps(data, indent=2), file=out)
         return 0
     if args.command == "plan":

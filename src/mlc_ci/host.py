@@ -11,7 +11,7 @@ from typing import Any, Mapping
 from mlc_ci.errors import PipelineError
 from mlc_ci.plan.wheels import parse_nvcc_version
 from mlc_ci.run import capture
-from mlc_ci.versioning import git_version
+from mlc_ci.versioning import git_version, ignored_note
 
 
 def cuda_home(env: Mapping[str, str]) -> str | None:
@@ -51,9 +51,23 @@ def has_tool(name: str, env: Mapping[str, str]) -> bool:
 
 def jobs(env: Mapping[str, str]) -> int:
     """Build parallelism: MLC_CI_JOBS, else the CPUs this process may use."""
-    if env.get("MLC_CI_JOBS", "").isdigit():
-        return int(env["MLC_CI_JOBS"])
-    return max(1, len(os.sched_getaffinity(0)))
+    value = env.get("MLC_CI_JOBS", "").strip()
+    if not value:
+        return max(1, len(os.sched_getaffinity(0)))
+    if not value.isdigit() or int(value) < 1:
+        raise PipelineError(
+            f"MLC_CI_JOBS (environment) is {value!r}; set it to a whole number of parallel "
+            "compile jobs >= 1, or unset it to use every CPU."
+        )
+    return int(value)
+
+
+def cuda_places(env: Mapping[str, str]) -> list[str]:
+    """Where cuda_home() looks for a toolkit, in words (for the message when none is found)."""
+    for name in ("CUDA_HOME", "CUDA_PATH"):
+        if env.get(name):
+            return [f"{name}={env[name]}"]
+    return ["nvcc on PATH", "/usr/local/cuda"]
 
 
 def docker_facts(docker: str) -> dict[str, object]:
@@ -101,11 +115,13 @@ def git_facts(repo: str) -> dict[str, Any]:
         except PipelineError:
             ref = ""
     epoch = int(capture(("git", "-C", repo, "log", "-1", "--format=%ct"), fix=fix).strip())
+    version = git_version(Path(repo))
     return {
         "ref": ref,
         "sha": sha,
-        "version": git_version(Path(repo)).semver,
+        "version": version.semver,
         "commit_epoch": epoch,
+        "version_note": ignored_note(version),
     }
 
 

@@ -239,6 +239,13 @@ class Runner:
 def missing_tool(program: str) -> PipelineError:
     """The one-line error for a program that is not installed, with how to get it."""
     tool = Path(program).name
+    if os.sep in program or "/" in program:
+        # A configured path (MLC_CI_DOCKER=/opt/docker, CUDA_HOME/bin/nvcc): the path is wrong,
+        # not PATH.
+        return PipelineError(
+            f"`{program}` does not exist or cannot be run; fix the setting that names it, or "
+            f"install {tool} there."
+        )
     hint = TOOL_HINTS.get(tool, f"install {tool} or put it on PATH")
     return PipelineError(f"`{tool}` was not found on PATH; {hint}.")
 
@@ -254,7 +261,7 @@ def capture(argv: Sequence[str], cwd: str | Path | None = None, fix: str = "") -
         proc = subprocess.run(
             tuple(argv), cwd=cwd, capture_output=True, text=True, check=False, timeout=300
         )
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, PermissionError) as exc:
         raise missing_tool(argv[0]) from exc
     if proc.returncode != 0:
         detail = _last_line(proc.stderr) or _last_line(proc.stdout) or f"exit {proc.returncode}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ _TAG = re.compile(
     r"(?:\.(?P<patch>0|[1-9]\d*))?"
     r"(?:(?:-rc\.|rc)(?P<rc>\d+)|\.dev(?P<dev>\d+))?$"
 )
+_MAX_IGNORED = 20  # stray tags skipped before the nearest one is taken as it is
 _DESCRIBE = re.compile(r"^(?P<tag>.+)-(?P<distance>\d+)-g(?P<sha>[0-9a-f]{4,40})$")
 
 
@@ -27,6 +29,7 @@ class Version:
     tag: str = ""
     distance: int = 0
     sha: str = ""
+    ignored_tags: tuple[str, ...] = ()
 
     @property
     def is_prerelease(self) -> bool:
@@ -34,10 +37,16 @@ class Version:
         return "-" in self.semver.split("+", 1)[0]
 
 
+def is_version_tag(tag: str) -> bool:
+    """True for the tag shapes this pipeline releases from (vX.Y.Z, vX.Y.Z-rc.N, vX.Y.devN)."""
+    match = _TAG.match(tag)
+    return bool(match) and (match["patch"] is not None or match["dev"] is not None)
+
+
 def from_tag(tag: str, distance: int = 0, sha: str = "") -> Version:
     """Versions for `distance` commits past `tag` (0: the tag itself)."""
     match = _TAG.match(tag)
-    if not match:
+    if not is_version_tag(tag) or not match:
         raise PipelineError(
             f"tag '{tag}' is neither SemVer nor PEP 440 in the form this pipeline uses; "
             "tag releases as vX.Y.Z, vX.Y.Z-rc.N or vX.Y.devN."
@@ -93,12 +102,30 @@ def from_describe(describe: str, commit_count: int = 0) -> Version:
 
 
 def git_version(repo: Path) -> Version:
-    """The version of the checkout at `repo`."""
+    """The version of the checkout at `repo`; tags that are no version (vbanana) are skipped."""
+    if not repo.is_dir():
+        raise PipelineError(f"{repo} is not a directory; pass --repo a git checkout.")
     fix = "run inside a git checkout with at least one commit"
-    describe = capture(
-        ("git", "describe", "--tags", "--long", "--always", "--match", "v*", "--abbrev=7"),
-        cwd=repo,
-        fix=fix,
-    )
+    ignored: list[str] = []
+    while True:
+        excludes = [arg for tag in ignored for arg in ("--exclude", tag)]
+        describe = capture(
+            ("git", "describe", "--tags", "--long", "--always", "--match", "v*", *excludes)
+            + ("--abbrev=7",),
+            cwd=repo,
+            fix=fix,
+        ).strip()
+        match = _DESCRIBE.match(describe)
+        if not match or is_version_tag(match["tag"]) or len(ignored) >= _MAX_IGNORED:
+            break
+        ignored.append(match["tag"])
     count = int(capture(("git", "rev-list", "--count", "HEAD"), cwd=repo, fix=fix))
-    return from_describe(describe, count)
+    version = from_describe(describe, count)
+    return dataclasses.replace(version, ignored_tags=tuple(ignored))
+
+
+def ignored_note(version: Version) -> str:
+    """The note for tags that were skipped ('' when none were)."""
+    if not version.ignored_tags:
+        return ""
+    return f"ignored tag(s) {', '.join(version.ignored_tags)}: not vX.Y.Z, vX.Y.Z-rc.N or vX.Y.devN"

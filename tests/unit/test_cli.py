@@ -35,6 +35,7 @@ def test_version_is_json(root):
         "distance",
         "sha",
         "prerelease",
+        "ignored_tags",
     }
 
 

@@ -136,7 +136,7 @@ def test_docker_facts_and_builder_choice(tmp_path):
     facts = host.docker_facts(fake_docker(tmp_path, "28.2.2", True, False))
     assert facts["buildx"] is True and facts["engine"] is False and facts["client_major"] == 28
     facts = host.docker_facts(str(tmp_path / "absent"))
-    assert facts["client_major"] is None and "not found on PATH" in facts["error"]
+    assert facts["client_major"] is None and "absent` does not exist" in facts["error"]
 
 
 def test_real_plan_checks_the_engine(mini, tmp_path):
@@ -149,7 +149,7 @@ def test_real_plan_checks_the_engine(mini, tmp_path):
     with pytest.raises(PipelineError, match="has no buildx plugin"):
         docker_build.plan(args(dry_run=False), cfg, {})
     cfg = config.load(mini.path, env={"MLC_CI_DOCKER": str(tmp_path / "absent")})
-    with pytest.raises(PipelineError, match="not found on PATH"):
+    with pytest.raises(PipelineError, match="absent` does not exist"):
         docker_build.plan(args(dry_run=False), cfg, {})
 
 

@@ -45,7 +45,9 @@ def test_a_failed_write_leaves_the_old_file_and_no_partial(tmp_path):
             sys.exit(2)
         """)
     env = {**os.environ, "PYTHONPATH": TOOLKIT_PATH}
-    proc = subprocess.run((sys.executable, "-c", code), env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        (sys.executable, "-c", code), env=env, capture_output=True, text=True, check=False
+    )
     assert proc.returncode == 2, proc.stderr
     assert "cannot write" in proc.stdout and "File too large" in proc.stdout
     assert target.read_text() == "old\n"

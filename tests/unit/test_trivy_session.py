@@ -217,7 +217,7 @@ def test_no_trivy_and_no_engine_is_one_clear_error(tmp_path, env):
         session.find_scanner(str(tmp_path / "no-docker"), env, layout, "/c", False, False)
     text = str(info.value)
     assert text.startswith("no trivy to scan with: trivy is not on PATH")
-    assert "`no-docker` was not found on PATH" in text and "MLC_CI_TRIVY" in text
+    assert "no-docker` does not exist" in text and "MLC_CI_TRIVY" in text
     assert "\n" not in text
 
 

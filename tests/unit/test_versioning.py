@@ -24,7 +24,6 @@ pytestmark = pytest.mark.unit
         ("v0.26.1.dev2", 0, "", "0.26.1.dev2", "0.26.1-dev.2", True),
         ("v1.2.3", 5, "abc1234", "1.2.4.dev5+gabc1234", "1.2.4-dev.5+abc1234", True),
         ("v1.2.3-rc.1", 2, "abc1234", "1.2.3rc1.dev2+gabc1234", "1.2.3-rc.1.dev.2+abc1234", True),
-        ("v1.2", 0, "", "1.2.0", "1.2.0", False),
     ],
 )
 def test_from_tag(tag, distance, sha, pep440, semver, pre):
@@ -32,7 +31,9 @@ def test_from_tag(tag, distance, sha, pep440, semver, pre):
     assert (version.pep440, version.semver, version.is_prerelease) == (pep440, semver, pre)
 
 
-@pytest.mark.parametrize("tag", ["release-1", "v1", "v1.2.3-beta", "1.2.3", "v01.2.3", "vfoo"])
+@pytest.mark.parametrize(
+    "tag", ["release-1", "v1", "v1.2", "v0.1", "v1.2.3-beta", "1.2.3", "v01.2.3", "vfoo"]
+)
 def test_bad_tag_is_a_clear_error(tag):
     with pytest.raises(PipelineError, match="neither SemVer nor PEP 440"):
         versioning.from_tag(tag)
@@ -45,10 +46,6 @@ def test_from_describe():
     assert (untagged.pep440, untagged.semver) == ("0.0.0.dev7+gdeadbee", "0.0.0-dev.7+deadbee")
     with pytest.raises(PipelineError, match="cannot read a version"):
         versioning.from_describe("not a describe")
-
-
-def _git(repo, *args):
-    subprocess.run(("git", "-C", str(repo), *args), check=True, capture_output=True)
 
 
 def test_git_version_on_a_real_repository(tmp_path):
@@ -82,10 +79,34 @@ def test_git_version_on_a_real_repository(tmp_path):
         "b",
     )
     _git(tmp_path, "tag", "-d", "v0.3.0")
-    with pytest.raises(PipelineError, match="vbroken"):
-        versioning.git_version(tmp_path)
+    version = versioning.git_version(tmp_path)  # vbroken is no version: skipped, noted
+    assert version.ignored_tags == ("vbroken",) and version.pep440.startswith("0.0.0.dev2+g")
 
 
 def test_git_version_outside_a_repository(tmp_path):
     with pytest.raises(PipelineError, match="run inside a git checkout"):
         versioning.git_version(tmp_path)
+
+
+def _git(repo, *args):
+    subprocess.run(("git", "-C", str(repo), *args), check=True, capture_output=True)
+
+
+def test_stray_tags_are_skipped_with_a_note(tmp_path):
+    _git(tmp_path, "init", "-q")
+    for args in (("config", "user.email", "t@example.invalid"), ("config", "user.name", "t")):
+        _git(tmp_path, *args)
+    _git(tmp_path, "commit", "-q", "--allow-empty", "-m", "one")
+    _git(tmp_path, "tag", "v0.2.0")
+    _git(tmp_path, "commit", "-q", "--allow-empty", "-m", "two")
+    _git(tmp_path, "tag", "vbanana")
+    _git(tmp_path, "tag", "v0.3")
+    version = versioning.git_version(tmp_path)
+    assert version.pep440.startswith("0.2.1.dev1+g")
+    assert set(version.ignored_tags) == {"vbanana", "v0.3"}
+    assert "ignored tag(s)" in versioning.ignored_note(version)
+
+
+def test_missing_repo_directory_is_named(tmp_path):
+    with pytest.raises(PipelineError, match="is not a directory; pass --repo a git checkout"):
+        versioning.git_version(tmp_path / "nope")

@@ -123,7 +123,10 @@ def parse_nvcc_version(text: str) -> str | None:
 
 
 def choose_variant(
-    config: Config, requested: str | None, nvcc_version: str | None
+    config: Config,
+    requested: str | None,
+    nvcc_version: str | None,
+    looked: Iterable[str] = ("nvcc on PATH", "CUDA_HOME", "/usr/local/cuda"),
 ) -> tuple[Variant, str]:
     """Resolve `auto` and check a CUDA variant against the host's nvcc; returns (variant, why)."""
     if requested == "auto":
@@ -138,8 +141,9 @@ def choose_variant(
     variant = config.variant(requested)
     if variant.cuda and nvcc_version is None:
         raise PipelineError(
-            f"variant '{variant.name}' needs the CUDA {variant.cuda} toolkit but no nvcc was "
-            "found (PATH, CUDA_HOME, /usr/local/cuda); install it or pick --variant cpu."
+            f"variant '{variant.name}' needs the CUDA {variant.cuda} toolkit but none was "
+            f"found (looked at: {', '.join(looked)}; a toolkit has bin/nvcc and "
+            "include/cuda_runtime.h); install it, fix CUDA_HOME, or pick --variant cpu."
         )
     if variant.cuda and variant.cuda != nvcc_version:
         raise PipelineError(

@@ -95,6 +95,8 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
         steps.insert(0, Step("copy the extra CA into the context", action=_copy_ca(env, ca_copy)))
         cleanup.append(Step("remove the CA copy", action=_remove_ca(ca_copy)))
     notes = [how, f"variant {variant.name}, targets {', '.join(targets)}"]
+    if local.get("version_note"):
+        notes.append(local["version_note"])
     wanted = args.push or env.get("MLC_CI_PUSH", "").lower() in ("1", "true", "yes")
     pushing = wanted and not git.is_pull_request
     if wanted and not pushing:

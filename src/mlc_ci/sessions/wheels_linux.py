@@ -36,7 +36,7 @@ def resolve_variant(
     if args.dry_run and requested != "auto":
         variant = config.variant(requested)
         return variant, f"variant '{variant.name}' (dry run: toolkit not checked)", home
-    variant, why = wheels.choose_variant(config, requested, version)
+    variant, why = wheels.choose_variant(config, requested, version, host.cuda_places(env))
     return variant, why, home
 
 
