@@ -55,6 +55,8 @@ def build_parser(sessions: Mapping[str, SessionDef]) -> argparse.ArgumentParser:
         _common(session)
         session.add_argument("--dry-run", action="store_true", help="print the plan only")
         defn.add_arguments(session)
+        # Its own usage, not the top-level one, for an option the session does not know.
+        session.set_defaults(session_parser=session)
     return parser
 
 
@@ -141,7 +143,8 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespa
     if not extra:
         return args
     if not hasattr(args, "pytest_args"):
-        parser.parse_args(argv)  # argparse's own message for the unknown option
+        own = getattr(args, "session_parser", parser)
+        own.error(f"unrecognized arguments: {' '.join(extra)} (see `{own.prog} --help`)")
     cut = argv.index(extra[0])
     args = parser.parse_args(argv[:cut])
     tail = argv[cut:]

@@ -93,6 +93,20 @@ def docker_facts(docker: str) -> dict[str, object]:
     return facts
 
 
+def require_engine(docker: str) -> dict[str, object]:
+    """docker_facts, with one clear line when the CLI or the engine is missing."""
+    facts = docker_facts(docker)
+    if facts["client_major"] is None and facts["error"]:
+        raise PipelineError(str(facts["error"]))
+    if not facts["engine"]:
+        raise PipelineError(
+            f"no Docker engine is reachable through `{docker}` "
+            f"({str(facts['error']).rstrip('.')}); start dockerd "
+            "(`scripts/ci-services.sh start docker`) or set DOCKER_HOST."
+        )
+    return facts
+
+
 def image_present(docker: str, image: str) -> bool:
     """True when the engine has `image` locally."""
     try:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import collections
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -12,6 +14,10 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence, TextIO
 
 from mlc_ci.errors import PipelineError, StepFailed
+from mlc_ci.plan import diagnose
+
+TAIL_LINES = 20  # lines of a failed step's output kept in its report
+KEPT_LINES = 2000  # lines held in memory while a step streams (causes show near the end)
 
 # How to get a tool when it is not on PATH (the first word of the command).
 TOOL_HINTS: dict[str, str] = {
@@ -108,6 +114,7 @@ class StepResult:
     seconds: float = 0.0
     attempts: int = 0
     returncode: int | None = None
+    tail: list[str] = field(default_factory=list)
 
 
 class Runner:
@@ -183,17 +190,19 @@ class Runner:
                 delay = 2.0**attempt
                 self._print(f"      attempt {attempt} failed; retrying in {delay:.0f}s")
                 self.sleep(delay)
-        detail = _last_line(proc.stderr or proc.stdout) if step.capture or step.tee else ""
+        output = "\n".join(filter(None, (proc.stdout, proc.stderr)))
+        result.tail = [line for line in output.splitlines() if line.strip()][-TAIL_LINES:]
+        # The command was printed when the step started; the line names the cause instead.
+        detail = diagnose.cause(output) or diagnose.last_lines(result.tail)
         raise StepFailed(
             f"step '{step.title}' failed with exit status {proc.returncode}"
             + (f": {detail}" if detail else "")
-            + f" (command: {shlex.join(argv)})"
             + (f"; {step.on_fail}" if step.on_fail else "")
             + "."
         )
 
     def _spawn(self, argv: tuple[str, ...], step: Step, env: dict[str, str]):
-        if step.tee:
+        if not step.capture:
             return self._tee(argv, step, env)
         try:
             proc = subprocess.run(
@@ -202,9 +211,10 @@ class Runner:
                 env=env,
                 check=False,
                 text=True,
+                errors="replace",
                 capture_output=step.capture,
             )
-        except FileNotFoundError as exc:
+        except (FileNotFoundError, PermissionError) as exc:
             raise missing_tool(argv[0]) from exc
         if step.capture and proc.returncode != 0:
             self.out.write(proc.stdout or "")
@@ -212,28 +222,59 @@ class Runner:
         return proc
 
     def _tee(self, argv: tuple[str, ...], step: Step, env: dict[str, str]):
-        """Stream the output (stdout and stderr merged) and keep it for later steps."""
-        lines = []
+        """Stream the output (stdout and stderr merged); keep it whole for a step that saves
+        it (tee), else its last lines for the failure message.
+
+        The command runs in its own process group, so an interrupt (Ctrl-C, SIGTERM) stops it
+        and everything it started before the cleanup steps run.
+        """
+        lines: collections.deque[str] | list[str] = (
+            [] if step.tee and step.save_as else collections.deque(maxlen=KEPT_LINES)
+        )
         try:
-            with subprocess.Popen(
+            proc = subprocess.Popen(  # pylint: disable=consider-using-with  # stopped below
                 argv,
                 cwd=step.cwd,
                 env=env,
                 text=True,
+                errors="replace",  # a build's output is not always UTF-8
+                stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
-            ) as proc:
-                assert proc.stdout is not None
-                for line in proc.stdout:
-                    self.out.write(line)
-                    lines.append(line)
-        except FileNotFoundError as exc:
+                start_new_session=True,
+            )
+        except (FileNotFoundError, PermissionError) as exc:
             raise missing_tool(argv[0]) from exc
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                self.out.write(line)
+                lines.append(line)
+            proc.wait()
+        except BaseException:
+            _stop_group(proc)
+            raise
+        finally:
+            proc.stdout.close()
         self.out.flush()
         return subprocess.CompletedProcess(argv, proc.returncode, "".join(lines), "")
 
     def _print(self, line: str) -> None:
         print(line, file=self.out, flush=True)
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    """SIGTERM to the step's process group, SIGKILL after a grace period."""
+    for sig, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 10.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def missing_tool(program: str) -> PipelineError:

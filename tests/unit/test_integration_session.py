@@ -110,7 +110,8 @@ def test_plan_from_the_docker_build_report(cfg, tmp_path):
     reports = tmp_path / "reports"
     path = write_report(reports)
     plan = integration.plan(parse(cfg), cfg, {"MLC_CI_REPORTS_DIR": str(reports)})
-    (step,) = plan.steps
+    engine, step = plan.steps
+    assert engine.title == "check the Docker engine" and engine.action is not None
     assert step.argv == (
         "python",
         "-m",
@@ -141,7 +142,7 @@ def test_plan_from_the_docker_build_report(cfg, tmp_path):
 def test_plan_with_image_flags_reads_no_report(cfg, tmp_path):
     args = parse(cfg, "--image", "ci=r/x:ci", "--image", "r/x:prod", "--", "-k", "smoke")
     plan = integration.plan(args, cfg, {"MLC_CI_REPORTS_DIR": str(tmp_path / "none")})
-    (step,) = plan.steps
+    _, step = plan.steps
     assert json.loads(step.env["MLC_CI_IMAGES"]) == {"ci": "r/x:ci", "production": "r/x:prod"}
     assert "MLC_CI_DOCKER_REPORT" not in step.env
     assert step.argv[-2:] == ("-k", "smoke")
@@ -159,8 +160,8 @@ def test_plan_variant_from_flag_or_environment(make_config, tmp_path):
     by_flag = integration.plan(parse(cfg, "--variant", "cu130"), cfg, env)
     by_env = integration.plan(parse(cfg), cfg, {**env, "MLC_CI_VARIANT": "cu130"})
     for plan in (by_flag, by_env):
-        assert plan.steps[0].env["MLC_CI_VARIANT"] == "cu130"
-        assert plan.steps[0].env["MLC_CI_DOCKER_REPORT"].endswith("docker-build-cu130.json")
+        assert plan.steps[1].env["MLC_CI_VARIANT"] == "cu130"
+        assert plan.steps[1].env["MLC_CI_DOCKER_REPORT"].endswith("docker-build-cu130.json")
     with pytest.raises(PipelineError, match="unknown variant 'rocm'"):
         integration.plan(parse(cfg, "--variant", "rocm"), cfg, env)
 

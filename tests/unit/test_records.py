@@ -112,7 +112,7 @@ import os, time
 def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
     if os.environ.get("DEMO_BUILD") == "slow":
         open(os.environ["DEMO_MARKER"], "w").close()
-        time.sleep(90)
+        time.sleep(float(os.environ["DEMO_SLEEP"]))
     raise RuntimeError("the demo backend builds nothing")
 """
 
@@ -148,13 +148,14 @@ def fixture_project(tmp_path):
     return tmp_path
 
 
-def _start(project: Path, slow: bool) -> subprocess.Popen:
+def _start(project: Path, slow: bool, sleep: float = 90) -> subprocess.Popen:
     env = {
         **os.environ,
         "PYTHONPATH": TOOLKIT_PATH,
         "MLC_CI_REPORTS_DIR": str(project / "reports"),
         "DEMO_BUILD": "slow" if slow else "fast",
         "DEMO_MARKER": str(project / "building"),
+        "DEMO_SLEEP": str(sleep),
         "PATH": os.pathsep.join((str(Path(sys.executable).parent), os.environ["PATH"])),
     }
     argv = (sys.executable, "-m", "mlc_ci", "wheels-linux", "--config", "pipeline.toml")
@@ -201,7 +202,8 @@ def test_sigterm_restores_the_source_tree_and_records_the_interruption(project):
 
 def test_the_next_run_repairs_a_tree_a_killed_run_left(project):
     proj = project / "proj"
-    proc = _start(project, slow=True)
+    # The build's own processes outlive a SIGKILL of the run: keep their sleep short.
+    proc = _start(project, slow=True, sleep=10)
     _wait_until_building(proc, project)
     os.killpg(proc.pid, signal.SIGKILL)  # the run and its build: no restore step can run
     proc.communicate(timeout=60)

@@ -143,3 +143,30 @@ def test_capture():
         capture((PY, "-c", "import sys; sys.exit('boom')"), fix="fix it")
     with pytest.raises(PipelineError, match="not found on PATH"):
         capture(("no-such-tool-xyz",))
+
+
+def test_failure_names_a_known_cause_and_keeps_the_tail():
+    code = (
+        "import sys\n"
+        "print('compiling')\n"
+        "print('ssl.SSLCertVerificationError: [SSL: CERTIFICATE_VERIFY_FAILED] failed')\n"
+        "sys.exit(1)\n"
+    )
+    runner = Runner(out=io.StringIO())
+    with pytest.raises(StepFailed) as info:
+        runner.run(Step("pip", (PY, "-c", code)))
+    message = str(info.value)
+    assert "set MLC_CI_CA_BUNDLE" in message and PY not in message
+    assert runner.results[0].tail[-1].startswith("ssl.SSLCertVerificationError")
+
+
+def test_failure_without_a_known_cause_shows_the_last_line():
+    code = "import sys; print('step one'); print('the last word', file=sys.stderr); sys.exit(4)"
+    with pytest.raises(StepFailed, match="exit status 4: the last word"):
+        Runner(out=io.StringIO()).run(Step("x", (PY, "-c", code)))
+
+
+def test_output_that_is_not_utf8_is_no_traceback():
+    code = "import sys; sys.stdout.buffer.write(b'\\xff\\xfe bad bytes\\n'); sys.exit(1)"
+    with pytest.raises(StepFailed, match="bad bytes"):
+        Runner(out=io.StringIO()).run(Step("x", (PY, "-c", code)))

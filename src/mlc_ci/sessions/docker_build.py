@@ -45,14 +45,7 @@ def _builder(config: Config, dry_run: bool) -> tuple[str, str]:
     if dry_run:
         chosen = config.image.builder if config.image.builder != "auto" else "buildkit"
         return chosen, f"builder {chosen} (dry run: engine not checked)"
-    facts = host.docker_facts(config.image.docker)
-    if facts["client_major"] is None and facts["error"]:
-        raise PipelineError(str(facts["error"]))
-    if not facts["engine"]:
-        raise PipelineError(
-            f"no Docker engine is reachable through `{config.image.docker}` "
-            f"({str(facts['error']).rstrip('.')}); start dockerd or set DOCKER_HOST."
-        )
+    facts = host.require_engine(config.image.docker)
     chosen = docker.choose_builder(
         config.image.builder, bool(facts["buildx"]), facts["client_major"], True
     )

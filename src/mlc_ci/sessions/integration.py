@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 from typing import Mapping
 
+from mlc_ci import host
 from mlc_ci import images as built
 from mlc_ci.config import Config
 from mlc_ci.errors import PipelineError
@@ -85,9 +86,18 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
     )
     data = {"images": images, "variant": variant.name, "source": source}
     notes = [f"images from {source}: " + ", ".join(f"{t}={r}" for t, r in sorted(images.items()))]
-    return Plan(
-        "integration", [Step("pytest tests/integration", argv, env=step_env)], data, notes=notes
-    )
+    # Without an engine every test would fail on its own; this step says why in one line.
+    engine = Step("check the Docker engine", action=_engine(config.image.docker))
+    steps = [engine, Step("pytest tests/integration", argv, env=step_env)]
+    return Plan("integration", steps, data, notes=notes)
+
+
+def _engine(docker: str):
+    def action(ctx) -> None:
+        del ctx
+        host.require_engine(docker)
+
+    return action
 
 
 DEFINITION = SessionDef(
