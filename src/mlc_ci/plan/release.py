@@ -236,6 +236,20 @@ def version_problems(
     return problems
 
 
+def ownership_problems(wheels: Sequence[WheelFile], distributions: Iterable[str]) -> list[str]:
+    """Wheels in dist/ that are not one of the configured project's distributions."""
+    known = {canonicalize_name(name) for name in distributions}
+    problems = []
+    for wheel in wheels:
+        name = canonicalize_name(wheel.name.split("-", 1)[0])
+        if name not in known:
+            problems.append(
+                f"{wheel.name} is not a distribution of this project ({', '.join(sorted(known))})"
+                "; remove it from dist/"
+            )
+    return problems
+
+
 def check(manifest: Manifest, problems: Sequence[str]) -> None:
     """Refuse the release, in one line, when anything is wrong or there is nothing to ship."""
     problems = list(problems)

@@ -72,7 +72,7 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
     assets = [*wheels, dist / "SHA256SUMS"] if wheels else []
     steps = _local_steps(
         args.repo,
-        config.project.name,
+        config,
         (tag, version),
         (dist, wheels, reports),
         env,
@@ -110,12 +110,15 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
     return Plan("release", steps, data, notes=notes)
 
 
-def _local_steps(repo, project, release, files, env, publishing) -> list[Step]:
+def _local_steps(repo, config: Config, release, files, env, publishing) -> list[Step]:
     """Everything before publishing: checks, commit history, SHA256SUMS and notes."""
     tag, version = release
     dist, wheels, reports = files
+    project = config.project.name
+    owned = (config.project.distribution, *(v.distribution for v in config.variants.values()))
+    check = _collect(tag, version, (dist, wheels, reports), owned)
     return [
-        Step("check versions and verification", action=_collect(tag, version, wheels, reports)),
+        Step("check versions, ownership and verification", action=check),
         Step(
             "list release tags",
             ("git", "tag", "--list", "v*"),
@@ -237,13 +240,27 @@ def load_reports(directory: Path) -> dict[str, dict[str, Any]]:
     return reports
 
 
-def _collect(tag: str, version: Version, wheels: Sequence[Path], reports_dir: Path):
+def _collect(tag: str, version: Version, found: tuple, distributions: Sequence[str]):
+    dist, wheels, reports_dir = found
+
     def action(ctx: Context) -> None:
+        if dist.exists() and not dist.is_dir():
+            raise PipelineError(f"{dist} ([wheel].dist_dir or --dist) is a file, not a directory.")
         reports = load_reports(reports_dir)
         files = [rel.WheelFile(p.name, p.stat().st_size, sha256_of(p)) for p in wheels]
         images, image_problems = rel.images_from(reports)
         manifest = rel.Manifest(tag, version, files, images)
+        stale = (
+            []
+            if wheels or not (dist / "SHA256SUMS").exists()
+            else [
+                f"{dist / 'SHA256SUMS'} is left from an earlier release (dist/ has no wheels); "
+                "remove it"
+            ]
+        )
         problems = [
+            *rel.ownership_problems(files, distributions),
+            *stale,
             *rel.version_problems(version, files, images),
             *rel.verification_problems(files, rel.verified_wheels(reports)),
             *image_problems,

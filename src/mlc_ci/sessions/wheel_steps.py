@@ -77,6 +77,8 @@ def prepare(config: Config, variant: Variant, layout: Layout):
     """
 
     def action(ctx: Context) -> None:
+        # Checked now, not when the verified wheel is published after the whole build.
+        files.ensure_dir(layout.out, "output directory ([wheel].dist_dir or --out)")
         source = config.source_dir
         restored = source_edits.recover(source)
         if restored:
