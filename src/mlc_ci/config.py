@@ -276,6 +276,8 @@ def parse(raw: dict[str, Any], path: Path, env: Mapping[str, str] = os.environ) 
     overrides: dict[str, str] = {}
     for var, (section, key) in ENV_OVERRIDES.items():
         if env.get(var):
+            if "\x00" in env[var]:
+                raise PipelineError(f"{var} (environment) holds a NUL byte; fix its value.")
             if not isinstance(raw.setdefault(section, {}), dict):
                 raise PipelineError(
                     f"{path}: '{section}' must be a table for {var} to override "
@@ -325,6 +327,8 @@ def _resolve_paths(wheel: Wheel, root: Path, overrides: Mapping[str, str]) -> Wh
     """Directories from pipeline.toml are relative to it; from the environment, to the cwd."""
     values = {}
     for key in ("dist_dir", "ccache_dir"):
+        if "\x00" in getattr(wheel, key):
+            raise PipelineError(f"'wheel.{key}' holds a NUL byte; fix the path.")
         value = Path(getattr(wheel, key))
         base = Path.cwd() if f"wheel.{key}" in overrides else root
         values[key] = str(value if value.is_absolute() else (base / value).resolve())
@@ -429,6 +433,8 @@ def _check_values(config: Config, blame: _Blame) -> None:
             "manylinux_X_Y_<arch> (e.g. manylinux_2_28_x86_64), musllinux_X_Y_<arch> or "
             "linux_<arch>",
         )
+    if "\x00" in config.project.source:
+        raise _bad(blame, "project.source", "holds a NUL byte; fix the path")
     if not config.project.distribution.strip():
         raise _bad(blame, "project.distribution", "is empty; set the distribution's name")
     for requirement in config.project.build_requires:

@@ -5,7 +5,8 @@ class PipelineError(Exception):
     """A problem the user can fix; printed as one line, exit status 2 unless stated."""
 
     def __init__(self, message: str, exit_code: int = 2) -> None:
-        super().__init__(message)
+        # One line, whatever a value quoted in it holds (a key with a newline, say).
+        super().__init__(message.replace("\r", "\\r").replace("\n", "\\n"))
         self.exit_code = exit_code
 
 

@@ -296,17 +296,28 @@ def _last_line(text: str) -> str:
     return lines[-1] if lines else ""
 
 
-def capture(argv: Sequence[str], cwd: str | Path | None = None, fix: str = "") -> str:
-    """Run a short query command and return its stdout; failures become one clear line."""
+def capture(argv: Sequence[str] | str, cwd: str | Path | None = None, fix: str = "") -> str:
+    """Run a short query command and return its stdout; failures become one clear line.
+
+    A str is a Windows command line, passed to CreateProcess as written (cmd's own quoting,
+    as for `cmd /s /c ""vcvars64.bat" && set"`); a sequence is an argv.
+    """
+    args = argv if isinstance(argv, str) else tuple(argv)
+    shown = argv if isinstance(argv, str) else shlex.join(argv)
+    program = argv.split()[0] if isinstance(argv, str) else argv[0]
     try:
         proc = subprocess.run(
-            tuple(argv), cwd=cwd, capture_output=True, text=True, check=False, timeout=300
+            args,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            check=False,
+            timeout=300,
         )
     except (FileNotFoundError, PermissionError) as exc:
-        raise missing_tool(argv[0]) from exc
+        raise missing_tool(program) from exc
     if proc.returncode != 0:
         detail = _last_line(proc.stderr) or _last_line(proc.stdout) or f"exit {proc.returncode}"
-        raise PipelineError(
-            f"`{shlex.join(argv)}` failed: {detail}" + (f"; {fix}" if fix else "") + "."
-        )
+        raise PipelineError(f"`{shown}` failed: {detail}" + (f"; {fix}" if fix else "") + ".")
     return proc.stdout

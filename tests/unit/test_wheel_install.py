@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import json
 import zipfile
 from pathlib import Path
 
@@ -47,7 +48,7 @@ def smoke(make_config, tmp_path, monkeypatch, frontend: str, command: str):
     """Run the real smoke steps of the cpu variant on the hand-made wheel."""
     from tests.conftest import MINIMAL  # pylint: disable=import-outside-toplevel
 
-    text = MINIMAL + f'\n[wheel]\nfrontend = "{frontend}"\nsmoke = [{command!r}]\n'
+    text = MINIMAL + f'\n[wheel]\nfrontend = "{frontend}"\nsmoke = [{json.dumps(command)}]\n'
     cfg = config.load(make_config(text), env={})
     variant = cfg.variant("cpu")
     monkeypatch.chdir(tmp_path)
@@ -70,3 +71,10 @@ def test_wheel_installs_into_a_venv_without_pip(make_config, tmp_path, monkeypat
 def test_failing_smoke_command_stops_the_session(make_config, tmp_path, monkeypatch):
     with pytest.raises(StepFailed, match="kept"):
         smoke(make_config, tmp_path, monkeypatch, "uv", 'python -c "import demo, sys; sys.exit(5)"')
+
+
+def test_smoke_command_with_braces_runs_as_written(make_config, tmp_path, monkeypatch):
+    """Commands are never templates: a dict literal and a lone brace reach Python as written."""
+    command = """python -c 'import demo, sys; print("}"); sys.exit({"v": demo.VALUE}["v"] - 42)'"""
+    layout = smoke(make_config, tmp_path, monkeypatch, "uv", command)
+    assert layout.venv.is_dir()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import zipfile
 from pathlib import Path
@@ -234,14 +233,9 @@ def _load_msvc(ctx: Context) -> None:
             "Visual Studio has no x64 C++ tools (vcvars64.bat missing); add the "
             '"Desktop development with C++" workload to Visual Studio Build Tools 2022.'
         )
-    proc = subprocess.run(
-        f'cmd /s /c ""{vcvars}" >nul && set"',
-        capture_output=True,
-        text=True,
-        check=True,
-        shell=True,
-    )
-    ctx["env"] = dict(windows.parse_set_output(proc.stdout))
+    # cmd's own quoting: one command line, not an argv (capture passes a str as written).
+    output = capture(f'cmd /s /c ""{vcvars}" >nul && set"', fix="repair Visual Studio")
+    ctx["env"] = dict(windows.parse_set_output(output))
 
 
 def _check_show(add_path: list[str], keep: str):
