@@ -56,7 +56,9 @@ def fixture_make_config(tmp_path: Path):
         if source:
             tree = tmp_path / "src-tree"
             tree.mkdir(exist_ok=True)
-            (tree / "CMakeLists.txt").write_text("project(demo)\n", encoding="utf-8")
+            (tree / "CMakeLists.txt").write_text(
+                "project(demo)\ninclude(config.cmake OPTIONAL)\n", encoding="utf-8"
+            )
             (tree / "pyproject.toml").write_text(
                 '[build-system]\nrequires = []\n\n[project]\nname = "demo"\nversion = "1.0"\n',
                 encoding="utf-8",

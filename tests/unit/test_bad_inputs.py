@@ -82,7 +82,7 @@ def workspace(ws: Path, case: dict[str, Any]) -> None:
     (ws / "pipeline.toml").write_bytes(raw)
     tree = ws / "src-tree"
     tree.mkdir()
-    (tree / "CMakeLists.txt").write_text("project(demo)\n")
+    (tree / "CMakeLists.txt").write_text("project(demo)\ninclude(config.cmake OPTIONAL)\n")
     (tree / "pyproject.toml").write_text('[project]\nname = "demo"\nversion = "0.1.0"\n')
     dist = ws / "dist"
     dist.mkdir()

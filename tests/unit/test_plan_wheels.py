@@ -298,3 +298,11 @@ def test_install_argv_targets_the_venv_interpreter():
     pip = wheels.install_argv("pip", "/py", "/v/bin/python", ["w.whl"])
     assert pip == ("/py", "-m", "pip", "--python", "/v/bin/python", "install", "-q", "w.whl")
     assert wheels.install_argv("build", "/py", "/v", ["w"])[:3] == ("/py", "-m", "pip")
+
+
+def test_build_requires_ranges_reach_scikit_build_core():
+    env = wheels.build_env(
+        ccache_dir=None, jobs=2, cuda_home=None, pins=("cmake>=3.26,<4", "ninja")
+    )
+    assert env["SKBUILD_CMAKE_VERSION"] == "<4,>=3.26"
+    assert env["SKBUILD_NINJA_VERSION"] == ">=0"

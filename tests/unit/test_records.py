@@ -141,7 +141,7 @@ def fixture_project(tmp_path):
     """A source tree whose build backend sleeps (DEMO_BUILD=slow) or fails at once."""
     proj = tmp_path / "proj"
     proj.mkdir()
-    (proj / "CMakeLists.txt").write_text("project(demo)\n")
+    (proj / "CMakeLists.txt").write_text("project(demo)\ninclude(config.cmake OPTIONAL)\n")
     (proj / "pyproject.toml").write_text(PYPROJECT)
     (proj / "demo_backend.py").write_text(BACKEND)
     (tmp_path / "pipeline.toml").write_text(PIPELINE)
@@ -228,3 +228,13 @@ def test_a_renamed_pyproject_without_journal_is_refused(project):
         "it; restore the file (`git checkout -- pyproject.toml`)."
     ]
     assert 'name = "demo-cpu"' in (proj / "pyproject.toml").read_text()
+
+
+def test_config_entries_for_a_project_without_config_cmake_are_refused(project):
+    proj = project / "proj"
+    (proj / "CMakeLists.txt").write_text("project(demo)\n")
+    proc = _start(project, slow=False)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2
+    assert "never reads config.cmake; remove the entries" in err
+    assert (proj / "pyproject.toml").read_text() == PYPROJECT

@@ -8,7 +8,7 @@ import shlex
 from pathlib import PurePosixPath
 from typing import Any, Iterable, Mapping
 
-from mlc_ci.config import Config, ConfigValue, Variant
+from mlc_ci.config import Config, ConfigValue, Variant, build_tool_pin
 from mlc_ci.errors import PipelineError
 
 MARKER = "# Written by mlc-ci"
@@ -87,9 +87,15 @@ def install_argv(
     return (python, "-m", "pip", "--python", target_python, "install", "-q", *requirements)
 
 
-def build_env(*, ccache_dir: str | None, jobs: int, cuda_home: str | None) -> dict[str, str]:
-    """Environment for the build: compiler launchers for ccache, parallelism, nvcc."""
+def build_env(
+    *, ccache_dir: str | None, jobs: int, cuda_home: str | None, pins: Iterable[str] = ()
+) -> dict[str, str]:
+    """Environment for the build: compiler launchers for ccache, parallelism, nvcc, and the
+    CMake/Ninja ranges of [project].build_requires (scikit-build-core provides a match)."""
     env = {"CMAKE_BUILD_PARALLEL_LEVEL": str(jobs)}
+    for requirement in pins:
+        variable, spec = build_tool_pin(requirement, "[project].build_requires")
+        env[variable] = spec
     if ccache_dir:
         env["CCACHE_DIR"] = ccache_dir
         # Absolute paths differ between the host and the Docker builder; hashing relative

@@ -92,7 +92,9 @@ def prepare(config: Config, variant: Variant, layout: Layout):
                 f"{target} was not written by mlc-ci; move it away (the variant's [config] "
                 "table replaces it) and run again."
             )
-        originals: dict[str, str | None] = {str(target): None}
+        originals: dict[str, str | None] = {}
+        if _reads_config_cmake(source, variant):
+            originals[str(target)] = None
         pyproject = source / "pyproject.toml"
         original = pyproject.read_text(encoding="utf-8")
         _refuse_left_renamed(config, pyproject, original)
@@ -100,12 +102,29 @@ def prepare(config: Config, variant: Variant, layout: Layout):
             originals[str(pyproject)] = original
         source_edits.begin(source, originals)
         ctx["restore"] = (source, originals)
-        target.write_text(wheels.config_cmake(variant), encoding="utf-8")
+        if str(target) in originals:
+            target.write_text(wheels.config_cmake(variant), encoding="utf-8")
         if str(pyproject) in originals:
             renamed = wheels.rename_distribution(original, variant.distribution)
             pyproject.write_text(renamed, encoding="utf-8")
 
     return action
+
+
+def _reads_config_cmake(source: Path, variant: Variant) -> bool:
+    """True when the source's CMakeLists.txt reads a config.cmake (MLC-LLM's shape).
+
+    A project that does not gets none written; one of its variants that sets [config] entries
+    is refused, since they would be ignored without a word.
+    """
+    reads = "config.cmake" in (source / "CMakeLists.txt").read_text(encoding="utf-8")
+    if not reads and variant.config:
+        raise PipelineError(
+            f"variant '{variant.name}' sets [variants.{variant.name}].config, but "
+            f"{source / 'CMakeLists.txt'} never reads config.cmake; remove the entries or "
+            "include config.cmake there."
+        )
+    return reads
 
 
 def _refuse_left_renamed(config: Config, pyproject: Path, text: str) -> None:

@@ -61,6 +61,7 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
         ccache_dir=str(layout.ccache) if use_ccache else None,
         jobs=host.jobs(env),
         cuda_home=home if variant.is_cuda else None,
+        pins=config.project.build_requires,
     )
     data["ccache"] = use_ccache
     source = str(config.source_dir)

@@ -64,8 +64,15 @@ def _cross_plan(args, config: Config, variant: Variant, layout, env) -> Plan:
             "apt-get install g++-mingw-w64-x86-64-posix."
         )
     toolchain = str(config.source_dir / config.wheel.mingw_toolchain)
+    if not Path(toolchain).is_file():
+        raise PipelineError(
+            f"[wheel].mingw_toolchain names {toolchain}, which does not exist; point it at the "
+            f"CMake toolchain file (relative to the source, {config.source_dir})."
+        )
     build_env = {
-        **wheels.build_env(ccache_dir=None, jobs=host.jobs(env), cuda_home=None),
+        **wheels.build_env(
+            ccache_dir=None, jobs=host.jobs(env), cuda_home=None, pins=config.project.build_requires
+        ),
         **windows.cross_env(toolchain),
     }
     runtime = [str(layout.runtime / dll) for dll in windows.MINGW_RUNTIME]
