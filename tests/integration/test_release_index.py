@@ -130,7 +130,7 @@ def release(index_url, built, api_url, tmp_path):
     config = tmp_path / "pipeline.toml"
     config.write_text(
         '[project]\nname = "probe"\nsource = "."\npackage = "p"\ncli = "p"\n'
-        'distribution = "probe"\n\n[variants.cpu]\ndistribution = "probe"\n'
+        f'distribution = "{NAME}"\n\n[variants.cpu]\ndistribution = "{NAME}"\n'
     )
     return subprocess.run(
         (sys.executable, "-m", "mlc_ci", "release", "--config", str(config), "--tag", "v0.1.0")
