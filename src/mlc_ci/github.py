@@ -93,16 +93,14 @@ class Client:
     # -- assets ---------------------------------------------------------------------------
 
     def list_assets(self, release_id: int) -> list[Json]:
-        """Every asset of a release (all pages)."""
+        """Every asset of a release: all pages, following the Link header as GitHub says to."""
         assets: list[Json] = []
-        page = 1
-        while True:
-            query = f"?per_page={PAGE_SIZE}&page={page}"
-            _, batch = self.call("GET", self._repo_url(f"/releases/{release_id}/assets{query}"))
+        url: str | None = self._repo_url(f"/releases/{release_id}/assets?per_page={PAGE_SIZE}")
+        while url:
+            _, batch = self.call("GET", url)
             assets += batch
-            if len(batch) < PAGE_SIZE:
-                return assets
-            page += 1
+            url = next_link(self.last_link)
+        return assets
 
     def delete_asset(self, asset_id: int) -> None:
         """Delete one asset (already gone is fine)."""
@@ -179,6 +177,7 @@ class Client:
             request = urllib.request.Request(url, data=data, headers=all_headers, method=method)
             try:
                 with urllib.request.urlopen(request, timeout=self.timeout) as answer:
+                    self.last_link = answer.headers.get("Link", "")
                     return answer.status, _decode(answer.read())
             except urllib.error.HTTPError as exc:
                 status, body = exc.code, _decode(exc.read())
@@ -195,6 +194,8 @@ class Client:
                     ) from None
             self.sleep(2.0**attempt)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    last_link = ""  # the Link header of the last answer (pagination)
 
     def _repo_url(self, path: str) -> str:
         return f"{self.api_url}/repos/{self.repository}{path}"
@@ -223,6 +224,15 @@ class Client:
             + (f" ({details})" if details else "")
             + "."
         )
+
+
+def next_link(header: str) -> str | None:
+    """The rel="next" URL of a Link header (RFC 8288, as GitHub sends it), or None."""
+    for part in header.split(","):
+        match = re.match(r"\s*<([^>]*)>\s*;(.*)", part)
+        if match and re.search(r'\brel="?next"?', match.group(2)):
+            return match.group(1)
+    return None
 
 
 def upload_url(template: str, name: str) -> str:

@@ -7,7 +7,7 @@ codes, JSON fields, `upload_url` as an RFC 6570 template pointing at a separate 
     GET    /repos/{owner}/{repo}/releases/tags/{tag}            200 | 404
     POST   /repos/{owner}/{repo}/releases                       201 | 422 already_exists
     PATCH  /repos/{owner}/{repo}/releases/{id}                  200 | 404
-    GET    /repos/{owner}/{repo}/releases/{id}/assets           200, paged (per_page, page)
+    GET    /repos/{owner}/{repo}/releases/{id}/assets           200, paged (per_page, page; Link header)
     DELETE /repos/{owner}/{repo}/releases/assets/{id}           204 | 404
     POST   /uploads/repos/{owner}/{repo}/releases/{id}/assets?name=N   201 | 422 already_exists
 
@@ -223,9 +223,18 @@ class Handler(BaseHTTPRequestHandler):
         self._send(200, release)
 
     def _list(self, rid: int, query: dict[str, str]) -> None:
-        per_page, page = int(query.get("per_page", 30)), int(query.get("page", 1))
+        """One page, with GitHub's Link header (rel next/last/first/prev) for the others."""
+        per_page, page = min(int(query.get("per_page", 30)), 100), int(query.get("page", 1))
         assets = self.server.state.assets_of(rid)
-        self._send(200, assets[(page - 1) * per_page : page * per_page])
+        last = max(1, -(-len(assets) // per_page))
+        base = f"http://{self.headers['Host']}{self.path.split('?', 1)[0]}?per_page={per_page}"
+        links = []
+        if page < last:
+            links += [f'<{base}&page={page + 1}>; rel="next"', f'<{base}&page={last}>; rel="last"']
+        if page > 1:
+            links += [f'<{base}&page={page - 1}>; rel="prev"', f'<{base}&page=1>; rel="first"']
+        headers = {"Link": ", ".join(links)} if links else {}
+        self._send(200, assets[(page - 1) * per_page : page * per_page], headers)
 
     def _delete(self, aid: str) -> None:
         if self.server.state.assets.pop(int(aid), None) is None:
@@ -283,9 +292,11 @@ class Handler(BaseHTTPRequestHandler):
     def _json(self) -> dict[str, Any]:
         return json.loads(self._body() or b"{}")
 
-    def _send(self, status: int, body: Any) -> None:
+    def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         raw = b"" if body is None else json.dumps(body).encode("utf-8")
         self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         if raw:
             self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(raw)))

@@ -177,3 +177,23 @@ def test_upload_url_strips_the_template():
 def test_repository_must_be_owner_name():
     with pytest.raises(PipelineError, match="owner/name"):
         github.Client(TOKEN, "just-a-name")
+
+
+def test_assets_follow_the_link_header_across_pages(api):
+    release = client(api).ensure_release("v2.1.0", "x", "", False)
+    total = 2 * github.PAGE_SIZE  # exactly full pages: only the Link header says it ends
+    for index in range(total):
+        api.state.assets[5000 + index] = {"id": 5000 + index, "name": f"b{index}"}
+        api.state.assets[5000 + index]["release_id"] = release["id"]
+    names = [a["name"] for a in client(api).list_assets(release["id"])]
+    assert names == [f"b{index}" for index in range(total)]
+
+
+def test_next_link_parses_githubs_header():
+    header = (
+        '<https://api.github.com/x?page=2>; rel="next", '
+        '<https://api.github.com/x?page=5>; rel="last"'
+    )
+    assert github.next_link(header) == "https://api.github.com/x?page=2"
+    assert github.next_link('<https://api.github.com/x?page=1>; rel="prev"') is None
+    assert github.next_link("") is None
