@@ -260,6 +260,23 @@ def test_smoke_commands_pass(built: Built, docker_client, target):
     assert not failed, f"smoke commands failed in {built.refs[target]}: {failed}"
 
 
+def test_ci_image_runs_the_projects_own_tests(built: Built, docker_client):
+    """The ci image's default command (pytest in /workspace) over the source's own suite."""
+    image = image_of(docker_client, built, "ci")
+    assert image.attrs["Config"]["Cmd"] == ["python", "-m", "pytest"]
+    if not built.cfg.wheel.tests:
+        # A project whose suite needs a GPU or model weights ([wheel].tests unset): pytest is
+        # still there for the user's own tests.
+        ran = run_in(docker_client, image, "python -m pytest --version")
+        assert ran.code == 0, ran.explain()
+        return
+    source = str(built.cfg.source_dir)
+    assert (built.cfg.source_dir / built.cfg.wheel.tests).is_dir(), built.cfg.wheel.tests
+    ran = run_in(docker_client, image, volumes={source: {"bind": "/workspace", "mode": "ro"}})
+    assert ran.code == 0, ran.explain()
+    assert re.search(r"\d+ passed", ran.stdout) and " failed" not in ran.stdout, ran.stdout
+
+
 # --- (b) production: non-root, no compiler, the CLI as default command ------------------------
 
 
