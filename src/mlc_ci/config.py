@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from mlc_ci.errors import PipelineError
+from mlc_ci.plan.cache import scheme_problem, url_for_display
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -84,6 +85,7 @@ class Wheel:
     manylinux_image: str = "quay.io/pypa/manylinux_2_28_x86_64"
     mingw_toolchain: str = ""
     dist_dir: str = "dist"
+    tests: str = ""  # the source's own pytest suite (relative to it), run in the ci image
     auditwheel_exclude: tuple[str, ...] = ()
     expected_files: tuple[str, ...] = ()
     smoke: tuple[str, ...] = ()
@@ -110,6 +112,14 @@ class Scan:
     severity: str = "HIGH,CRITICAL"
     ignore_unfixed: bool = True
     ignore_file: str = ".trivyignore"
+
+
+@dataclass(frozen=True)
+class Cache:
+    """The shared compile cache: a ccache remote storage URL, and whether this host writes."""
+
+    remote: str = ""
+    read_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -160,6 +170,7 @@ class Config:  # pylint: disable=too-many-instance-attributes
     image: Image = Image()
     scan: Scan = Scan()
     release: Release = Release()
+    cache: Cache = Cache()
     schema: int = 1
     default_variant: str = ""
 
@@ -189,6 +200,7 @@ class Config:  # pylint: disable=too-many-instance-attributes
         data = dataclasses.asdict(self)
         data["path"] = str(self.path)
         data["source_dir"] = str(self.source_dir)
+        data["cache"]["remote"] = url_for_display(self.cache.remote)  # no password on screen
         return data
 
 
@@ -203,7 +215,10 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "MLC_CI_BUILDER": ("image", "builder"),
     "MLC_CI_NETWORK": ("image", "network"),
     "MLC_CI_SCAN_SEVERITY": ("scan", "severity"),
+    "MLC_CI_CACHE_REMOTE": ("cache", "remote"),
+    "MLC_CI_CACHE_READ_ONLY": ("cache", "read_only"),
 }
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 _SECTIONS: dict[str, type] = {
     "project": Project,
@@ -213,6 +228,7 @@ _SECTIONS: dict[str, type] = {
     "image": Image,
     "scan": Scan,
     "release": Release,
+    "cache": Cache,
 }
 
 
@@ -258,6 +274,17 @@ def load(
     return parse(raw, path, env)
 
 
+def _env_value(var: str, value: str, section: str, key: str) -> Any:
+    """An override's value, as the field's type (booleans from 1/0, true/false, yes/no)."""
+    if typing.get_type_hints(_SECTIONS[section]).get(key) is not bool:
+        return value
+    if value.strip().lower() in _TRUE:
+        return True
+    if value.strip().lower() in _FALSE:
+        return False
+    raise PipelineError(f"{var} (environment) is {value!r}; set it to 1 or 0 (true/false).")
+
+
 class _Blame:
     """Who set a value: pipeline.toml, or an MLC_CI_* variable that overrode it."""
 
@@ -283,7 +310,7 @@ def parse(raw: dict[str, Any], path: Path, env: Mapping[str, str] = os.environ) 
                     f"{path}: '{section}' must be a table for {var} to override "
                     f"{section}.{key}; write it as [{section}]."
                 )
-            raw[section][key] = env[var]
+            raw[section][key] = _env_value(var, env[var], section, key)
             overrides[f"{section}.{key}"] = var
     blame = _Blame(path, overrides)
     allowed = set(_SECTIONS) | {"schema", "variants"}
@@ -437,6 +464,9 @@ def _check_values(config: Config, blame: _Blame) -> None:
         raise _bad(blame, "project.source", "holds a NUL byte; fix the path")
     if not config.project.distribution.strip():
         raise _bad(blame, "project.distribution", "is empty; set the distribution's name")
+    problem = scheme_problem(config.cache.remote)
+    if problem:
+        raise _bad(blame, "cache.remote", problem)
     for requirement in config.project.build_requires:
         build_tool_pin(requirement, blame("project.build_requires"))
     _check_commands(config.wheel.smoke, "wheel.smoke", blame)

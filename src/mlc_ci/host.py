@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
+import urllib.parse
 from pathlib import Path
 from typing import Any, Mapping
 
 from mlc_ci.errors import PipelineError
+from mlc_ci.plan import cache
 from mlc_ci.plan.wheels import parse_nvcc_version
 from mlc_ci.run import capture
 from mlc_ci.versioning import git_version, ignored_note
@@ -147,3 +150,31 @@ def find_wine(env: Mapping[str, str]) -> str | None:
             return found
     debian = Path("/usr/lib/wine/wine64")
     return str(debian) if debian.is_file() else None
+
+
+def cache_reachable(url: str, timeout: float = 3.0) -> str:
+    """'' when the remote compile cache answers, else why not (a read of the network)."""
+    scheme, host, port = cache.endpoint(url)
+    if scheme == "file":
+        path = Path(urllib.parse.urlsplit(url).path)
+        return "" if path.is_dir() and os.access(path, os.W_OK) else f"{path} is no writable dir"
+    if scheme == "redis+unix":
+        path = urllib.parse.urlsplit(url).path
+        return "" if Path(path).exists() else f"no socket at {path}"
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as conn:
+            if scheme != "redis":
+                return ""
+            conn.settimeout(timeout)
+            password = cache.redis_password(url)
+            if password:
+                conn.sendall(f"AUTH {password}\r\n".encode())
+                if not conn.recv(128).startswith(b"+OK"):
+                    return "the redis server refused the password"
+            conn.sendall(b"PING\r\n")
+            answer = conn.recv(128)
+    except OSError as exc:
+        return f"{host}:{port} does not answer ({exc.strerror or exc})"
+    return (
+        "" if answer.startswith(b"+PONG") else f"{host}:{port} is no redis server ({answer[:40]!r})"
+    )

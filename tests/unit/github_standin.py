@@ -7,7 +7,7 @@ codes, JSON fields, `upload_url` as an RFC 6570 template pointing at a separate 
     GET    /repos/{owner}/{repo}/releases/tags/{tag}            200 | 404
     POST   /repos/{owner}/{repo}/releases                       201 | 422 already_exists
     PATCH  /repos/{owner}/{repo}/releases/{id}                  200 | 404
-    GET    /repos/{owner}/{repo}/releases/{id}/assets           200, paged (per_page, page; Link header)
+    GET    /repos/{owner}/{repo}/releases/{id}/assets           200, paged, Link header
     DELETE /repos/{owner}/{repo}/releases/assets/{id}           204 | 404
     POST   /uploads/repos/{owner}/{repo}/releases/{id}/assets?name=N   201 | 422 already_exists
 

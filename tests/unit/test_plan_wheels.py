@@ -175,8 +175,19 @@ def test_parse_ccache_stats():
         "direct_cache_hit\t7\npreprocessed_cache_hit\t1\ncache_miss\t2\n"
         "stats_updated_timestamp\t0\nbogus\n"
     )
-    assert wheels.parse_ccache_stats(text) == {"hits": 8, "misses": 2, "hit_rate": 0.8}
+    stats = wheels.parse_ccache_stats(text)
+    assert (stats["hits"], stats["misses"], stats["hit_rate"]) == (8, 2, 0.8)
+    assert stats["remote"]["hits"] == 0 and stats["remote"]["hit_rate"] is None
     assert wheels.parse_ccache_stats("")["hit_rate"] is None
+    remote = wheels.parse_ccache_stats(
+        "remote_storage_read_hit\t3\nremote_storage_read_miss\t1\nremote_storage_error\t2\n"
+    )["remote"]
+    assert (remote["hits"], remote["misses"], remote["errors"], remote["hit_rate"]) == (
+        3,
+        1,
+        2,
+        0.75,
+    )
 
 
 def test_content_problems():

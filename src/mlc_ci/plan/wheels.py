@@ -10,6 +10,7 @@ from typing import Any, Iterable, Mapping
 
 from mlc_ci.config import Config, ConfigValue, Variant, build_tool_pin
 from mlc_ci.errors import PipelineError
+from mlc_ci.plan.cache import remote_stats
 
 MARKER = "# Written by mlc-ci"
 STRAY_PATTERNS = (
@@ -87,8 +88,13 @@ def install_argv(
     return (python, "-m", "pip", "--python", target_python, "install", "-q", *requirements)
 
 
-def build_env(
-    *, ccache_dir: str | None, jobs: int, cuda_home: str | None, pins: Iterable[str] = ()
+def build_env(  # pylint: disable=too-many-arguments
+    *,
+    ccache_dir: str | None,
+    jobs: int,
+    cuda_home: str | None,
+    pins: Iterable[str] = (),
+    base_dir: str = "",
 ) -> dict[str, str]:
     """Environment for the build: compiler launchers for ccache, parallelism, nvcc, and the
     CMake/Ninja ranges of [project].build_requires (scikit-build-core provides a match)."""
@@ -101,6 +107,10 @@ def build_env(
         # Absolute paths differ between the host and the Docker builder; hashing relative
         # to the source keeps hits across both.
         env["CCACHE_NOHASHDIR"] = "1"
+        if base_dir:
+            # Paths under the checkout become relative, so another checkout (another runner,
+            # a laptop) hits the same shared-cache entries.
+            env["CCACHE_BASEDIR"] = base_dir
         for lang in ("C", "CXX", "CUDA"):
             env[f"CMAKE_{lang}_COMPILER_LAUNCHER"] = "ccache"
     if cuda_home:
@@ -169,7 +179,12 @@ def parse_ccache_stats(text: str) -> dict[str, Any]:
     hits = values.get("direct_cache_hit", 0) + values.get("preprocessed_cache_hit", 0)
     misses = values.get("cache_miss", 0)
     total = hits + misses
-    return {"hits": hits, "misses": misses, "hit_rate": round(hits / total, 3) if total else None}
+    return {
+        "hits": hits,
+        "misses": misses,
+        "hit_rate": round(hits / total, 3) if total else None,
+        "remote": remote_stats(values),
+    }
 
 
 def _matches(name: str, patterns: Iterable[str]) -> bool:

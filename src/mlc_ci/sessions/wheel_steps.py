@@ -5,11 +5,12 @@ from __future__ import annotations
 import shutil
 import sys
 from pathlib import Path
+from typing import Mapping
 
-from mlc_ci import files, source_edits
+from mlc_ci import files, host, source_edits
 from mlc_ci.config import Config, Variant
 from mlc_ci.errors import PipelineError
-from mlc_ci.plan import wheels
+from mlc_ci.plan import cache, wheels
 from mlc_ci.report import artifact
 from mlc_ci.run import Context, Ref, Step
 
@@ -20,14 +21,14 @@ class Layout:
     def __init__(
         self, config: Config, variant: Variant, out: str | None, session: str = "wheels-linux"
     ) -> None:
-        cache = Path(".cache/mlc-ci").resolve()
-        self.stage = cache / session / variant.name
+        scratch = Path(".cache/mlc-ci").resolve()
+        self.stage = scratch / session / variant.name
         self.raw = self.stage / "raw"
         self.repaired = self.stage / "repaired"
         self.venv = self.stage / "venv"
         self.empty = self.stage / "smoke-cwd"
         self.runtime = self.stage / "runtime"
-        self.cmake_build = cache / "cmake-build" / f"{session}-{variant.name}"
+        self.cmake_build = scratch / "cmake-build" / f"{session}-{variant.name}"
         self.ccache = Path(config.wheel.ccache_dir).resolve()
         self.out = Path(out or config.wheel.dist_dir).resolve()
 
@@ -174,3 +175,67 @@ def publish(variant: Variant, layout: Layout):
         )
 
     return action
+
+
+def cache_use(config: Config, env: Mapping[str, str]) -> cache.CacheUse:
+    """How this run uses the shared compile cache (MLC_CI_CACHE_MODE: decided by a caller)."""
+    forced = env.get("MLC_CI_CACHE_MODE", "")
+    if forced and forced not in cache.MODES:
+        raise PipelineError(
+            f"MLC_CI_CACHE_MODE (environment) is {forced!r}; use one of {', '.join(cache.MODES)}."
+        )
+    return cache.decide(
+        config.cache.remote, config.cache.read_only, env, config.image.default_branch, forced
+    )
+
+
+def connect_cache(use: cache.CacheUse):
+    """Probe the shared cache; a server that does not answer is a warning, never a failure."""
+
+    def action(ctx: Context) -> None:
+        shown = cache.url_for_display(use.remote)
+        record = {"remote": shown, "mode": use.mode, "why": use.why, "reachable": None}
+        if use.mode != "off":
+            reason = host.cache_reachable(use.remote)
+            record.update(reachable=not reason, reason=reason)
+            if reason:
+                print(
+                    f"      warning: shared compile cache {shown}: {reason}; building with the "
+                    "local cache only"
+                )
+            else:
+                ctx.setdefault("env", {})["CCACHE_REMOTE_STORAGE"] = use.ccache_setting
+        ctx.setdefault("report", {})["shared_cache"] = record
+
+    return action
+
+
+def ccache_steps(
+    config: Config, env: Mapping[str, str], build_env: Mapping[str, str]
+) -> tuple[list[Step], list[Step], list[str]]:
+    """Steps before and after the build for ccache (local and shared), and plan notes."""
+    shared = cache_use(config, env)
+    if not host.has_tool("ccache", env):
+        missing = "ccache is not on PATH: no compile cache, local or shared, for this build"
+        return [], [], [] if shared.mode == "off" else [missing]
+    before = [
+        Step("connect the shared compile cache", action=connect_cache(shared)),
+        Step("reset ccache statistics", ("ccache", "-z"), env=build_env),
+    ]
+    after = [
+        Step(
+            "ccache statistics",
+            ("ccache", "--print-stats"),
+            env=build_env,
+            capture=True,
+            save_as="ccache_stats",
+        ),
+        Step("record local and remote cache hits", action=record_ccache),
+    ]
+    shown = [] if shared.mode == "off" else [f"shared compile cache: {shared.mode} ({shared.why})"]
+    return before, after, shown
+
+
+def record_ccache(ctx: Context) -> None:
+    """Local and remote hits of the build, from the statistics step, into the report."""
+    ctx.setdefault("report", {})["ccache"] = wheels.parse_ccache_stats(ctx.get("ccache_stats", ""))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import zipfile
 from pathlib import Path
@@ -57,19 +58,21 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
     if args.container:
         return _container_plan(args, config, variant, layout, excludes, data)
     use_ccache = host.has_tool("ccache", env)
+    source = str(config.source_dir)
     build_env = wheels.build_env(
         ccache_dir=str(layout.ccache) if use_ccache else None,
         jobs=host.jobs(env),
         cuda_home=home if variant.is_cuda else None,
         pins=config.project.build_requires,
+        base_dir=os.path.commonpath([source, str(layout.cmake_build)]),
     )
     data["ccache"] = use_ccache
-    source = str(config.source_dir)
+    before, after, cache_notes = wheel_steps.ccache_steps(config, env, build_env)
+    notes = [why, *cache_notes]
     steps = [
-        Step("prepare source and staging", action=wheel_steps.prepare(config, variant, layout))
+        Step("prepare source and staging", action=wheel_steps.prepare(config, variant, layout)),
+        *before,
     ]
-    if use_ccache:
-        steps.append(Step("reset ccache statistics", ("ccache", "-z"), env=build_env))
     steps.append(
         Step(
             f"build {variant.distribution} wheel",
@@ -83,16 +86,7 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
             env=build_env,
         )
     )
-    if use_ccache:
-        steps.append(
-            Step(
-                "ccache statistics",
-                ("ccache", "--print-stats"),
-                env=build_env,
-                capture=True,
-                save_as="ccache_stats",
-            )
-        )
+    steps += after
     steps.append(Step("locate built wheel", action=wheel_steps.locate(layout.raw, "wheel")))
     keep = f"the unrepaired wheel stays in {layout.raw}; nothing was copied to {layout.out}"
     steps += [
@@ -114,7 +108,7 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
         Step(f"publish into {layout.out}", action=wheel_steps.publish(variant, layout)),
     ]
     cleanup = [Step("restore source tree", action=wheel_steps.restore())]
-    return Plan(f"wheels-linux-{variant.name}", steps, data, cleanup, [why])
+    return Plan(f"wheels-linux-{variant.name}", steps, data, cleanup, notes)
 
 
 def _container_plan(args, config, variant, layout, excludes, data) -> Plan:
@@ -156,7 +150,6 @@ def _verify(config: Config, variant: Variant, excludes: tuple[str, ...], keep: s
         ctx.setdefault("report", {}).update(
             grafted=wheels.grafted(raw_names, names),
             excluded=wheels.external_libraries(audit),
-            ccache=wheels.parse_ccache_stats(ctx.get("ccache_stats", "")),
         )
 
     return action

@@ -69,16 +69,24 @@ def _cross_plan(args, config: Config, variant: Variant, layout, env) -> Plan:
             f"[wheel].mingw_toolchain names {toolchain}, which does not exist; point it at the "
             f"CMake toolchain file (relative to the source, {config.source_dir})."
         )
+    source = str(config.source_dir)
     build_env = {
         **wheels.build_env(
-            ccache_dir=None, jobs=host.jobs(env), cuda_home=None, pins=config.project.build_requires
+            ccache_dir=str(layout.ccache) if host.has_tool("ccache", env) else None,
+            jobs=host.jobs(env),
+            cuda_home=None,
+            pins=config.project.build_requires,
+            base_dir=os.path.commonpath([source, str(layout.cmake_build)]),
         ),
         **windows.cross_env(toolchain),
     }
+    before, after, _ = wheel_steps.ccache_steps(config, env, build_env)
     runtime = [str(layout.runtime / dll) for dll in windows.MINGW_RUNTIME]
     steps = [
         Step("prepare source and staging", action=wheel_steps.prepare(config, variant, layout)),
+        *before,
         _build_step(config, variant, layout, build_env),
+        *after,
         Step("locate built wheel", action=wheel_steps.locate(layout.raw, "wheel")),
         Step("collect the MinGW runtime DLLs", action=_collect_mingw_runtime(layout.runtime)),
         # Debian's DLLs carry debug info (libstdc++-6.dll: ~24 MB); stripped copies get grafted.
