@@ -7,6 +7,9 @@ Sections (run in this order, the Docker ones last):
   nox       `nox -R -s lint` and `nox -R -s unit-3.12` vs the same commands run directly
   wheel     wheels-linux with an empty ccache vs with a warm one (CMake build dir removed), and
             a re-run that keeps the build dir
+  remote    the compile phase cold vs remote-warm: an empty local ccache each time, the shared
+            cache (redis at MLC_CI_BENCH_REDIS, default 127.0.0.1:6379, database 15) filled by
+            an untimed build first
   image     production image: cold (BuildKit cache pruned) / no-op / Python change / C++ change
   sizes     `docker-build all` (cache pruned first): sizes per target, no compiler in production
   critical  every session of `nox --list --json -t gate build verify release` that can run
@@ -28,6 +31,7 @@ import os
 import platform
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -43,7 +47,8 @@ if __package__ in (None, ""):  # `python benchmarks/run.py`
 from benchmarks import bench  # pylint: disable=wrong-import-position
 
 REPO = Path(__file__).resolve().parent.parent
-SECTIONS = ("nox", "wheel", "image", "sizes", "critical")
+SECTIONS = ("nox", "wheel", "remote", "image", "sizes", "critical")
+REDIS = os.environ.get("MLC_CI_BENCH_REDIS", "127.0.0.1:6379")
 CONFIG = "examples/mini-llm/pipeline.toml"
 PY_FILE = "examples/mini-llm/python/mini_llm/_reference.py"
 CPP_FILE = "examples/mini-llm/cpp/mini_llm.cc"
@@ -492,6 +497,63 @@ def section_wheel(b: Bench) -> dict[str, Any]:
     }
 
 
+def _flush_redis(database: int) -> None:
+    host, port = REDIS.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=5) as conn:
+        conn.sendall(f"SELECT {database}\r\nFLUSHDB\r\n".encode())
+        conn.recv(64)
+
+
+def section_remote(b: Bench) -> dict[str, Any]:
+    """Compile phase with an empty local ccache: no shared cache vs a filled shared cache."""
+    venv = b.venv_bin("wheels-linux")
+    remote = f"redis://{REDIS}/15"
+    _flush_redis(15)
+    argv = [str(venv / "python"), "-m", "mlc_ci", "wheels-linux", "--config", CONFIG]
+    argv += ["--variant", "cpu", "--out", str(b.work / "dist")]
+    runs: dict[str, list[dict[str, Any]]] = {}
+
+    def build(label: str, index: int, shared: str, mode: str) -> float:
+        shutil.rmtree(b.scratch / ".cache/mlc-ci/cmake-build", ignore_errors=True)
+        reports = b.work / "reports" / f"remote-{label}-{index}"
+        env = {
+            "PATH": f"{venv}{os.pathsep}{b.env['PATH']}",
+            "VIRTUAL_ENV": str(venv.parent),
+            "MLC_CI_CCACHE_DIR": str(b.work / "ccache" / f"remote-{label}-{index}"),
+            "MLC_CI_REPORTS_DIR": str(reports),
+            "MLC_CI_CACHE_REMOTE": shared,
+            "MLC_CI_CACHE_MODE": mode,
+        }
+        b.run(argv, f"remote-{label}-{index}", env=env)
+        report = _report(reports / "wheels-linux-cpu.json")
+        ninja_log = b.scratch / ".cache/mlc-ci/cmake-build/wheels-linux-cpu/.ninja_log"
+        compile_s = bench.compile_seconds(ninja_log.read_text(encoding="utf-8"))
+        runs.setdefault(label, []).append(
+            {"compile_s": compile_s, "ccache": report["data"]["ccache"]}
+        )
+        return compile_s or 0.0
+
+    cold = b.repeat("remote cold", lambda i: build("cold", i, "", ""))
+    build("prime", 0, remote, "read-write")  # fills the shared cache; not a figure
+    runs.pop("prime", None)
+    warm = b.repeat("remote warm", lambda i: build("warm", i, remote, "read-only"))
+    figures = {"cold_compile": bench.summarize(cold), "remote_warm_compile": bench.summarize(warm)}
+    ratio = bench.ratio(figures["remote_warm_compile"]["median"], figures["cold_compile"]["median"])
+    rates = [r["ccache"]["remote"]["hit_rate"] for r in runs["warm"]]
+    return {
+        "figures": figures,
+        "runs": runs,
+        "ratios": {"remote-warm/cold (compile)": ratio},
+        "remote_hit_rate": min((r for r in rates if r is not None), default=None),
+        "targets": [bench.target("compile: remote-warm / cold (empty local ccache)", ratio, 0.10)],
+        "notes": [
+            f"remote hit rate of the warm runs (ccache's remote counters): {rates}",
+            "compile = ninja's wall time on object files (.ninja_log); every run starts with an "
+            "empty local ccache and no CMake build directory, as on a fresh runner",
+        ],
+    }
+
+
 def section_image(b: Bench) -> dict[str, Any]:
     """Production image: cold, no-op, one-line Python change, one-line C++ change."""
     quiet = b.wait_for_quiet()
@@ -756,6 +818,7 @@ def section_critical(b: Bench) -> dict[str, Any]:
 RUNNERS = {
     "nox": section_nox,
     "wheel": section_wheel,
+    "remote": section_remote,
     "image": section_image,
     "sizes": section_sizes,
     "critical": section_critical,

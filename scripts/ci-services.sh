@@ -3,11 +3,12 @@
 #   docker    the Docker engine (dockerd, host networking only, no bridge, no iptables)
 #   registry  Debian's docker-registry (distribution 2.x) on 127.0.0.1:5000, no auth
 #   pypi      pypiserver on 127.0.0.1:8080, unauthenticated uploads, no fallback to pypi.org
+#   redis     Debian's redis-server on 127.0.0.1:6379, in memory only (the shared compile cache)
 #
-# Usage: scripts/ci-services.sh start|stop|status [docker] [registry] [pypi]   (default: all)
+# Usage: scripts/ci-services.sh start|stop|status [docker] [registry] [pypi] [redis]   (default: all)
 #
-# Installs nothing: the CI entry point installs docker.io, docker-registry, curl and
-# `pip install pypiserver` first. A service that already answers is left alone and is not
+# Installs nothing: the CI entry point installs docker.io, docker-registry, redis-server, curl
+# and `pip install pypiserver` first. A service that already answers is left alone and is not
 # stopped by `stop`; only processes recorded in a pidfile here are ever signalled.
 #
 # Environment:
@@ -16,18 +17,21 @@
 #   MLC_CI_DOCKER_SOCK      engine socket (/var/run/docker.sock)
 #   MLC_CI_REGISTRY_PORT    registry port on 127.0.0.1 (5000)
 #   MLC_CI_PYPI_PORT        package index port on 127.0.0.1 (8080)
-#   MLC_CI_DOCKERD, MLC_CI_REGISTRY_BIN, MLC_CI_PYPI_SERVER   binaries to run
+#   MLC_CI_REDIS_PORT       compile-cache server port on 127.0.0.1 (6379)
+#   MLC_CI_DOCKERD, MLC_CI_REGISTRY_BIN, MLC_CI_PYPI_SERVER, MLC_CI_REDIS_SERVER   binaries to run
 set -euo pipefail
 
-readonly ALL_SERVICES=(docker registry pypi)
+readonly ALL_SERVICES=(docker registry pypi redis)
 STATE_DIR=${MLC_CI_STATE_DIR:-/tmp/mlc-ci-services}
 TIMEOUT=${MLC_CI_SERVICE_TIMEOUT:-60}
 DOCKER_SOCK=${MLC_CI_DOCKER_SOCK:-/var/run/docker.sock}
 REGISTRY_PORT=${MLC_CI_REGISTRY_PORT:-5000}
 PYPI_PORT=${MLC_CI_PYPI_PORT:-8080}
+REDIS_PORT=${MLC_CI_REDIS_PORT:-6379}
 DOCKERD=${MLC_CI_DOCKERD:-dockerd}
 REGISTRY_BIN=${MLC_CI_REGISTRY_BIN:-/usr/bin/docker-registry}
 PYPI_SERVER=${MLC_CI_PYPI_SERVER:-pypi-server}
+REDIS_SERVER=${MLC_CI_REDIS_SERVER:-redis-server}
 # Loopback only: these services have no authentication.
 readonly HOST=127.0.0.1
 
@@ -39,7 +43,7 @@ die() {
 
 usage() {
     cat <<USAGE
-usage: ${0##*/} start|stop|status [docker] [registry] [pypi]
+usage: ${0##*/} start|stop|status [docker] [registry] [pypi] [redis]
   start   start the selected services (default: all) unless they already answer
   stop    stop what 'start' started (by pidfile); safe to repeat
   status  print each service's state; exit 3 if any selected service does not answer
@@ -65,11 +69,22 @@ answers_pypi() {
     curl -fsS --max-time 5 -o /dev/null "http://$HOST:$PYPI_PORT/" 2>/dev/null
 }
 
+# RESP over bash's /dev/tcp: PING must answer +PONG (no redis-cli needed).
+answers_redis() {
+    local reply
+    { exec 3<>"/dev/tcp/$HOST/$REDIS_PORT"; } 2>/dev/null || return 1
+    printf 'PING\r\n' >&3
+    IFS= read -r -t 5 reply <&3 || reply=""
+    exec 3>&-
+    [[ $reply == +PONG* ]]
+}
+
 endpoint() {
     case $1 in
         docker) printf 'unix://%s\n' "$DOCKER_SOCK" ;;
         registry) printf 'http://%s:%s/v2/\n' "$HOST" "$REGISTRY_PORT" ;;
         pypi) printf 'http://%s:%s/\n' "$HOST" "$PYPI_PORT" ;;
+        redis) printf 'redis://%s:%s\n' "$HOST" "$REDIS_PORT" ;;
     esac
 }
 
@@ -97,6 +112,7 @@ live_pid() {
         docker) pattern=dockerd ;;
         registry) pattern=registry ;;
         pypi) pattern=pypi ;;
+        redis) pattern=redis-server ;;
     esac
     # Read then match: `tr | grep -q` could fail under pipefail when grep exits first.
     cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline")
@@ -187,6 +203,13 @@ start_pypi() {
     spawn pypi "${cmd[@]}" run -v -p "$PYPI_PORT" -i "$HOST" -a . -P . --disable-fallback "$packages"
 }
 
+start_redis() {
+    need "$REDIS_SERVER" "install Debian's redis (apt-get install -y redis-server)"
+    # In memory only, evicting the least recently used entries: a compile cache, not a store.
+    spawn redis "$REDIS_SERVER" --bind "$HOST" --port "$REDIS_PORT" --save "" --appendonly no \
+        --maxmemory 512mb --maxmemory-policy allkeys-lru --daemonize no
+}
+
 start_one() {
     local service=$1 pid
     if "answers_$service"; then
@@ -266,7 +289,7 @@ main() {
     ((${#services[@]})) || services=("${ALL_SERVICES[@]}")
     for service in "${services[@]}"; do
         case $service in
-            docker | registry | pypi) ;;
+            docker | registry | pypi | redis) ;;
             *) die "unknown service '$service'; choose from: ${ALL_SERVICES[*]}" ;;
         esac
     done

@@ -302,7 +302,7 @@ def parse(raw: dict[str, Any], path: Path, env: Mapping[str, str] = os.environ) 
     raw = {key: (dict(val) if isinstance(val, dict) else val) for key, val in raw.items()}
     overrides: dict[str, str] = {}
     for var, (section, key) in ENV_OVERRIDES.items():
-        if env.get(var):
+        if env.get(var, "").strip():  # blank counts as unset (what a workflow expression gives)
             if "\x00" in env[var]:
                 raise PipelineError(f"{var} (environment) holds a NUL byte; fix its value.")
             if not isinstance(raw.setdefault(section, {}), dict):

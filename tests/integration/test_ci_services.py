@@ -92,11 +92,13 @@ class Services:
         self.state = state
         self.registry = f"http://127.0.0.1:{free_port()}"
         self.pypi = f"http://127.0.0.1:{free_port()}"
+        self.redis_port = free_port()
         self.env = {
             **os.environ,
             "MLC_CI_STATE_DIR": str(state),
             "MLC_CI_REGISTRY_PORT": self.registry.rsplit(":", 1)[1],
             "MLC_CI_PYPI_PORT": self.pypi.rsplit(":", 1)[1],
+            "MLC_CI_REDIS_PORT": str(self.redis_port),
             "MLC_CI_SERVICE_TIMEOUT": "60",
         }
 
@@ -121,7 +123,25 @@ def fixture_services(tmp_path: Path):
     """Private services; whatever a test started is stopped afterwards."""
     services = Services(tmp_path / "state")
     yield services
-    services.run("stop", "registry", "pypi")
+    services.run("stop", "registry", "pypi", "redis")
+
+
+def redis_ping(port: int) -> bytes:
+    """The first reply line of PING to the redis server on 127.0.0.1:port."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+        conn.sendall(b"PING\r\n")
+        return conn.recv(64)
+
+
+def test_redis_starts_in_memory_only_and_stops(services: Services):
+    started = services.run("start", "redis")
+    assert started.returncode == 0, started.stderr
+    assert redis_ping(services.redis_port).startswith(b"+PONG")
+    assert "redis    answering" in services.run("status", "redis").stdout
+    stopped = services.run("stop", "redis")
+    assert stopped.returncode == 0, stopped.stderr
+    with pytest.raises(OSError):
+        redis_ping(services.redis_port)
 
 
 def test_start_serves_registry_and_index_then_stop_removes_them(services: Services):

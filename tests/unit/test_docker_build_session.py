@@ -13,6 +13,7 @@ from mlc_ci import config, host
 from mlc_ci.errors import PipelineError
 from mlc_ci.run import Runner
 from mlc_ci.sessions import docker_build
+from tests.conftest import ROOT
 
 pytestmark = pytest.mark.unit
 
@@ -28,6 +29,7 @@ def args(**kw):
         "cache_to": "",
         "secret": [],
         "image": "",
+        "no_local_ccache": False,
         "dry_run": True,
     }
     return argparse.Namespace(**{**base, **kw})
@@ -168,3 +170,22 @@ def test_inspect_records_the_image(mini, tmp_path):
     action(ctx)
     (art,) = ctx["artifacts"]
     assert (art.size, art.sha256, art.details["cached_steps"]) == (1234, "abc", 2)
+
+
+def test_shared_cache_reaches_the_build_as_a_secret_never_an_argument(mini, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    url = "redis://:s3cret@127.0.0.1:6379/4"
+    cfg = config.load(mini.path, env={"MLC_CI_CACHE_REMOTE": url})
+    plan = docker_build.plan(args(target="builder", no_local_ccache=True), cfg, {})
+    build = next(s for s in plan.steps if s.title == "build builder")
+    text = " ".join(build.argv)
+    assert "s3cret" not in text and "--secret id=ccache_remote,src=" in text
+    assert "CACHE_MODE=read-write" in text and "LOCAL_CCACHE=0" in text
+    order = [s.title for s in plan.steps]
+    assert order.index("connect the shared compile cache") < order.index("build builder")
+    assert any("shared compile cache: read-write" in n for n in plan.notes)
+    tagged = docker_build.plan(
+        args(target="builder"), cfg, {"GITHUB_EVENT_NAME": "push", "GITHUB_REF": "refs/tags/v1.0.0"}
+    )
+    tag_build = next(s for s in tagged.steps if s.title == "build builder")
+    assert "ccache_remote" not in " ".join(tag_build.argv)

@@ -180,7 +180,7 @@ def test_parse_ccache_stats():
     assert stats["remote"]["hits"] == 0 and stats["remote"]["hit_rate"] is None
     assert wheels.parse_ccache_stats("")["hit_rate"] is None
     remote = wheels.parse_ccache_stats(
-        "remote_storage_read_hit\t3\nremote_storage_read_miss\t1\nremote_storage_error\t2\n"
+        "remote_storage_hit\t3\nremote_storage_miss\t1\nremote_storage_error\t2\n"
     )["remote"]
     assert (remote["hits"], remote["misses"], remote["errors"], remote["hit_rate"]) == (
         3,

@@ -9,15 +9,19 @@ release is always compiled from source and can never pick up a poisoned entry.
 
 from __future__ import annotations
 
+import re
 import urllib.parse
 from dataclasses import dataclass
 from typing import Any, Mapping
 
 SCHEMES = ("redis", "redis+unix", "http", "file")
 MODES = ("read-write", "read-only", "off")
+# Per compilation (hits, misses) as ccache counts results; reads and writes count every entry
+# (a direct-mode hit reads a manifest and a result).
 REMOTE_COUNTERS = {
-    "hits": "remote_storage_read_hit",
-    "misses": "remote_storage_read_miss",
+    "hits": "remote_storage_hit",
+    "misses": "remote_storage_miss",
+    "reads": "remote_storage_read_hit",
     "writes": "remote_storage_write",
     "errors": "remote_storage_error",
     "timeouts": "remote_storage_timeout",
@@ -114,3 +118,30 @@ def remote_stats(values: Mapping[str, int]) -> dict[str, Any]:
     looked = stats["hits"] + stats["misses"]
     stats["hit_rate"] = round(stats["hits"] / looked, 3) if looked else None
     return stats
+
+
+_STAT_LINE = re.compile(r"^\s*(Cacheable calls|Hits|Misses|Local storage|Remote storage):?\s*(\d*)")
+_BUILDKIT_PREFIX = re.compile(r"^#\d+ \d+(?:\.\d+)? ")
+
+
+def show_stats(log: str) -> dict[str, Any] | None:
+    """Hits and misses, local and remote, of the last `ccache --show-stats` in a build log
+    (BuildKit's `#N 1.23 ` prefixes allowed); None when the log has none."""
+    blocks: list[dict[str, Any]] = []
+    section = ""
+    for raw in log.splitlines():
+        match = _STAT_LINE.match(_BUILDKIT_PREFIX.sub("", raw))
+        if not match:
+            continue
+        key, value = match.group(1), match.group(2)
+        if key == "Cacheable calls":
+            blocks.append({"hits": 0, "misses": 0, "remote": None})
+            section = "calls"
+        elif key in ("Local storage", "Remote storage") and blocks:
+            section = key.split()[0].lower()
+            if section == "remote":
+                blocks[-1]["remote"] = {"hits": 0, "misses": 0}
+        elif blocks and value and section in ("calls", "remote"):
+            target = blocks[-1] if section == "calls" else blocks[-1]["remote"]
+            target[key.lower()] = int(value)
+    return blocks[-1] if blocks else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
@@ -13,9 +14,10 @@ from typing import Mapping
 from mlc_ci import host
 from mlc_ci.config import Config, Variant, require_source
 from mlc_ci.errors import PipelineError
-from mlc_ci.plan import docker
+from mlc_ci.plan import cache, docker
 from mlc_ci.report import Artifact
 from mlc_ci.run import Context, Step, capture
+from mlc_ci.sessions import wheel_steps
 from mlc_ci.sessions.base import Plan, SessionDef
 
 # A per-run name in the build context, so concurrent runs never remove each other's copy.
@@ -38,6 +40,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--secret", action="append", default=[], help="id=NAME,src=FILE (e.g. id=pip_index)"
     )
     parser.add_argument("--image", default="", help="image name (default: [image].name)")
+    parser.add_argument(
+        "--no-local-ccache",
+        action="store_true",
+        help="compile with an empty local ccache (only the shared cache, [cache].remote, hits)",
+    )
 
 
 def _builder(config: Config, dry_run: bool) -> tuple[str, str]:
@@ -94,6 +101,20 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
     pushing = wanted and not git.is_pull_request
     if wanted and not pushing:
         notes.append("not pushing: pull-request builds never push")
+    shared = wheel_steps.cache_use(config, env)
+    if shared.mode != "off":
+        # The URL (it may hold a password) reaches the builder as a BuildKit secret, never as
+        # a build argument or a layer; the mode is a plain argument.
+        secret = build.state / "ccache_remote"
+        build.opts = dataclasses.replace(
+            build.opts, secrets=(*build.opts.secrets, f"id=ccache_remote,src={secret}")
+        )
+        build.args["CACHE_MODE"] = shared.mode
+        steps.append(Step("connect the shared compile cache", action=_cache_secret(shared, secret)))
+        cleanup.append(Step("remove the cache secret", action=_unlink(secret)))
+        notes.append(f"shared compile cache: {shared.mode} ({shared.why})")
+    if args.no_local_ccache:
+        build.args["LOCAL_CCACHE"] = "0"
     for target in targets:
         steps += build.steps(target, pushing)
     data = {"variant": variant.name, "targets": list(targets), "builder": builder, "push": pushing}
@@ -158,6 +179,29 @@ class _Build:
         return steps
 
 
+def _cache_secret(use: cache.CacheUse, secret: Path):
+    """Probe the shared cache and hand its URL to the build (empty when it does not answer)."""
+    connect = wheel_steps.connect_cache(use)
+
+    def action(ctx: Context) -> None:
+        connect(ctx)
+        reachable = ctx["report"]["shared_cache"]["reachable"]
+        secret.parent.mkdir(parents=True, exist_ok=True)
+        handle = os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(use.remote if reachable else "")
+
+    return action
+
+
+def _unlink(path: Path):
+    def action(ctx: Context) -> None:
+        del ctx
+        path.unlink(missing_ok=True)
+
+    return action
+
+
 def _copy_ca(env: Mapping[str, str], target: str):
     source = env["MLC_CI_CA_BUNDLE"]
 
@@ -181,8 +225,6 @@ def _remove_ca(target: str):
 
 
 def _with_image(config: Config, name: str) -> Config:
-    import dataclasses  # pylint: disable=import-outside-toplevel
-
     return dataclasses.replace(config, image=dataclasses.replace(config.image, name=name))
 
 
@@ -219,6 +261,8 @@ def _inspect(config: Config, target: str, tags: list[str], iidfile: str, labels:
                     "tags": tags,
                     "labels": labels if target == "production" else {},
                     "cached_steps": docker.cached_steps(log),
+                    # The builder's `ccache --show-stats`, when its wheel build ran (None: cached).
+                    "ccache": cache.show_stats(log),
                     "digest": "",
                 },
             )
