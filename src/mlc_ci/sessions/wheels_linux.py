@@ -56,7 +56,7 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
         "source": str(config.source_dir),
     }
     if args.container:
-        return _container_plan(args, config, variant, layout, excludes, data)
+        return _container_plan(args, config, variant, layout, excludes, data, env_of_host=env)
     use_ccache = host.has_tool("ccache", env)
     source = str(config.source_dir)
     build_env = wheels.build_env(
@@ -111,12 +111,14 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
     return Plan(f"wheels-linux-{variant.name}", steps, data, cleanup, notes)
 
 
-def _container_plan(args, config, variant, layout, excludes, data) -> Plan:
+def _container_plan(args, config, variant, layout, excludes, data, *, env_of_host) -> Plan:
     """The same build through cibuildwheel in a manylinux image."""
-    env = wheels.cibuildwheel_env(config, variant, args.python, excludes)
+    shared = wheel_steps.cache_use(config, env_of_host)
+    env = wheels.cibuildwheel_env(config, variant, args.python, excludes, shared.mode != "off")
     data["cibuildwheel"] = env
     steps = [
         Step("prepare source and staging", action=wheel_steps.prepare(config, variant, layout)),
+        Step("connect the shared compile cache", action=wheel_steps.connect_cache(shared)),
         Step(
             "cibuildwheel (manylinux container)",
             (

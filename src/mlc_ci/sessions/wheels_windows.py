@@ -152,7 +152,23 @@ def _msvc_plan(config: Config, variant: Variant, layout, env) -> Plan:
     home = host.cuda_home(env) if variant.is_cuda else None
     generator = "Ninja" if host.has_tool("ninja", env) else windows.VS_GENERATOR
     build_env = {"CMAKE_BUILD_PARALLEL_LEVEL": str(host.jobs(env))}
+    # ccache (4.6+) caches MSVC and nvcc through CMake's launchers, which only the Ninja
+    # generator honours.
+    use_ccache = generator == "Ninja" and host.has_tool("ccache", env)
+    if use_ccache:
+        build_env.update(
+            wheels.build_env(
+                ccache_dir=str(layout.ccache),
+                jobs=host.jobs(env),
+                cuda_home=None,
+                pins=config.project.build_requires,
+                base_dir=os.path.commonpath([str(config.source_dir), str(layout.cmake_build)]),
+            )
+        )
     build_env.update(windows.msvc_env(generator, home))
+    before, after, _ = (
+        wheel_steps.ccache_steps(config, env, build_env) if use_ccache else ([], [], [])
+    )
     keep = f"the unrepaired wheel stays in {layout.raw}; nothing was copied to {layout.out}"
     steps = [
         Step("prepare source and staging", action=wheel_steps.prepare(config, variant, layout)),
@@ -161,7 +177,9 @@ def _msvc_plan(config: Config, variant: Variant, layout, env) -> Plan:
             ("git", "-C", str(config.source_dir), "config", "core.longpaths", "true"),
         ),
         Step("load the MSVC environment (vswhere + vcvars64.bat)", action=_load_msvc),
+        *before,
         _build_step(config, variant, layout, build_env),
+        *after,
         Step("locate built wheel", action=wheel_steps.locate(layout.raw, "wheel")),
     ]
     add = windows.add_paths(variant, home)
