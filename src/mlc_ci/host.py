@@ -100,7 +100,7 @@ def require_engine(docker: str) -> dict[str, object]:
     """docker_facts, with one clear line when the CLI or the engine is missing."""
     facts = docker_facts(docker)
     if facts["client_major"] is None and facts["error"]:
-        raise PipelineError(str(facts["error"]))
+        raise PipelineError(f"no Docker engine is reachable: {facts['error']}")
     if not facts["engine"]:
         raise PipelineError(
             f"no Docker engine is reachable through `{docker}` "

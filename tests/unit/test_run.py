@@ -161,7 +161,10 @@ def test_failure_names_a_known_cause_and_keeps_the_tail():
 
 
 def test_failure_without_a_known_cause_shows_the_last_line():
-    code = "import sys; print('step one'); print('the last word', file=sys.stderr); sys.exit(4)"
+    code = (
+        "import sys; print('step one', flush=True); "
+        "print('the last word', file=sys.stderr, flush=True); sys.exit(4)"
+    )
     with pytest.raises(StepFailed, match="exit status 4: the last word"):
         Runner(out=io.StringIO()).run(Step("x", (PY, "-c", code)))
 
