@@ -27,6 +27,7 @@ from mlc_ci.plan import diagnose
         ),
         ("usage: auditwheel\nauditwheel: error: cannot repair: no ELF", "auditwheel: cannot"),
         ("write error: No space left on device", "the disk is full"),
+        ("FAIL Required test coverage of 90% not reached. Total coverage: 83.81%", "below the"),
         ("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed", "MLC_CI_CA_BUNDLE"),
     ],
 )

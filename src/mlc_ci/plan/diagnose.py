@@ -60,6 +60,10 @@ CAUSES: tuple[tuple[str, str], ...] = (
         "auditwheel: {0}",
     ),
     (
+        r"Required test coverage of (\d+%) not reached",
+        "branch coverage is below the required {0}; the table above lists the missed lines",
+    ),
+    (
         r"No space left on device",
         "the disk is full; free space (docker system prune, .cache/) and run again",
     ),

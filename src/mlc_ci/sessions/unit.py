@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Mapping
 
 from mlc_ci.config import Config
@@ -22,7 +23,8 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
     """One pytest run in the current directory; reports land in reports/unit-<python>/."""
     del config
     name = f"unit-{args.python}"
-    out = f"{env.get('MLC_CI_REPORTS_DIR', 'reports')}/{name}"
+    # Absolute: CLI subprocesses started in temporary directories write their data here too.
+    out = str(Path(env.get("MLC_CI_REPORTS_DIR", "reports")).resolve() / name)
     argv = (
         "python",
         "-m",
@@ -30,7 +32,7 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
         "tests/unit",
         "-m",
         "unit",
-        "--cov=mlc_ci",
+        "--cov",  # the sources of [tool.coverage.run]
         "--cov-branch",
         f"--cov-report=xml:{out}/coverage.xml",
         f"--cov-report=html:{out}/htmlcov",
