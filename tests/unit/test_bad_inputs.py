@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from mlc_ci import cli
-from tests.conftest import ROOT
+from tests.conftest import MINIMAL, ROOT
 from tests.gates import tomllib
 
 CORPUS = Path(__file__).with_name("bad_inputs.toml")
@@ -26,15 +26,8 @@ DOC = ROOT / "docs" / "bad-inputs.md"
 WHEEL = "demo_cpu-0.1.0-py3-none-manylinux_2_31_x86_64.whl"
 CLASSES = ("validate before building", "no traceback", "the real cause", "release safety")
 
-BASE = """schema = 1
-
-[project]
-name = "demo"
-source = "src-tree"
-package = "demo"
-cli = "demo"
-distribution = "demo"
-
+# MINIMAL (project and cpu variant) plus what the release and Windows cases need.
+BASE = "schema = 1\n" + MINIMAL + """
 [wheel]
 frontend = "uv"
 smoke = ["python -m demo --help"]
@@ -42,10 +35,6 @@ smoke = ["python -m demo --help"]
 [release]
 github = false
 index_url = ""
-
-[variants.cpu]
-distribution = "demo-cpu"
-config = { USE_CUDA = false }
 
 [variants.cu130]
 distribution = "demo-cu130"
