@@ -1,6 +1,10 @@
+# /// script
+# dependencies = ["nox>=2024.4.15"]
+# ///
 """mlc-ci sessions: one per concern; each is a few lines that call `python -m mlc_ci`.
 
-`nox -l` lists them; `nox -s lint unit` is the default; CI runs one session per job.
+`nox -l` lists them; `nox -s lint unit` is the default; CI runs one session per job. With the
+script header above, `uvx nox ...` and `pipx run noxfile.py ...` work without installing nox.
 """
 
 from __future__ import annotations
@@ -83,3 +87,14 @@ def release(session: nox.Session) -> None:
     """Checksums, notes and publishing of a tagged release (`-- --tag vX.Y.Z --dry-run`)."""
     _toolkit(session, "release")
     _mlc_ci(session, "release")
+
+
+@nox.session(default=False)
+def bench(session: nox.Session) -> None:
+    """Benchmarks on mini-llm (benchmarks/README.md): `-- --reps 3 --only wheel,remote`."""
+    _toolkit(session, "test", "docker", "wheels")
+    session.run("python", "-m", "benchmarks.run", *session.posargs)
+
+
+if __name__ == "__main__":
+    nox.main()

@@ -1,7 +1,9 @@
 """Benchmark the pipeline on examples/mini-llm; writes reports/bench.json and reports/bench.md.
 
     MLC_CI_DOCKER=/usr/bin/docker MLC_CI_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt \\
-        python benchmarks/run.py [--reps 3] [--only image,wheel,sizes,nox,critical] [--out reports/]
+        nox -s bench -- [--reps 3] [--only image,wheel,remote,sizes,nox,critical] [--out reports/]
+
+(or `python -m benchmarks.run ...` from the repository root with the toolkit installed)
 
 Sections (run in this order, the Docker ones last):
   nox       `nox -R -s lint` and `nox -R -s unit-3.12` vs the same commands run directly
@@ -41,10 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-if __package__ in (None, ""):  # `python benchmarks/run.py`
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from benchmarks import bench  # pylint: disable=wrong-import-position
+from benchmarks import bench
 
 REPO = Path(__file__).resolve().parent.parent
 SECTIONS = ("nox", "wheel", "remote", "image", "sizes", "critical")
