@@ -64,3 +64,13 @@ def write_text(target: Path, text: str) -> Path:
 def copy(source: Path, target: Path) -> Path:
     """Copy `source` to `target` atomically (timestamps kept)."""
     return _atomic(target, lambda tmp: shutil.copy2(source, tmp))
+
+
+def remover(path: Path | str) -> Callable[[object], None]:
+    """A step action (it ignores the context) that removes `path`; already gone is fine."""
+
+    def action(ctx: object) -> None:
+        del ctx
+        Path(path).unlink(missing_ok=True)
+
+    return action

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Mapping
 
-from mlc_ci import host
+from mlc_ci import files, host
 from mlc_ci.config import Config, Variant, require_source
 from mlc_ci.errors import PipelineError
 from mlc_ci.plan import cache, docker
@@ -93,7 +93,7 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
         ca_copy = CA_IN_CONTEXT.format(pid=os.getpid())
         build.args["CA_BUNDLE"] = ca_copy
         steps.insert(0, Step("copy the extra CA into the context", action=_copy_ca(env, ca_copy)))
-        cleanup.append(Step("remove the CA copy", action=_remove_ca(ca_copy)))
+        cleanup.append(Step("remove the CA copy", action=files.remover(ca_copy)))
     notes = [how, f"variant {variant.name}, targets {', '.join(targets)}"]
     if local.get("version_note"):
         notes.append(local["version_note"])
@@ -111,7 +111,7 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
         )
         build.args["CACHE_MODE"] = shared.mode
         steps.append(Step("connect the shared compile cache", action=_cache_secret(shared, secret)))
-        cleanup.append(Step("remove the cache secret", action=_unlink(secret)))
+        cleanup.append(Step("remove the cache secret", action=files.remover(secret)))
         notes.append(f"shared compile cache: {shared.mode} ({shared.why})")
     if args.no_local_ccache:
         build.args["LOCAL_CCACHE"] = "0"
@@ -194,14 +194,6 @@ def _cache_secret(use: cache.CacheUse, secret: Path):
     return action
 
 
-def _unlink(path: Path):
-    def action(ctx: Context) -> None:
-        del ctx
-        path.unlink(missing_ok=True)
-
-    return action
-
-
 def _copy_ca(env: Mapping[str, str], target: str):
     source = env["MLC_CI_CA_BUNDLE"]
 
@@ -212,14 +204,6 @@ def _copy_ca(env: Mapping[str, str], target: str):
                 f"MLC_CI_CA_BUNDLE={source} is not a file; point it at a PEM CA bundle."
             )
         shutil.copyfile(source, target)
-
-    return action
-
-
-def _remove_ca(target: str):
-    def action(ctx: Context) -> None:
-        del ctx
-        Path(target).unlink(missing_ok=True)
 
     return action
 

@@ -18,7 +18,7 @@ from typing import Mapping
 
 from packaging.tags import sys_tags
 
-from mlc_ci import images
+from mlc_ci import files, images
 from mlc_ci import report as report_mod
 from mlc_ci import sboms
 from mlc_ci.config import Config
@@ -166,7 +166,7 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
         *sbom_steps,
         Step(f"gate: {policy.threshold} and above", action=_gate(image, ignore_file)),
     ]
-    cleanup = [Step("remove image tarball", action=_remove(layout.tarball))]
+    cleanup = [Step("remove image tarball", action=files.remover(layout.tarball))]
     return Plan(f"trivy-{layout.slug}", steps, data, cleanup, notes)
 
 
@@ -351,14 +351,6 @@ def _gate(image: str, ignore_file: Path):
             raise PipelineError(
                 plan_trivy.gate_error(result, image, ignore_file.name) + ".", exit_code=1
             )
-
-    return action
-
-
-def _remove(path: Path):
-    def action(ctx: Context) -> None:
-        del ctx
-        path.unlink(missing_ok=True)
 
     return action
 
