@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import time
+import uuid
 from pathlib import Path
 from typing import Mapping
 
@@ -43,7 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-local-ccache",
         action="store_true",
-        help="compile with an empty local ccache (only the shared cache, [cache].remote, hits)",
+        help="compile with an empty local ccache (only the shared cache, [cache].remote, hits);"
+        " the compile step always runs, never taken from the layer cache",
     )
 
 
@@ -115,6 +117,9 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
         notes.append(f"shared compile cache: {shared.mode} ({shared.why})")
     if args.no_local_ccache:
         build.args["LOCAL_CCACHE"] = "0"
+        # A layer cached by an earlier build would measure nothing: a fresh value per run makes
+        # the compile step (and only the steps after it) run again.
+        build.args["COMPILE_RUN"] = uuid.uuid4().hex[:12]
     for target in targets:
         steps += build.steps(target, pushing)
     data = {"variant": variant.name, "targets": list(targets), "builder": builder, "push": pushing}
