@@ -26,6 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # The mlc_ci these tests import; the CLI subprocesses run the same code.
 TOOLKIT_PATH = str(Path(mlc_ci.__file__).resolve().parents[1])
 
+# The test trees are plain directories, no git checkouts: they build the version they declare
+# (test_source_version.py covers the git rule on real repositories).
 MINIMAL = """
 [project]
 name = "demo"
@@ -33,6 +35,7 @@ source = "src-tree"
 package = "demo"
 cli = "demo"
 distribution = "demo"
+version = "pyproject"
 
 [variants.cpu]
 distribution = "demo-cpu"

@@ -58,6 +58,12 @@ class Project:
     url: str = ""
     license: str = ""
     build_requires: tuple[str, ...] = ()
+    # "git": the version of the git repository holding the source, stamped into its
+    # pyproject.toml for the build; "pyproject": the version written there, as it is.
+    version: str = "git"
+
+
+VERSION_SOURCES = ("git", "pyproject")
 
 
 @dataclass(frozen=True)
@@ -440,6 +446,7 @@ def _check_values(config: Config, blame: _Blame) -> None:
     checks = [
         ("wheel.frontend", config.wheel.frontend, FRONTENDS),
         ("image.builder", config.image.builder, BUILDERS),
+        ("project.version", config.project.version, VERSION_SOURCES),
     ]
     for where, value, allowed in checks:
         if value not in allowed:

@@ -14,7 +14,7 @@ from mlc_ci.errors import PipelineError
 from mlc_ci.plan import cache
 from mlc_ci.plan.wheels import parse_nvcc_version
 from mlc_ci.run import capture
-from mlc_ci.versioning import git_version, ignored_note
+from mlc_ci.versioning import SourceVersion, git_version, ignored_note, normalised_pep440
 
 
 def cuda_home(env: Mapping[str, str]) -> str | None:
@@ -178,3 +178,59 @@ def cache_reachable(url: str, timeout: float = 3.0) -> str:
     return (
         "" if answer.startswith(b"+PONG") else f"{host}:{port} is no redis server ({answer[:40]!r})"
     )
+
+
+def source_version(
+    source: Path, rule: str, env: Mapping[str, str], static: str = ""
+) -> SourceVersion:
+    """The version to build `source` at ([project].version `rule`), its commit and time.
+
+    MLC_CI_SOURCE_VERSION wins (a build without the git history, such as the Docker builder,
+    which gets it from the host); SOURCE_DATE_EPOCH overrides the commit time.
+    """
+    epoch = _epoch_override(env)
+    given = env.get("MLC_CI_SOURCE_VERSION", "").strip()
+    if given:
+        pep = normalised_pep440(given, "MLC_CI_SOURCE_VERSION (environment)")
+        return SourceVersion(pep, "", "", epoch, "MLC_CI_SOURCE_VERSION (environment)")
+    if rule == "pyproject":
+        pep = normalised_pep440(static, f"the version in {source / 'pyproject.toml'}")
+        return SourceVersion(pep, "", "", epoch, "pyproject.toml ([project].version)")
+    try:
+        shallow = capture(("git", "-C", str(source), "rev-parse", "--is-shallow-repository"))
+    except PipelineError as exc:
+        raise PipelineError(
+            f"{source} is in no git checkout, so its version cannot come from git; build from "
+            'a clone, set MLC_CI_SOURCE_VERSION, or set [project].version = "pyproject".'
+        ) from exc
+    if shallow.strip() == "true":
+        raise PipelineError(
+            f"{source} is in a shallow clone, whose tags and distance give a wrong version; "
+            "fetch the history (`git fetch --unshallow --tags`, actions/checkout "
+            "fetch-depth: 0) or set MLC_CI_SOURCE_VERSION."
+        )
+    version = git_version(source)
+    revision, commit_time = capture(
+        ("git", "-C", str(source), "log", "-1", "--format=%H %ct")
+    ).split()
+    where = f"{version.tag} + {version.distance}" if version.tag else "no v* tag"
+    origin = f"git ({where}, {revision[:7]})"
+    return SourceVersion(
+        version.public,
+        version.semver,
+        revision,
+        int(commit_time) if epoch is None else epoch,
+        origin + (f"; {ignored_note(version)}" if version.ignored_tags else ""),
+    )
+
+
+def _epoch_override(env: Mapping[str, str]) -> int | None:
+    raw = env.get("SOURCE_DATE_EPOCH", "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit():
+        raise PipelineError(
+            f"SOURCE_DATE_EPOCH (environment) is {raw!r}; use seconds since 1970 (e.g. "
+            "`git log -1 --format=%ct`) or unset it."
+        )
+    return int(raw)

@@ -7,6 +7,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from packaging.version import InvalidVersion
+from packaging.version import Version as Pep440
+
 from mlc_ci.errors import PipelineError
 from mlc_ci.run import capture
 
@@ -32,9 +35,41 @@ class Version:
     ignored_tags: tuple[str, ...] = ()
 
     @property
+    def public(self) -> str:
+        """The PEP 440 version without its local part (+g<sha>): what a wheel carries, since
+        package indexes refuse local versions."""
+        return self.pep440.split("+", 1)[0]
+
+    @property
     def is_prerelease(self) -> bool:
         """rc, dev and between-tag builds are prereleases."""
         return "-" in self.semver.split("+", 1)[0]
+
+
+@dataclass(frozen=True)
+class SourceVersion:
+    """The version a build stamps into the source project, and where it came from."""
+
+    pep440: str  # public PEP 440 version of the wheels
+    semver: str  # the images' version ('' when it was given, not read from git)
+    revision: str  # the source's commit ('' when unknown)
+    epoch: int | None  # SOURCE_DATE_EPOCH: the commit time unless overridden
+    origin: str  # one line: how the version was found
+
+    @property
+    def stamped(self) -> bool:
+        """True when the build rewrites the source's version (False: kept as written)."""
+        return not self.origin.startswith("pyproject.toml")
+
+
+def normalised_pep440(text: str, where: str) -> str:
+    """A PEP 440 version in its normal form, or one clear line naming `where` it came from."""
+    try:
+        return str(Pep440(text.strip()))
+    except InvalidVersion as exc:
+        raise PipelineError(
+            f"{where} is {text!r}, not a PEP 440 version; use e.g. 0.2.0 or 0.2.1.dev3."
+        ) from exc
 
 
 def is_version_tag(tag: str) -> bool:

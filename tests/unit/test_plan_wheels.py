@@ -317,3 +317,66 @@ def test_build_requires_ranges_reach_scikit_build_core():
     )
     assert env["SKBUILD_CMAKE_VERSION"] == "<4,>=3.26"
     assert env["SKBUILD_NINJA_VERSION"] == ">=0"
+
+
+STAMPABLE = '[build-system]\nversion = "9"\n\n[project]\nname = "demo"\nversion = "0.1.0"\n'
+
+
+def test_stamp_version_rewrites_only_the_project_version():
+    stamped = wheels.stamp_version(STAMPABLE, "0.26.dev4")
+    assert wheels.static_version(stamped) == "0.26.dev4"
+    assert 'version = "9"' in stamped  # another table's key of the same name stays
+    assert wheels.stamp_version(stamped, "0.1.0") == STAMPABLE
+
+
+def test_stamp_version_needs_a_static_version_line():
+    dynamic = '[project]\nname = "demo"\ndynamic = ["version"]\n'
+    with pytest.raises(PipelineError, match='no static \\[project\\].version.*"pyproject"'):
+        wheels.stamp_version(dynamic, "1.0")
+    assert wheels.static_version(dynamic) == ""
+
+
+def test_reproducible_build_env_maps_the_checkout_out():
+    env = wheels.build_env(
+        ccache_dir=None,
+        jobs=2,
+        cuda_home=None,
+        base_dir="/work/x",
+        epoch=1767323045,
+        map_prefix={"CXXFLAGS": "-O2", "CMAKE_ARGS": "-DFOO=1"},
+    )
+    assert env["SOURCE_DATE_EPOCH"] == "1767323045"
+    assert env["CFLAGS"] == "-ffile-prefix-map=/work/x=."
+    assert env["CXXFLAGS"] == "-O2 -ffile-prefix-map=/work/x=."  # the host's flags are kept
+    assert env["CMAKE_ARGS"] == "-DFOO=1 -DCMAKE_BUILD_WITH_INSTALL_RPATH=ON"
+    plain = wheels.build_env(ccache_dir=None, jobs=2, cuda_home=None, base_dir="/work/x")
+    assert not {"SOURCE_DATE_EPOCH", "CFLAGS", "CMAKE_ARGS"} & set(plain)
+
+
+def member(name, crc=1, size=10, when=(1980, 1, 1, 0, 0, 0), mode=0o644 << 16):
+    """One zip member as wheel_differences compares it."""
+    return (name, crc, size, when, mode)
+
+
+def test_identical_members_have_no_differences():
+    members = [member("a/x.py"), member("a/lib.so", crc=2)]
+    assert not wheels.wheel_differences(members, list(members))
+
+
+def test_every_kind_of_difference_is_named():
+    first = [member("a.py"), member("lib.so", crc=2), member("b.py"), member("c.py"), member("d")]
+    second = [
+        member("lib.so", crc=3, size=11),
+        member("a.py"),
+        member("b.py", when=(2026, 12, 1, 10, 0, 0)),
+        member("c.py", mode=0o755 << 16),
+        member("e"),
+    ]
+    assert wheels.wheel_differences(first, second) == [
+        "d only in the first build",
+        "e only in the rebuild",
+        "b.py: timestamps differ (1980-01-01 00:00:00 vs 2026-12-01 10:00:00)",
+        "c.py: file modes differ (644 vs 755)",
+        "lib.so: contents differ (10 vs 11 bytes)",
+        "the members are stored in a different order",
+    ]

@@ -121,6 +121,7 @@ PIPELINE = """
 name = "demo"
 source = "proj"
 distribution = "demo"
+version = "pyproject"
 
 [wheel]
 frontend = "pip"

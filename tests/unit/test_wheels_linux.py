@@ -11,8 +11,10 @@ import pytest
 
 from mlc_ci import config
 from mlc_ci.errors import PipelineError
+from mlc_ci.plan import wheels
 from mlc_ci.run import Runner, Step
 from mlc_ci.sessions import wheel_steps, wheels_linux
+from mlc_ci.versioning import SourceVersion
 
 pytestmark = pytest.mark.unit
 
@@ -49,7 +51,14 @@ def fixture_toolkit(tmp_path):
 
 def args(**kw):
     """Parsed wheels-linux arguments."""
-    base = {"variant": None, "out": None, "container": False, "python": "3.12", "dry_run": True}
+    base = {
+        "variant": None,
+        "out": None,
+        "container": False,
+        "python": "3.12",
+        "dry_run": True,
+        "check_reproducible": False,
+    }
     return argparse.Namespace(**{**base, **kw})
 
 
@@ -77,7 +86,8 @@ def test_plan_order_and_smoke_in_clean_venv(cfg, tmp_path, monkeypatch):
     assert smoke.argv[0].endswith("/venv/bin/python") and smoke.cwd.endswith("smoke-cwd")
     assert "--exclude" in steps_by_title(plan)["auditwheel repair"].argv
     assert plan.notes[0] == "variant 'cu130' (dry run: toolkit not checked)"
-    assert len(plan.notes) == 1  # no shared cache configured: nothing to say about it
+    assert plan.notes[1] == "version 1.0 from pyproject.toml ([project].version)"
+    assert len(plan.notes) == 2  # no shared cache configured: nothing to say about it
 
 
 def test_container_plan_uses_cibuildwheel(cfg, tmp_path, monkeypatch):
@@ -192,7 +202,7 @@ def test_auto_without_nvcc_picks_cpu(cfg, tmp_path, monkeypatch):
     no_cuda = {"CUDA_HOME": str(tmp_path / "no-toolkit-here")}
     plan = wheels_linux.plan(args(variant="auto", dry_run=False), cfg, no_cuda)
     assert plan.report_name == "wheels-linux-cpu"
-    assert plan.notes == ["auto: no nvcc on this host, picked 'cpu'"]
+    assert plan.notes[0] == "auto: no nvcc on this host, picked 'cpu'"
 
 
 def test_source_without_cmakelists_is_refused(cfg, tmp_path, monkeypatch):
@@ -205,7 +215,7 @@ def test_source_without_cmakelists_is_refused(cfg, tmp_path, monkeypatch):
 def test_auto_with_the_host_toolkit(cfg, tmp_path, monkeypatch, toolkit):
     monkeypatch.chdir(tmp_path)
     plan = wheels_linux.plan(args(variant="auto", dry_run=False), cfg, {"CUDA_HOME": str(toolkit)})
-    assert plan.notes == ["auto: nvcc 13.0 found, picked 'cu130'"]
+    assert plan.notes[0] == "auto: nvcc 13.0 found, picked 'cu130'"
     build = next(s for s in plan.steps if s.title.startswith("build "))
     assert build.env["CUDACXX"] == f"{toolkit}/bin/nvcc"
 
@@ -227,3 +237,46 @@ def test_container_build_runs_ccache_inside_with_the_remote_by_name(
     assert (
         "CIBW_BEFORE_ALL_LINUX" not in steps_by_title(off)["cibuildwheel (manylinux container)"].env
     )
+
+
+NIGHTLY = SourceVersion("0.2.1.dev3", "0.2.1-dev.3+abc1234", "abc1234", 7, "git (v0.2.0 + 3)")
+
+
+def test_prepare_stamps_the_version_and_restore_puts_it_back(cfg, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    variant = cfg.variant("cpu")
+    pyproject = cfg.source_dir / "pyproject.toml"
+    original = pyproject.read_text()
+    ctx = {}
+    wheel_steps.prepare(cfg, variant, wheel_steps.Layout(cfg, variant, None), NIGHTLY)(ctx)
+    assert wheels.static_version(pyproject.read_text()) == "0.2.1.dev3"
+    assert wheels.distribution_name(pyproject.read_text()) == "demo-cpu"
+    wheel_steps.restore()(ctx)
+    assert pyproject.read_text() == original
+
+
+def test_a_wheel_that_ignores_the_stamped_version_fails(tmp_path):
+    ctx = {"repaired": str(tmp_path / "demo_cpu-1.0-py3-none-linux_x86_64.whl")}
+    with pytest.raises(PipelineError, match="is version 1.0, but the build stamped 0.2.1.dev3"):
+        wheel_steps.check_version(NIGHTLY)(ctx)
+    ctx["repaired"] = str(tmp_path / "demo_cpu-0.2.1.dev3-py3-none-linux_x86_64.whl")
+    wheel_steps.check_version(NIGHTLY)(ctx)
+    assert ctx["report"]["version"] == {
+        "version": "0.2.1.dev3",
+        "origin": "git (v0.2.0 + 3)",
+        "revision": "abc1234",
+        "source_date_epoch": 7,
+    }
+
+
+def test_the_reproducibility_check_rebuilds_without_ccache_elsewhere(cfg, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    plan = wheels_linux.plan(args(variant="cpu", check_reproducible=True), cfg, {})
+    titles = [s.title for s in plan.steps]
+    assert titles.index("compare the two repaired wheels") < titles.index(
+        f"publish into {tmp_path / 'dist'}"
+    )  # a wheel that is not reproducible is never published
+    rebuild = steps_by_title(plan)["rebuild in a second directory, without a compile cache"]
+    assert rebuild.env["CCACHE_DISABLE"] == "1" and "CMAKE_CXX_COMPILER_LAUNCHER" not in rebuild.env
+    copy = rebuild.argv[-1]
+    assert copy.endswith("/rebuild/src/src-tree") and copy != str(cfg.source_dir)

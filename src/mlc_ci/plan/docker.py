@@ -36,6 +36,7 @@ class GitContext:
     pr_number: int | None = None
     created_epoch: int | None = None
     now_epoch: int = 0
+    revision: str = ""  # the source project's commit, when it is not this checkout's
 
     @property
     def is_pull_request(self) -> bool:
@@ -91,7 +92,7 @@ def labels(config: Config, git: GitContext) -> dict[str, str]:
         source_url=config.project.url,
         version=git.version,
         created_epoch=git.created_epoch,
-        revision=git.sha,
+        revision=git.revision or git.sha,
         licenses=config.project.license,
         now_epoch=git.now_epoch,
     )

@@ -17,6 +17,7 @@ from packaging.version import InvalidVersion
 from packaging.version import Version as Pep440
 
 from mlc_ci.errors import PipelineError
+from mlc_ci.plan.wheels import wheel_version
 from mlc_ci.report import human_size
 from mlc_ci.versioning import Version, from_tag
 
@@ -133,15 +134,6 @@ def tag_from_env(explicit: str | None, env: Mapping[str, str]) -> str:
     raise PipelineError(
         "no release tag: pass --tag vX.Y.Z (or run on a tag push, where GITHUB_REF names it)."
     )
-
-
-def wheel_version(filename: str) -> str:
-    """The version in a wheel's file name (PEP 427), normalised."""
-    try:
-        _, version, _, _ = parse_wheel_filename(filename)
-    except (InvalidWheelFilename, InvalidVersion) as exc:
-        raise PipelineError(f"{filename} is not a valid wheel file name ({exc}).") from exc
-    return str(version)
 
 
 def verified_wheels(reports: Mapping[str, Mapping[str, Any]]) -> dict[str, Verified]:

@@ -8,6 +8,9 @@ import shlex
 from pathlib import PurePosixPath
 from typing import Any, Iterable, Mapping
 
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+from packaging.version import InvalidVersion
+
 from mlc_ci.config import Config, ConfigValue, Variant, build_tool_pin
 from mlc_ci.errors import PipelineError
 from mlc_ci.plan.cache import remote_stats
@@ -40,27 +43,59 @@ def config_cmake(variant: Variant) -> str:
     return "\n".join(lines) + "\n"
 
 
+_PROJECT_TABLE = re.compile(r"(?ms)^\[project\]\s*$(.*?)(?=^\[|\Z)")
+
+
+def _set_project_string(pyproject: str, key: str, value: str) -> str | None:
+    """Rewrite the static string `key = ...` of the [project] table; None when it has none."""
+    section = _PROJECT_TABLE.search(pyproject)
+    if not section:
+        raise PipelineError("the source pyproject.toml has no [project] table to rewrite.")
+    body = section.group(1)
+    pattern = rf'(?m)^({re.escape(key)}\s*=\s*)(["\']).*?\2'
+    rewritten, count = re.subn(pattern, rf'\g<1>"{value}"', body, count=1)
+    if not count:
+        return None
+    return pyproject[: section.start(1)] + rewritten + pyproject[section.end(1) :]
+
+
 def rename_distribution(pyproject: str, new_name: str) -> str:
     """Rewrite `name = ...` in the [project] table, as upstream does for mlc-llm-cu128 etc."""
-    section = re.search(r"(?ms)^\[project\]\s*$(.*?)(?=^\[|\Z)", pyproject)
-    if not section:
-        raise PipelineError("the source pyproject.toml has no [project] table to rename.")
-    body = section.group(1)
-    renamed, count = re.subn(
-        r'(?m)^(name\s*=\s*)(["\']).*?\2', rf'\g<1>"{new_name}"', body, count=1
-    )
-    if not count:
+    renamed = _set_project_string(pyproject, "name", new_name)
+    if renamed is None:
         raise PipelineError(
             "the source pyproject.toml has no static [project].name; set one so the "
             "distribution can be renamed per variant."
         )
-    return pyproject[: section.start(1)] + renamed + pyproject[section.end(1) :]
+    return renamed
+
+
+def stamp_version(pyproject: str, version: str) -> str:
+    """Rewrite `version = ...` in the [project] table, as MLC-LLM's version.py does."""
+    stamped = _set_project_string(pyproject, "version", version)
+    if stamped is None:
+        raise PipelineError(
+            "the source pyproject.toml has no static [project].version line to stamp the "
+            'git version into; add one (e.g. version = "0.0.0"), or set '
+            '[project].version = "pyproject" to build the version it declares.'
+        )
+    return stamped
+
+
+def static_version(pyproject: str) -> str:
+    """The static [project].version of a pyproject.toml ('' when there is none)."""
+    return _project_string(pyproject, "version")
 
 
 def distribution_name(pyproject: str) -> str:
     """The static [project].name of a pyproject.toml ('' when there is none)."""
-    section = re.search(r"(?ms)^\[project\]\s*$(.*?)(?=^\[|\Z)", pyproject)
-    match = re.search(r'(?m)^name\s*=\s*(["\'])(.*?)\1', section.group(1)) if section else None
+    return _project_string(pyproject, "name")
+
+
+def _project_string(pyproject: str, key: str) -> str:
+    section = _PROJECT_TABLE.search(pyproject)
+    pattern = rf'(?m)^{re.escape(key)}\s*=\s*(["\'])(.*?)\1'
+    match = re.search(pattern, section.group(1)) if section else None
     return match.group(2) if match else ""
 
 
@@ -95,10 +130,24 @@ def build_env(  # pylint: disable=too-many-arguments
     cuda_home: str | None,
     pins: Iterable[str] = (),
     base_dir: str = "",
+    epoch: int | None = None,
+    map_prefix: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """Environment for the build: compiler launchers for ccache, parallelism, nvcc, and the
-    CMake/Ninja ranges of [project].build_requires (scikit-build-core provides a match)."""
+    """Environment for the build: compiler launchers for ccache, parallelism, nvcc, the
+    CMake/Ninja ranges of [project].build_requires (scikit-build-core provides a match), and
+    what makes it reproducible: SOURCE_DATE_EPOCH (`epoch`), and with `map_prefix` (the host's
+    CFLAGS/CXXFLAGS, extended) the checkout's path mapped out of the binaries."""
     env = {"CMAKE_BUILD_PARALLEL_LEVEL": str(jobs)}
+    if epoch is not None:
+        env["SOURCE_DATE_EPOCH"] = str(epoch)
+    if map_prefix is not None and base_dir:
+        flag = f"-ffile-prefix-map={base_dir}=."
+        for name in ("CFLAGS", "CXXFLAGS"):
+            env[name] = " ".join(filter(None, (map_prefix.get(name, ""), flag)))
+        # Linked with the build tree's RPATH, then rewritten at install, a library keeps that
+        # path's length in .dynstr; linking with the install RPATH leaves no trace of it.
+        rpath = "-DCMAKE_BUILD_WITH_INSTALL_RPATH=ON"
+        env["CMAKE_ARGS"] = " ".join(filter(None, (map_prefix.get("CMAKE_ARGS", ""), rpath)))
     for requirement in pins:
         variable, spec = build_tool_pin(requirement, "[project].build_requires")
         env[variable] = spec
@@ -189,6 +238,15 @@ def parse_ccache_stats(text: str) -> dict[str, Any]:
 
 def _matches(name: str, patterns: Iterable[str]) -> bool:
     return any(fnmatch.fnmatch(name, pattern) for pattern in patterns)
+
+
+def wheel_version(filename: str) -> str:
+    """The version in a wheel's file name (PEP 427), normalised."""
+    try:
+        _, version, _, _ = parse_wheel_filename(filename)
+    except (InvalidWheelFilename, InvalidVersion) as exc:
+        raise PipelineError(f"{filename} is not a valid wheel file name ({exc}).") from exc
+    return str(version)
 
 
 def wheel_tags(wheel_name: str) -> list[str]:
@@ -306,3 +364,34 @@ def cibuildwheel_env(
     if settings:
         env["CIBW_ENVIRONMENT_LINUX"] = " ".join(settings)
     return env
+
+
+# One zip member as the comparison sees it: name, CRC-32, size, timestamp, mode bits.
+Member = tuple[str, int, int, tuple[int, ...], int]
+
+
+def wheel_differences(first: list[Member], second: list[Member]) -> list[str]:
+    """How two builds of one wheel differ, member by member ([] when they do not)."""
+    problems = []
+    a, b = {m[0]: m for m in first}, {m[0]: m for m in second}
+    for name in sorted(a.keys() - b.keys()):
+        problems.append(f"{name} only in the first build")
+    for name in sorted(b.keys() - a.keys()):
+        problems.append(f"{name} only in the rebuild")
+    for name in sorted(a.keys() & b.keys()):
+        (_, crc1, size1, time1, mode1), (_, crc2, size2, time2, mode2) = a[name], b[name]
+        if crc1 != crc2:
+            problems.append(f"{name}: contents differ ({size1} vs {size2} bytes)")
+        elif time1 != time2:
+            problems.append(f"{name}: timestamps differ ({_stamp(time1)} vs {_stamp(time2)})")
+        elif mode1 != mode2:
+            problems.append(f"{name}: file modes differ ({mode1 >> 16:o} vs {mode2 >> 16:o})")
+    same = [m[0] for m in first if m[0] in b] == [m[0] for m in second if m[0] in a]
+    if not same:
+        problems.append("the members are stored in a different order")
+    return problems
+
+
+def _stamp(date_time: tuple[int, ...]) -> str:
+    year, month, day, hour, minute, second = date_time
+    return f"{year:04d}-{month:02d}-{day:02d} {hour:02d}:{minute:02d}:{second:02d}"

@@ -76,6 +76,32 @@ def _context_paths(config: Config) -> dict[str, str]:
     return paths
 
 
+def _ca_steps(env: Mapping[str, str], build: "_Build") -> tuple[list[Step], list[Step]]:
+    """The Dockerfile reads the extra CA (MLC_CI_CA_BUNDLE) from the build context; a copy
+    puts it there and is removed afterwards."""
+    if not env.get("MLC_CI_CA_BUNDLE"):
+        return [], []
+    ca_copy = CA_IN_CONTEXT.format(pid=os.getpid())
+    build.args["CA_BUNDLE"] = ca_copy
+    return (
+        [Step("copy the extra CA into the context", action=_copy_ca(env, ca_copy))],
+        [Step("remove the CA copy", action=files.remover(ca_copy))],
+    )
+
+
+def _versions(config: Config, env: Mapping[str, str]):
+    """This checkout's ref and commit (the image tags), and the source project's version.
+
+    The images carry the source's version and commit (a submodule's, for MLC-LLM); the builder
+    stamps that version, since the build context has no git history.
+    """
+    local = host.git_facts(".") if Path(".git").exists() else {}
+    git = docker.git_context(env, local, int(time.time()))
+    source = wheel_steps.source_version(config, env)
+    git = dataclasses.replace(git, version=source.semver or git.version, revision=source.revision)
+    return git, source, local.get("version_note", "")
+
+
 def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Plan:
     """Build each requested target; push its tags when asked (never from a pull request)."""
     targets = docker.select_targets(args.target)
@@ -85,20 +111,15 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
     if not args.dry_run:
         require_source(config)
     builder, how = _builder(config, args.dry_run)
-    local = host.git_facts(".") if Path(".git").exists() else {}
-    git = docker.git_context(env, local, int(time.time()))
+    git, source, version_note = _versions(config, env)
     build = _Build(config, variant, git, _options(args, config, builder))
-    steps = [Step("check base images", action=_check_bases(config, variant, build.state))]
-    cleanup = []
-    if env.get("MLC_CI_CA_BUNDLE"):
-        # The Dockerfile reads the extra CA from the build context; a copy puts it there.
-        ca_copy = CA_IN_CONTEXT.format(pid=os.getpid())
-        build.args["CA_BUNDLE"] = ca_copy
-        steps.insert(0, Step("copy the extra CA into the context", action=_copy_ca(env, ca_copy)))
-        cleanup.append(Step("remove the CA copy", action=files.remover(ca_copy)))
+    build.args["SOURCE_VERSION"] = source.pep440
+    build.args["SOURCE_DATE_EPOCH"] = "" if source.epoch is None else str(source.epoch)
+    steps, cleanup = _ca_steps(env, build)
+    steps.append(Step("check base images", action=_check_bases(config, variant, build.state)))
     notes = [how, f"variant {variant.name}, targets {', '.join(targets)}"]
-    if local.get("version_note"):
-        notes.append(local["version_note"])
+    if version_note:
+        notes.append(version_note)
     wanted = args.push or env.get("MLC_CI_PUSH", "").lower() in ("1", "true", "yes")
     pushing = wanted and not git.is_pull_request
     if wanted and not pushing:

@@ -13,6 +13,7 @@ from mlc_ci.errors import PipelineError
 from mlc_ci.plan import cache, wheels
 from mlc_ci.report import artifact
 from mlc_ci.run import Context, Ref, Step
+from mlc_ci.versioning import SourceVersion
 
 
 class Layout:
@@ -70,8 +71,9 @@ def short(command: str, width: int = 60) -> str:
     return command if len(command) <= width else command[: width - 3] + "..."
 
 
-def prepare(config: Config, variant: Variant, layout: Layout):
-    """Clean staging; write config.cmake; rename the distribution to the variant's.
+def prepare(config: Config, variant: Variant, layout: Layout, version: SourceVersion):
+    """Clean staging; write config.cmake; rename the distribution to the variant's and stamp
+    the version into pyproject.toml.
 
     The originals are journaled first (source_edits), and what an interrupted earlier run left
     edited is restored before anything is read.
@@ -99,15 +101,53 @@ def prepare(config: Config, variant: Variant, layout: Layout):
         pyproject = source / "pyproject.toml"
         original = pyproject.read_text(encoding="utf-8")
         _refuse_left_renamed(config, pyproject, original)
+        edited = original
         if variant.distribution != config.project.distribution:
+            edited = wheels.rename_distribution(edited, variant.distribution)
+        if version.stamped:
+            edited = wheels.stamp_version(edited, version.pep440)
+        if edited != original:
             originals[str(pyproject)] = original
         source_edits.begin(source, originals)
         ctx["restore"] = (source, originals)
         if str(target) in originals:
             target.write_text(wheels.config_cmake(variant), encoding="utf-8")
         if str(pyproject) in originals:
-            renamed = wheels.rename_distribution(original, variant.distribution)
-            pyproject.write_text(renamed, encoding="utf-8")
+            pyproject.write_text(edited, encoding="utf-8")
+
+    return action
+
+
+def source_version(config: Config, env: Mapping[str, str]) -> SourceVersion:
+    """The version this build stamps (a probe of the source's git repository)."""
+    source = config.source_dir
+    pyproject = source / "pyproject.toml"
+    if not pyproject.is_file():  # a dry run without the checkout: nothing to read yet
+        return SourceVersion("", "", "", None, f"not read: {source} is not checked out")
+    static = (
+        wheels.static_version(pyproject.read_text(encoding="utf-8")) if pyproject.is_file() else ""
+    )
+    return host.source_version(source, config.project.version, env, static)
+
+
+def check_version(version: SourceVersion, key: str = "repaired"):
+    """The built wheel carries the stamped version (a backend may ignore the line)."""
+
+    def action(ctx: Context) -> None:
+        name = Path(ctx[key]).name
+        found = wheels.wheel_version(name)
+        if found != version.pep440:
+            raise PipelineError(
+                f"{name} is version {found}, but the build stamped {version.pep440} "
+                f"({version.origin}); the backend must read [project].version from "
+                "pyproject.toml."
+            )
+        ctx.setdefault("report", {})["version"] = {
+            "version": version.pep440,
+            "origin": version.origin,
+            "revision": version.revision,
+            "source_date_epoch": version.epoch,
+        }
 
     return action
 

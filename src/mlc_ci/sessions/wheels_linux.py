@@ -15,7 +15,7 @@ from mlc_ci.config import Config, Variant, require_source
 from mlc_ci.errors import PipelineError
 from mlc_ci.plan import wheels
 from mlc_ci.run import Context, Ref, Step
-from mlc_ci.sessions import wheel_steps
+from mlc_ci.sessions import reproducible, wheel_steps
 from mlc_ci.sessions.base import Plan, SessionDef
 
 
@@ -25,6 +25,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", help="where verified wheels go (default: [wheel].dist_dir)")
     parser.add_argument("--container", action="store_true", help="build with cibuildwheel")
     parser.add_argument("--python", default="3.12", help="CPython for --container builds")
+    parser.add_argument(
+        "--check-reproducible",
+        action="store_true",
+        help="rebuild from a copy of the source in a second directory, without any compile "
+        "cache, and require a byte-identical repaired wheel",
+    )
 
 
 def resolve_variant(
@@ -48,54 +54,96 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
         require_source(config)
     layout = wheel_steps.Layout(config, variant, args.out)
     excludes = wheels.repair_excludes(config, variant)
+    version = wheel_steps.source_version(config, env)
     data = {
         "variant": variant.name,
         "why": why,
         "distribution": variant.distribution,
         "excludes": list(excludes),
         "source": str(config.source_dir),
+        "version": version.pep440,
     }
     if args.container:
-        return _container_plan(args, config, variant, layout, excludes, data, env_of_host=env)
+        return _container_plan(
+            args, config, (variant, version), layout, excludes, data, env_of_host=env
+        )
     use_ccache = host.has_tool("ccache", env)
-    source = str(config.source_dir)
-    build_env = wheels.build_env(
-        ccache_dir=str(layout.ccache) if use_ccache else None,
-        jobs=host.jobs(env),
-        cuda_home=home if variant.is_cuda else None,
-        pins=config.project.build_requires,
-        base_dir=os.path.commonpath([source, str(layout.cmake_build)]),
+    env_at = _env_factory(config, variant, layout, (version, home), env)
+    build_env = env_at(
+        os.path.commonpath([str(config.source_dir), str(layout.cmake_build)]), use_ccache
     )
     data["ccache"] = use_ccache
-    before, after, cache_notes = wheel_steps.ccache_steps(config, env, build_env)
-    notes = [why, *cache_notes]
+    steps, cache_notes = _build_steps(config, (variant, version), layout, build_env, env)
+    notes = [why, f"version {version.pep440 or '(not read)'} from {version.origin}", *cache_notes]
+    steps.append(Step("locate built wheel", action=wheel_steps.locate(layout.raw, "wheel")))
+    keep = f"the unrepaired wheel stays in {layout.raw}; nothing was copied to {layout.out}"
+    repair_env = {} if version.epoch is None else {"SOURCE_DATE_EPOCH": str(version.epoch)}
+    steps += _repair_and_verify(config, (variant, version), layout, (excludes, repair_env), keep)
+    steps += wheel_steps.smoke_steps(config, variant, layout, keep)
+    if args.check_reproducible:
+        steps += reproducible.steps(config, layout, (env_at, repair_env), excludes, keep)
+    steps.append(Step(f"publish into {layout.out}", action=wheel_steps.publish(variant, layout)))
+    restore = [Step("restore source tree", action=wheel_steps.restore())]
+    return Plan(f"wheels-linux-{variant.name}", steps, data, restore, notes)
+
+
+def _build_steps(config: Config, built, layout, build_env, env) -> tuple[list[Step], list[str]]:
+    """Prepare the source, then build the wheel with ccache's statistics around the build."""
+    variant, version = built
+    before, after, notes = wheel_steps.ccache_steps(config, env, build_env)
     steps = [
-        Step("prepare source and staging", action=wheel_steps.prepare(config, variant, layout)),
+        Step(
+            "prepare source and staging",
+            action=wheel_steps.prepare(config, variant, layout, version),
+        ),
         *before,
-    ]
-    steps.append(
         Step(
             f"build {variant.distribution} wheel",
             wheels.build_argv(
                 config.wheel.frontend,
-                source,
+                str(config.source_dir),
                 str(layout.raw),
                 str(layout.cmake_build),
                 sys.executable,
             ),
             env=build_env,
+        ),
+        *after,
+    ]
+    return steps, notes
+
+
+def _env_factory(config: Config, variant: Variant, layout, probed, env: Mapping[str, str]):
+    """The build environment for a base directory (the checkout, or the rebuild's copy)."""
+    version, home = probed
+
+    def env_at(base_dir: str, ccache: bool) -> dict[str, str]:
+        return wheels.build_env(
+            ccache_dir=str(layout.ccache) if ccache else None,
+            jobs=host.jobs(env),
+            cuda_home=home if variant.is_cuda else None,
+            pins=config.project.build_requires,
+            base_dir=base_dir,
+            epoch=version.epoch,
+            map_prefix=env,
         )
-    )
-    steps += after
-    steps.append(Step("locate built wheel", action=wheel_steps.locate(layout.raw, "wheel")))
-    keep = f"the unrepaired wheel stays in {layout.raw}; nothing was copied to {layout.out}"
-    steps += [
+
+    return env_at
+
+
+def _repair_and_verify(config: Config, built, layout, repair, keep: str) -> list[Step]:
+    """auditwheel repair, the stamped version, and the tag, library and content rules."""
+    variant, version = built
+    excludes, repair_env = repair
+    return [
         Step(
             "auditwheel repair",
             wheels.repair_argv(config.wheel.plat, excludes, str(layout.repaired), Ref("wheel")),
+            env=repair_env,
             on_fail=keep,
         ),
         Step("locate repaired wheel", action=wheel_steps.locate(layout.repaired, "repaired")),
+        Step("check the stamped version", action=wheel_steps.check_version(version)),
         Step(
             "auditwheel show",
             ("auditwheel", "show", "--json", Ref("repaired")),
@@ -104,20 +152,29 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
             on_fail=keep,
         ),
         Step("check tag, libraries and contents", action=_verify(config, variant, excludes, keep)),
-        *wheel_steps.smoke_steps(config, variant, layout, keep),
-        Step(f"publish into {layout.out}", action=wheel_steps.publish(variant, layout)),
     ]
-    cleanup = [Step("restore source tree", action=wheel_steps.restore())]
-    return Plan(f"wheels-linux-{variant.name}", steps, data, cleanup, notes)
 
 
-def _container_plan(args, config, variant, layout, excludes, data, *, env_of_host) -> Plan:
+def _container_plan(args, config, built, layout, excludes, data, *, env_of_host) -> Plan:
     """The same build through cibuildwheel in a manylinux image."""
+    variant, version = built
+    if args.check_reproducible:
+        raise PipelineError(
+            "--check-reproducible rebuilds on the host; drop --container, or drop the check."
+        )
     shared = wheel_steps.cache_use(config, env_of_host)
     env = wheels.cibuildwheel_env(config, variant, args.python, excludes, shared.mode != "off")
     data["cibuildwheel"] = env
+    if version.epoch is not None:
+        env["SOURCE_DATE_EPOCH"] = str(version.epoch)
+        env["CIBW_ENVIRONMENT_PASS_LINUX"] = " ".join(
+            filter(None, (env.get("CIBW_ENVIRONMENT_PASS_LINUX", ""), "SOURCE_DATE_EPOCH"))
+        )
     steps = [
-        Step("prepare source and staging", action=wheel_steps.prepare(config, variant, layout)),
+        Step(
+            "prepare source and staging",
+            action=wheel_steps.prepare(config, variant, layout, version),
+        ),
         Step("connect the shared compile cache", action=wheel_steps.connect_cache(shared)),
         Step(
             "cibuildwheel (manylinux container)",
@@ -132,6 +189,7 @@ def _container_plan(args, config, variant, layout, excludes, data, *, env_of_hos
             env=env,
         ),
         Step("locate repaired wheel", action=wheel_steps.locate(layout.repaired, "repaired")),
+        Step("check the stamped version", action=wheel_steps.check_version(version)),
         Step(f"publish into {layout.out}", action=wheel_steps.publish(variant, layout)),
     ]
     cleanup = [Step("restore source tree", action=wheel_steps.restore())]

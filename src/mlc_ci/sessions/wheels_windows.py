@@ -37,17 +37,19 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
     if not args.dry_run:
         require_source(config)
     layout = wheel_steps.Layout(config, variant, args.out, "wheels-windows")
+    version = wheel_steps.source_version(config, env)
     if args.cross:
-        return _cross_plan(args, config, variant, layout, env)
+        return _cross_plan(args, config, (variant, version), layout, env)
     if sys.platform != "win32" and not args.dry_run:
         raise PipelineError(
             "wheels-windows builds natively on Windows only; on Linux use `--cross mingw`, "
             "or `--dry-run` to see the Windows plan."
         )
-    return _msvc_plan(config, variant, layout, env)
+    return _msvc_plan(config, (variant, version), layout, env)
 
 
-def _cross_plan(args, config: Config, variant: Variant, layout, env) -> Plan:
+def _cross_plan(args, config: Config, built, layout, env) -> Plan:
+    variant, version = built
     if variant.is_cuda:
         raise PipelineError(
             f"variant '{variant.name}' needs CUDA, which MinGW cannot build; cross-build "
@@ -77,13 +79,18 @@ def _cross_plan(args, config: Config, variant: Variant, layout, env) -> Plan:
             cuda_home=None,
             pins=config.project.build_requires,
             base_dir=os.path.commonpath([source, str(layout.cmake_build)]),
+            epoch=version.epoch,
+            map_prefix=env,
         ),
         **windows.cross_env(toolchain),
     }
     before, after, _ = wheel_steps.ccache_steps(config, env, build_env)
     runtime = [str(layout.runtime / dll) for dll in windows.MINGW_RUNTIME]
     steps = [
-        Step("prepare source and staging", action=wheel_steps.prepare(config, variant, layout)),
+        Step(
+            "prepare source and staging",
+            action=wheel_steps.prepare(config, variant, layout, version),
+        ),
         *before,
         _build_step(config, variant, layout, build_env),
         *after,
@@ -93,6 +100,7 @@ def _cross_plan(args, config: Config, variant: Variant, layout, env) -> Plan:
         Step("strip the runtime DLLs", (windows.MINGW_STRIP, "--strip-unneeded", *runtime)),
     ]
     steps += _repair_steps(config, variant, layout, [str(layout.runtime)], "mingw", ":")
+    steps.append(Step("check the stamped version", action=wheel_steps.check_version(version)))
     wine = host.find_wine(env)
     how = "cross-compiled with MinGW-w64 on Linux"
     if wine:
@@ -148,10 +156,13 @@ def _unpack(target: Path):
     return action
 
 
-def _msvc_plan(config: Config, variant: Variant, layout, env) -> Plan:
+def _msvc_plan(config: Config, built, layout, env) -> Plan:
+    variant, version = built
     home = host.cuda_home(env) if variant.is_cuda else None
     generator = "Ninja" if host.has_tool("ninja", env) else windows.VS_GENERATOR
     build_env = {"CMAKE_BUILD_PARALLEL_LEVEL": str(host.jobs(env))}
+    if version.epoch is not None:
+        build_env["SOURCE_DATE_EPOCH"] = str(version.epoch)
     # ccache (4.6+) caches MSVC and nvcc through CMake's launchers, which only the Ninja
     # generator honours.
     use_ccache = generator == "Ninja" and host.has_tool("ccache", env)
@@ -163,6 +174,7 @@ def _msvc_plan(config: Config, variant: Variant, layout, env) -> Plan:
                 cuda_home=None,
                 pins=config.project.build_requires,
                 base_dir=os.path.commonpath([str(config.source_dir), str(layout.cmake_build)]),
+                epoch=version.epoch,
             )
         )
     build_env.update(windows.msvc_env(generator, home))
@@ -171,7 +183,10 @@ def _msvc_plan(config: Config, variant: Variant, layout, env) -> Plan:
     )
     keep = f"the unrepaired wheel stays in {layout.raw}; nothing was copied to {layout.out}"
     steps = [
-        Step("prepare source and staging", action=wheel_steps.prepare(config, variant, layout)),
+        Step(
+            "prepare source and staging",
+            action=wheel_steps.prepare(config, variant, layout, version),
+        ),
         Step(
             "allow long paths in the source checkout",
             ("git", "-C", str(config.source_dir), "config", "core.longpaths", "true"),
@@ -184,6 +199,7 @@ def _msvc_plan(config: Config, variant: Variant, layout, env) -> Plan:
     ]
     add = windows.add_paths(variant, home)
     steps += _repair_steps(config, variant, layout, add, "msvc", ";")
+    steps.append(Step("check the stamped version", action=wheel_steps.check_version(version)))
     steps += wheel_steps.smoke_steps(config, variant, layout, keep, scripts="Scripts")
     steps.append(Step(f"publish into {layout.out}", action=wheel_steps.publish(variant, layout)))
     plan_ = _plan(variant, steps, f"native MSVC build, CMake generator {generator}")

@@ -1,0 +1,63 @@
+"""Versions from git, end to end: a scratch clone of this repository tagged v0.2.0 builds
+mini-llm 0.2.0 wheels, and the release (a dry run, nothing published) accepts them for that
+tag and refuses them for another in one line that names both."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, TOOLKIT_PATH, explain
+
+CONFIG = "examples/mini-llm/pipeline.toml"
+
+
+def mlc_ci(work: Path, *args: str) -> subprocess.CompletedProcess:
+    """`python -m mlc_ci ARGS` in the clone, with its own reports directory."""
+    env = {**os.environ, "PYTHONPATH": TOOLKIT_PATH, "MLC_CI_REPORTS_DIR": str(work / "reports")}
+    for name in ("MLC_CI_SOURCE_VERSION", "SOURCE_DATE_EPOCH", "MLC_CI_CACHE_REMOTE"):
+        env.pop(name, None)
+    return subprocess.run(
+        (sys.executable, "-m", "mlc_ci", *args, "--config", CONFIG),
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@pytest.fixture(name="tagged", scope="module")
+def fixture_tagged(tmp_path_factory) -> Path:
+    """A clone of HEAD tagged v0.2.0, with mini-llm's cpu wheel built in it."""
+    work = tmp_path_factory.mktemp("tagged") / "repo"
+    subprocess.run(("git", "clone", "-q", "--shared", str(ROOT), str(work)), check=True)
+    subprocess.run(("git", "-C", str(work), "tag", "v0.2.0"), check=True)
+    built = mlc_ci(work, "wheels-linux", "--variant", "cpu")
+    assert built.returncode == 0, explain(built)
+    assert "version 0.2.0 from git (v0.2.0 + 0," in built.stdout
+    return work
+
+
+def test_the_tag_gives_the_wheel_its_version(tagged):
+    (wheel,) = (tagged / "dist").glob("*.whl")
+    assert wheel.name.startswith("mini_llm_cpu-0.2.0-py3-none-")
+    pyproject = tagged / "examples" / "mini-llm" / "pyproject.toml"
+    assert 'version = "0.1.0"' in pyproject.read_text()  # the stamp was undone
+
+
+def test_the_release_accepts_the_tag_it_was_built_at(tagged):
+    released = mlc_ci(tagged, "release", "--tag", "v0.2.0", "--dry-run")
+    assert released.returncode == 0, explain(released)
+    assert "mini_llm_cpu-0.2.0-" in (tagged / "dist" / "SHA256SUMS").read_text()
+
+
+def test_another_tag_is_refused_naming_both_versions(tagged):
+    refused = mlc_ci(tagged, "release", "--tag", "v0.3.0", "--dry-run")
+    assert refused.returncode != 0
+    (line,) = [l for l in refused.stderr.splitlines() if l.startswith("mlc-ci: error:")]
+    assert "is version 0.2.0, the tag says 0.3.0" in line, explain(refused)

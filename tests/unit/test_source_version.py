@@ -1,0 +1,107 @@
+"""The version a build stamps: from the git repository holding the source (real repositories,
+real git), overridable for builds without the history."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from mlc_ci import host
+from mlc_ci.errors import PipelineError
+
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "mlc-ci tests",
+    "GIT_AUTHOR_EMAIL": "tests@mlc-ci.invalid",
+    "GIT_COMMITTER_NAME": "mlc-ci tests",
+    "GIT_COMMITTER_EMAIL": "tests@mlc-ci.invalid",
+    "GIT_AUTHOR_DATE": "2026-01-02T03:04:05Z",
+    "GIT_COMMITTER_DATE": "2026-01-02T03:04:05Z",
+    "PATH": "/usr/bin:/bin",
+}
+EPOCH = 1767323045  # 2026-01-02T03:04:05Z
+
+
+def git(repo: Path, *argv: str) -> str:
+    """Run git in `repo` (the tests set up real repositories)."""
+    return subprocess.run(
+        ("git", "-C", str(repo), *argv), check=True, capture_output=True, text=True, env=GIT_ENV
+    ).stdout.strip()
+
+
+@pytest.fixture(name="repo")
+def fixture_repo(tmp_path: Path) -> Path:
+    """A repository whose source project lives in a subdirectory, as mini-llm does here."""
+    repo = tmp_path / "repo"
+    (repo / "examples" / "demo").mkdir(parents=True)
+    (repo / "examples" / "demo" / "pyproject.toml").write_text('[project]\nversion = "0.1.0"\n')
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "first")
+    return repo
+
+
+def commit(repo: Path, message: str) -> None:
+    """One more (empty) commit."""
+    git(repo, "commit", "-q", "--allow-empty", "-m", message)
+
+
+def test_a_tag_is_the_version_with_the_commit_and_its_time(repo):
+    git(repo, "tag", "v0.2.0")
+    found = host.source_version(repo / "examples" / "demo", "git", {})
+    assert (found.pep440, found.semver) == ("0.2.0", "0.2.0")
+    assert found.revision == git(repo, "rev-parse", "HEAD") and found.epoch == EPOCH
+    assert found.stamped and found.origin.startswith("git (v0.2.0 + 0,")
+
+
+def test_between_tags_a_public_dev_version_that_sorts_after_the_tag(repo):
+    git(repo, "tag", "v0.2.0")
+    commit(repo, "second")
+    commit(repo, "third")
+    found = host.source_version(repo / "examples" / "demo", "git", {})
+    # No local part (+g<sha>): package indexes refuse local versions.
+    assert found.pep440 == "0.2.1.dev2"
+    assert found.semver.startswith("0.2.1-dev.2+")
+
+
+def test_mlc_llm_dev_tags_count_on(repo):
+    git(repo, "tag", "v0.26.dev0")
+    for n in range(4):
+        commit(repo, f"c{n}")
+    assert host.source_version(repo, "git", {}).pep440 == "0.26.dev4"
+
+
+def test_a_repository_without_tags_counts_its_commits(repo):
+    commit(repo, "second")
+    assert host.source_version(repo, "git", {}).pep440 == "0.0.0.dev2"
+
+
+def test_a_shallow_clone_is_refused(repo, tmp_path):
+    git(repo, "tag", "v0.2.0")
+    commit(repo, "second")
+    shallow = tmp_path / "shallow"
+    subprocess.run(
+        ("git", "clone", "-q", "--depth", "1", f"file://{repo}", str(shallow)),
+        check=True,
+        env=GIT_ENV,
+    )
+    with pytest.raises(PipelineError, match="shallow clone.*fetch-depth: 0"):
+        host.source_version(shallow, "git", {})
+
+
+def test_no_checkout_is_refused_unless_the_version_is_given(tmp_path):
+    with pytest.raises(PipelineError, match="in no git checkout"):
+        host.source_version(tmp_path, "git", {})
+    given = host.source_version(tmp_path, "git", {"MLC_CI_SOURCE_VERSION": "0.26.0-rc1"})
+    assert given.pep440 == "0.26.0rc1" and given.stamped  # normalised, then stamped
+    assert given.origin == "MLC_CI_SOURCE_VERSION (environment)"
+
+
+def test_the_pyproject_rule_keeps_the_declared_version(tmp_path):
+    kept = host.source_version(tmp_path, "pyproject", {"SOURCE_DATE_EPOCH": "7"}, "1.0")
+    assert kept.pep440 == "1.0" and not kept.stamped and kept.epoch == 7
+
+
+def test_source_date_epoch_overrides_the_commit_time(repo):
+    assert host.source_version(repo, "git", {"SOURCE_DATE_EPOCH": "315532800"}).epoch == 315532800
