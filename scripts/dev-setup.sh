@@ -63,8 +63,12 @@ build() {
     fi
     log "building $IMAGE (target development of docker/Dockerfile) with '$builder'"
     # shellcheck disable=SC2086  # builder is one or two words: "docker build" | "docker buildx build --load"
+    # The builder stage stamps a version into the wheel it builds, and its context has no git
+    # history. This image's wheel is a local build that is never released, so it says so with
+    # a PEP 440 local version instead of reading the history.
     (cd "$ROOT" && DOCKER_BUILDKIT=1 $builder --network "$NETWORK" \
         --build-arg "BASE_IMAGE=$BASE_IMAGE" --build-arg "CA_BUNDLE=$ca_arg" \
+        --build-arg "SOURCE_VERSION=0.0.0.dev0+devcontainer" \
         --target development \
         -t "$IMAGE" -f docker/Dockerfile .)
 }

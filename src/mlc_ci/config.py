@@ -129,6 +129,28 @@ class Cache:
 
 
 @dataclass(frozen=True)
+class Pair:
+    """The runtime wheel the project's wheel pairs with (MLC-LLM: TVM's runtime wheel).
+
+    The project's wheel excludes `libraries` from its repair and requires the pair's
+    distribution at exactly the version it was built against. With `source` (relative to
+    [project].source) the pipeline builds the pair too; without, it comes from `index` only.
+    """
+
+    distribution: str = ""
+    source: str = ""
+    index: str = ""
+    libraries: tuple[str, ...] = ()
+    # The exact version, for a wheel that declares no Requires-Dist on the pair (MLC-LLM's).
+    version: str = ""
+
+    @property
+    def enabled(self) -> bool:
+        """True when the project's wheel pairs with a runtime wheel."""
+        return bool(self.distribution)
+
+
+@dataclass(frozen=True)
 class Release:
     """Where releases go."""
 
@@ -156,6 +178,8 @@ class Variant:  # pylint: disable=too-many-instance-attributes
     smoke_requires: tuple[str, ...] = ()
     manylinux_image: str = ""
     windows: bool = True
+    # The pair's distribution for this variant (MLC-LLM: mlc-ai-nightly-cu128); "" = [pair]'s.
+    pair_distribution: str = ""
 
     @property
     def is_cuda(self) -> bool:
@@ -177,6 +201,7 @@ class Config:  # pylint: disable=too-many-instance-attributes
     scan: Scan = Scan()
     release: Release = Release()
     cache: Cache = Cache()
+    pair: Pair = Pair()
     schema: int = 1
     default_variant: str = ""
 
@@ -189,6 +214,17 @@ class Config:  # pylint: disable=too-many-instance-attributes
     def source_dir(self) -> Path:
         """The source project's directory."""
         return (self.root / self.project.source).resolve()
+
+    @property
+    def pair_source(self) -> Path | None:
+        """The pair's source directory when the pipeline builds it."""
+        if not self.pair.source:
+            return None
+        return (self.source_dir / self.pair.source).resolve()
+
+    def pair_distribution(self, variant: Variant) -> str:
+        """The distribution `variant`'s wheel pairs with ('' when it pairs with none)."""
+        return variant.pair_distribution or self.pair.distribution
 
     def variant(self, name: str | None = None) -> Variant:
         """The named variant (or the default one); a clear error when it is not configured."""
@@ -235,6 +271,7 @@ _SECTIONS: dict[str, type] = {
     "scan": Scan,
     "release": Release,
     "cache": Cache,
+    "pair": Pair,
 }
 
 
@@ -477,8 +514,34 @@ def _check_values(config: Config, blame: _Blame) -> None:
     for requirement in config.project.build_requires:
         build_tool_pin(requirement, blame("project.build_requires"))
     _check_commands(config.wheel.smoke, "wheel.smoke", blame)
+    _check_pair(config.pair, blame)
     for variant in config.variants.values():
         _check_variant(variant, blame)
+        if variant.pair_distribution and not config.pair.enabled:
+            raise _bad(
+                blame,
+                f"variants.{variant.name}.pair_distribution",
+                "is set, but there is no [pair] table; add [pair] with its libraries",
+            )
+
+
+def _check_pair(pair: Pair, blame: _Blame) -> None:
+    if not (pair.enabled or pair.source or pair.index or pair.libraries):
+        return
+    if not pair.enabled:
+        raise _bad(blame, "pair.distribution", "is missing; name the runtime wheel it pairs with")
+    if not pair.libraries:
+        raise _bad(
+            blame,
+            "pair.libraries",
+            "is empty; list the libraries the pair provides (they are excluded from the wheel)",
+        )
+    if bool(pair.source) == bool(pair.index):
+        raise _bad(
+            blame,
+            "pair",
+            "needs exactly one of 'source' (the pipeline builds it) and 'index' (its channel)",
+        )
 
 
 def _check_variant(variant: Variant, blame: _Blame) -> None:

@@ -112,7 +112,8 @@ def test_missing_image_is_built_first_with_buildkit(setup):
     (build,) = [line for line in calls(log) if " build " in f" {line} "]
     assert build == (
         "DOCKER_BUILDKIT=1 build --network none --build-arg BASE_IMAGE=example/base:1 "
-        "--build-arg CA_BUNDLE= --target development -t me/dev:1 -f docker/Dockerfile ."
+        "--build-arg CA_BUNDLE= --build-arg SOURCE_VERSION=0.0.0.dev0+devcontainer "
+        "--target development -t me/dev:1 -f docker/Dockerfile ."
     )
     assert calls(log)[-1].startswith("DOCKER_BUILDKIT= run --rm --network none ")
 

@@ -73,7 +73,8 @@ def test_msvc_plan_for_cu128(mlc, tmp_path, monkeypatch):
     repair = step(plan, "delvewheel repair").argv
     build = step(plan, "build mlc-llm-cu128")
     assert repair[:4] == ("delvewheel", "repair", "--analyze-existing", "--ignore-existing")
-    assert repair[repair.index("--exclude") + 1] == "nvcuda.dll"
+    # The variant's exclude, then the DLLs of the paired TVM runtime wheel ([pair].libraries).
+    assert repair[repair.index("--exclude") + 1] == "nvcuda.dll:tvm.dll:tvm_runtime.dll"
     assert plan.data["add_path"] == [f"{home}/bin"]
     assert repair[repair.index("--add-path") + 1] == f"{home}/bin"
     assert build.env["CUDACXX"] == f"{home}\\bin\\nvcc.exe"
@@ -98,7 +99,7 @@ def test_msvc_vulkan_plan_with_ninja(mlc, tmp_path, monkeypatch):
     plan = wheels_windows.plan(args(variant="vulkan"), mlc, {"PATH": str(ninja.parent)})
     assert step(plan, "build mlc-llm-vulkan").env["CMAKE_GENERATOR"] == "Ninja"
     repair = step(plan, "delvewheel repair").argv
-    assert repair[repair.index("--exclude") + 1] == "vulkan-1.dll"
+    assert repair[repair.index("--exclude") + 1] == "vulkan-1.dll:tvm.dll:tvm_runtime.dll"
     assert plan.notes == ["native MSVC build, CMake generator Ninja"]
 
 
@@ -235,8 +236,22 @@ def test_cross_plan_load_tests_under_wine_when_present(mini, tmp_path, monkeypat
     wine.chmod(0o755)
     plan = wheels_windows.plan(args(cross="mingw"), mini, {"PATH": str(wine.parent)})
     load = step(plan, "load the package DLLs under wine")
-    assert load.argv[0] == str(wine) and load.argv[-1].endswith("\\unpacked\\mini_llm")
-    assert load.argv[-2].endswith("mini_llm_cpu.libs")
+    assert load.argv[0] == str(wine)
+    # Both wheels unpacked as one site-packages: the pair's package loads first, and every
+    # grafted-DLL folder (and the pair's package) is searched.
+    ctx = {"pair": str(tmp_path / "pair.whl"), "repaired": str(tmp_path / "main.whl")}
+    for wheel, names in (
+        (ctx["pair"], ["tiny_runtime/libtiny_runtime.dll", "tiny_runtime.libs/libstdc++-6.dll"]),
+        (ctx["repaired"], ["mini_llm/libmini_llm.dll", "mini_llm_cpu.libs/libgcc_s_seh-1.dll"]),
+    ):
+        with zipfile.ZipFile(wheel, "w") as archive:
+            for name in names:
+                archive.writestr(name, b"MZ")
+    step(plan, "unpack the repaired wheel").action(ctx)
+    packages = ctx["dll_packages"].split(";")
+    assert [p.rsplit("\\", 1)[-1] for p in packages] == ["tiny_runtime", "mini_llm"]
+    searched = [p.rsplit("\\", 1)[-1] for p in ctx["dll_search"].split(";")]
+    assert searched == ["tiny_runtime.libs", "mini_llm_cpu.libs", "tiny_runtime"]
     prefix = step(plan, "create the wine prefix")
     assert prefix.argv == (str(wine), "wineboot", "--init") and prefix.env == load.env
     order = titles(plan)

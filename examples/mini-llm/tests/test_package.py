@@ -135,3 +135,13 @@ def test_import_does_not_load_cuda():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout.split() == ["False", "False"]
+
+
+def test_the_runtime_comes_from_its_own_wheel():
+    """libtiny_runtime is loaded from the tiny_runtime package, never shipped in mini_llm."""
+    import tiny_runtime  # pylint: disable=import-outside-toplevel
+
+    package = Path(mini_llm.__file__).resolve().parent
+    assert tiny_runtime.library_path().parent != package
+    assert _loader.find_library("tiny_runtime", package) is None
+    assert tiny_runtime.version() == mini_llm.runtime_version()

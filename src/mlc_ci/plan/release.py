@@ -209,11 +209,18 @@ def verification_problems(
 
 
 def version_problems(
-    version: Version, wheels: Sequence[WheelFile], images: Sequence[Image]
+    version: Version,
+    wheels: Sequence[WheelFile],
+    images: Sequence[Image],
+    paired: Iterable[str] = (),
 ) -> list[str]:
-    """Where the wheels' versions or the images' version labels disagree with the tag."""
+    """Where the wheels' versions or the images' version labels disagree with the tag (the
+    `paired` runtime distributions ship at their own version, which the pairing gate checked)."""
     problems = []
+    own_version = {canonicalize_name(name) for name in paired}
     for wheel in wheels:
+        if canonicalize_name(wheel.name.split("-", 1)[0]) in own_version:
+            continue
         found = wheel_version(wheel.name)
         if Pep440(found) != Pep440(version.pep440):
             problems.append(f"{wheel.name} is version {found}, the tag says {version.pep440}")

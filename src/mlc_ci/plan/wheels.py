@@ -169,8 +169,12 @@ def build_env(  # pylint: disable=too-many-arguments
 
 
 def repair_excludes(config: Config, variant: Variant) -> tuple[str, ...]:
-    """Project-wide excludes followed by the variant's, without duplicates."""
-    return tuple(dict.fromkeys((*config.wheel.auditwheel_exclude, *variant.auditwheel_exclude)))
+    """Project-wide excludes, the variant's, then what the paired runtime wheel provides."""
+    return tuple(
+        dict.fromkeys(
+            (*config.wheel.auditwheel_exclude, *variant.auditwheel_exclude, *config.pair.libraries)
+        )
+    )
 
 
 def repair_argv(plat: str, excludes: Iterable[str], out_dir: str, wheel: str) -> tuple[str, ...]:
@@ -236,7 +240,8 @@ def parse_ccache_stats(text: str) -> dict[str, Any]:
     }
 
 
-def _matches(name: str, patterns: Iterable[str]) -> bool:
+def matches(name: str, patterns: Iterable[str]) -> bool:
+    """True when `name` matches one of the glob `patterns`."""
     return any(fnmatch.fnmatch(name, pattern) for pattern in patterns)
 
 
@@ -273,7 +278,7 @@ def audit_problems(
     if audit.get("pure"):
         problems.append("auditwheel sees a pure-Python wheel: the native libraries are missing")
     for lib in external_libraries(audit):
-        if not _matches(lib, excludes):
+        if not matches(lib, excludes):
             problems.append(f"external library {lib} is neither grafted nor excluded")
     return problems
 
@@ -288,9 +293,9 @@ def content_problems(
         if name in seen:
             problems.append(f"duplicate entry {name}")
         seen.add(name)
-        if _matches(name, STRAY_PATTERNS):
+        if matches(name, STRAY_PATTERNS):
             problems.append(f"stray build file {name}")
-        if _matches(PurePosixPath(name).name, excluded):
+        if matches(PurePosixPath(name).name, excluded):
             problems.append(f"{name} is on the exclude list but was packed into the wheel")
     for path in expected:
         if path not in seen:

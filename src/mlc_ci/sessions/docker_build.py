@@ -114,7 +114,7 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
     git, source, version_note = _versions(config, env)
     build = _Build(config, variant, git, _options(args, config, builder))
     build.args["SOURCE_VERSION"] = source.pep440
-    build.args["SOURCE_DATE_EPOCH"] = "" if source.epoch is None else str(source.epoch)
+    build.args["BUILD_EPOCH"] = "" if source.epoch is None else str(source.epoch)
     steps, cleanup = _ca_steps(env, build)
     steps.append(Step("check base images", action=_check_bases(config, variant, build.state)))
     notes = [how, f"variant {variant.name}, targets {', '.join(targets)}"]

@@ -115,8 +115,14 @@ def _local_steps(repo, config: Config, release, files, env, publishing) -> list[
     tag, version = release
     dist, wheels, reports = files
     project = config.project.name
+    # A pair the pipeline builds ships with the release, at its own version.
+    paired = tuple(
+        dict.fromkeys(config.pair_distribution(v) for v in config.variants.values())
+        if config.pair_source
+        else ()
+    )
     owned = (config.project.distribution, *(v.distribution for v in config.variants.values()))
-    check = _collect(tag, version, (dist, wheels, reports), owned)
+    check = _collect(tag, version, (dist, wheels, reports), (*owned, *paired), paired)
     return [
         Step("check versions, ownership and verification", action=check),
         Step(
@@ -240,7 +246,9 @@ def load_reports(directory: Path) -> dict[str, dict[str, Any]]:
     return reports
 
 
-def _collect(tag: str, version: Version, found: tuple, distributions: Sequence[str]):
+def _collect(
+    tag: str, version: Version, found: tuple, distributions: Sequence[str], paired: Sequence[str]
+):
     dist, wheels, reports_dir = found
 
     def action(ctx: Context) -> None:
@@ -261,7 +269,7 @@ def _collect(tag: str, version: Version, found: tuple, distributions: Sequence[s
         problems = [
             *rel.ownership_problems(files, distributions),
             *stale,
-            *rel.version_problems(version, files, images),
+            *rel.version_problems(version, files, images, paired),
             *rel.verification_problems(files, rel.verified_wheels(reports)),
             *image_problems,
         ]

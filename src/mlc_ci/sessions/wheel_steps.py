@@ -42,16 +42,25 @@ def smoke_steps(
     # Without pip: seeding it (ensurepip) was a third of a warm wheel rebuild; the session's own
     # installer writes into the venv instead.
     venv = (sys.executable, "-m", "venv", "--clear", "--without-pip", str(layout.venv))
+    # With a pair, its file is named again: the resolver takes the pair's name from that file
+    # only, so a mismatch fails here instead of fetching another build from an index.
+    paired = (Ref("pair"),) if config.pair.enabled else ()
     install = wheels.install_argv(
         config.wheel.frontend,
         sys.executable,
         f"{venv_bin}/python",
-        (Ref("repaired"), *variant.smoke_requires),
+        (Ref("repaired"), *paired, *variant.smoke_requires),
     )
-    steps = [
-        Step("create clean venv", venv),
-        Step("install repaired wheel", install, cwd=str(layout.empty), on_fail=keep),
-    ]
+    steps = [Step("create clean venv", venv)]
+    if config.pair.enabled:
+        # The pair first and alone (--no-deps): its name then never resolves from another index.
+        pair = wheels.install_argv(
+            config.wheel.frontend, sys.executable, f"{venv_bin}/python", ("--no-deps", Ref("pair"))
+        )
+        steps.append(
+            Step("install the paired runtime wheel", pair, cwd=str(layout.empty), on_fail=keep)
+        )
+    steps.append(Step("install repaired wheel", install, cwd=str(layout.empty), on_fail=keep))
     for command in (*config.wheel.smoke, *variant.smoke):
         steps.append(
             Step(
@@ -203,13 +212,15 @@ def locate(directory: Path, key: str):
     return action
 
 
-def publish(variant: Variant, layout: Layout):
-    """Copy the verified wheel into the output directory under a temporary name, then rename."""
+def publish(variant: Variant, layout: Layout, key: str = "repaired"):
+    """Copy the verified wheel into the output directory under a temporary name, then rename
+    (`key`: "pair" publishes the paired runtime wheel built with it)."""
 
     def action(ctx: Context) -> None:
-        source = Path(ctx["repaired"])
+        source = Path(ctx[key])
         final = files.copy(source, layout.out / source.name)
-        extra = {"tag": ".".join(wheels.wheel_tags(final.name)), **ctx.get("report", {})}
+        extra = {"tag": ".".join(wheels.wheel_tags(final.name))}
+        extra.update(ctx.get("report", {}) if key == "repaired" else {"role": "pair"})
         ctx.setdefault("artifacts", []).append(
             artifact(final, kind="wheel", variant=variant.name, **extra)
         )

@@ -15,7 +15,7 @@ from mlc_ci.config import Config, Variant, require_source
 from mlc_ci.errors import PipelineError
 from mlc_ci.plan import wheels
 from mlc_ci.run import Context, Ref, Step
-from mlc_ci.sessions import reproducible, wheel_steps
+from mlc_ci.sessions import pair_steps, reproducible, wheel_steps
 from mlc_ci.sessions.base import Plan, SessionDef
 
 
@@ -75,16 +75,53 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
     data["ccache"] = use_ccache
     steps, cache_notes = _build_steps(config, (variant, version), layout, build_env, env)
     notes = [why, f"version {version.pep440 or '(not read)'} from {version.origin}", *cache_notes]
-    steps.append(Step("locate built wheel", action=wheel_steps.locate(layout.raw, "wheel")))
     keep = f"the unrepaired wheel stays in {layout.raw}; nothing was copied to {layout.out}"
     repair_env = {} if version.epoch is None else {"SOURCE_DATE_EPOCH": str(version.epoch)}
+    # The pair just before the project's build (with the same compilers and caches).
+    at = [s.title for s in steps].index(f"build {variant.distribution} wheel")
+    steps[at:at] = _pair_build(config, variant, layout, (build_env, repair_env), keep)
+    steps.append(Step("locate built wheel", action=wheel_steps.locate(layout.raw, "wheel")))
     steps += _repair_and_verify(config, (variant, version), layout, (excludes, repair_env), keep)
-    steps += wheel_steps.smoke_steps(config, variant, layout, keep)
+    steps += _pair_checks(config, variant, layout, keep)
     if args.check_reproducible:
         steps += reproducible.steps(config, layout, (env_at, repair_env), excludes, keep)
+    if config.pair_source:
+        steps.append(
+            Step(
+                f"publish {config.pair_distribution(variant)} into {layout.out}",
+                action=wheel_steps.publish(variant, layout, key="pair"),
+            )
+        )
     steps.append(Step(f"publish into {layout.out}", action=wheel_steps.publish(variant, layout)))
     restore = [Step("restore source tree", action=wheel_steps.restore())]
     return Plan(f"wheels-linux-{variant.name}", steps, data, restore, notes)
+
+
+def _pair_build(config: Config, variant: Variant, layout, envs, keep: str) -> list[Step]:
+    """The paired runtime wheel, built and repaired like the project's (when [pair].source)."""
+    if not config.pair_source:
+        return []
+    build_env, repair_env = envs
+
+    def repair_for(out_dir: str, wheel: Ref) -> tuple:
+        return wheels.repair_argv(config.wheel.plat, (), out_dir, wheel)
+
+    return pair_steps.build_steps(
+        config, variant, layout, build_env, (repair_for, repair_env), keep
+    )
+
+
+def _pair_checks(config: Config, variant: Variant, layout, keep: str) -> list[Step]:
+    """The pair's exact requirement, its channel, the smoke venv with both, the pairing gate."""
+    if not config.pair.enabled:
+        return wheel_steps.smoke_steps(config, variant, layout, keep)
+    steps = [pair_steps.requirement_step(config, variant, keep)]
+    if not config.pair_source:
+        steps += pair_steps.channel_steps(config, variant, layout, keep)
+    smoke = wheel_steps.smoke_steps(config, variant, layout, keep)
+    installed = [s.title for s in smoke].index("install repaired wheel") + 1
+    gate = pair_steps.gate_step(config, variant, layout, keep)
+    return [*steps, *smoke[:installed], gate, *smoke[installed:]]
 
 
 def _build_steps(config: Config, built, layout, build_env, env) -> tuple[list[Step], list[str]]:

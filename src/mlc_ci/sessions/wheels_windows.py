@@ -15,7 +15,7 @@ from mlc_ci.config import Config, Variant, require_source
 from mlc_ci.errors import PipelineError
 from mlc_ci.plan import wheels, windows
 from mlc_ci.run import Context, Ref, Step, capture
-from mlc_ci.sessions import wheel_steps
+from mlc_ci.sessions import pair_steps, wheel_steps
 from mlc_ci.sessions.base import Plan, SessionDef
 
 
@@ -91,28 +91,71 @@ def _cross_plan(args, config: Config, built, layout, env) -> Plan:
             "prepare source and staging",
             action=wheel_steps.prepare(config, variant, layout, version),
         ),
-        *before,
-        _build_step(config, variant, layout, build_env),
-        *after,
-        Step("locate built wheel", action=wheel_steps.locate(layout.raw, "wheel")),
         Step("collect the MinGW runtime DLLs", action=_collect_mingw_runtime(layout.runtime)),
         # Debian's DLLs carry debug info (libstdc++-6.dll: ~24 MB); stripped copies get grafted.
         Step("strip the runtime DLLs", (windows.MINGW_STRIP, "--strip-unneeded", *runtime)),
+        *before,
+        *_pair_build(config, variant, layout, build_env, ([str(layout.runtime)], ":")),
+        _build_step(config, variant, layout, build_env),
+        *after,
+        Step("locate built wheel", action=wheel_steps.locate(layout.raw, "wheel")),
     ]
     steps += _repair_steps(config, variant, layout, [str(layout.runtime)], "mingw", ":")
     steps.append(Step("check the stamped version", action=wheel_steps.check_version(version)))
+    if config.pair.enabled:
+        steps.append(pair_steps.requirement_step(config, variant, _keep(layout)))
+        if not config.pair_source:
+            steps += pair_steps.channel_steps(config, variant, layout, _keep(layout))
     wine = host.find_wine(env)
     how = "cross-compiled with MinGW-w64 on Linux"
     if wine:
-        steps += _wine_steps(config, variant, layout, wine)
+        steps += _wine_steps(config, layout, wine)
         how += "; DLLs load-tested under wine"
     else:
         how += "; no wine64 here, so the DLLs are not load-tested"
-    steps.append(Step(f"publish into {layout.out}", action=wheel_steps.publish(variant, layout)))
+    steps += _publish(config, variant, layout)
     return _plan(variant, steps, how)
 
 
-def _wine_steps(config: Config, variant: Variant, layout, wine: str) -> list[Step]:
+def _keep(layout) -> str:
+    return f"the unrepaired wheel stays in {layout.raw}; nothing was copied to {layout.out}"
+
+
+def _pair_build(config: Config, variant: Variant, layout, build_env, search) -> list[Step]:
+    """The paired runtime wheel, built and delvewheel-repaired like the project's."""
+    if not config.pair_source:
+        return []
+    add_path, pathsep = search
+
+    def repair_for(out_dir: str, wheel: Ref) -> tuple:
+        return windows.repair_argv(windows.delvewheel_args(add_path, (), pathsep), out_dir, wheel)
+
+    return pair_steps.build_steps(
+        config, variant, layout, build_env, (repair_for, {}), _keep(layout)
+    )
+
+
+def _publish(config: Config, variant: Variant, layout) -> list[Step]:
+    """The pair (when built here), then the project's wheel."""
+    steps = []
+    if config.pair_source:
+        steps.append(
+            Step(
+                f"publish {config.pair_distribution(variant)} into {layout.out}",
+                action=wheel_steps.publish(variant, layout, key="pair"),
+            )
+        )
+    steps.append(Step(f"publish into {layout.out}", action=wheel_steps.publish(variant, layout)))
+    return steps
+
+
+def _dll_excludes(config: Config, variant: Variant) -> tuple[str, ...]:
+    """delvewheel --exclude: the variant's, and the DLLs the paired runtime wheel provides."""
+    pair = [name for name in config.pair.libraries if name.lower().endswith(".dll")]
+    return tuple(dict.fromkeys((*variant.delvewheel_exclude, *pair)))
+
+
+def _wine_steps(config: Config, layout, wine: str) -> list[Step]:
     """Load every package DLL of the repaired wheel under wine, with the grafted DLLs only."""
     unpacked = layout.stage / "unpacked"
     loader = str(layout.stage / "dllcheck.exe")
@@ -132,26 +175,39 @@ def _wine_steps(config: Config, variant: Variant, layout, wine: str) -> list[Ste
                 str(Path(__file__).parent.parent / "data" / "dllcheck.c"),
             ),
         ),
-        Step("unpack the repaired wheel", action=_unpack(unpacked)),
+        Step("unpack the repaired wheel", action=_unpack(unpacked, config)),
         Step(
             "load the package DLLs under wine",
-            (
-                wine,
-                loader,
-                windows.wine_path(str(unpacked / windows.libs_dir(variant.distribution))),
-                windows.wine_path(str(unpacked / config.project.package)),
-            ),
+            (wine, loader, Ref("dll_search"), Ref("dll_packages")),
             env=wine_env,
             on_fail=keep,
         ),
     ]
 
 
-def _unpack(target: Path):
+def _unpack(target: Path, config: Config):
+    """Unpack the wheel (and the paired runtime wheel beside it, as one site-packages) and name
+    the folders the DLL loader searches and loads, the pair's package first."""
+
     def action(ctx: Context) -> None:
         shutil.rmtree(target, ignore_errors=True)
-        with zipfile.ZipFile(ctx["repaired"]) as archive:
-            archive.extractall(target)
+        wheels_ = [ctx["pair"], ctx["repaired"]] if config.pair.enabled else [ctx["repaired"]]
+        search, packages = [], []
+        for wheel in wheels_:
+            with zipfile.ZipFile(wheel) as archive:
+                archive.extractall(target)
+                names = archive.namelist()
+            libs = {n.split("/", 1)[0] for n in names if n.split("/", 1)[0].endswith(".libs")}
+            dlls = {
+                n.rsplit("/", 1)[0]
+                for n in names
+                if n.lower().endswith(".dll") and ".libs/" not in n
+            }
+            search += [str(target / d) for d in sorted(libs)]
+            packages += [str(target / d) for d in sorted(dlls)]
+        search += packages[:-1]  # the pair's package: where its DLL is found by name
+        ctx["dll_search"] = ";".join(windows.wine_path(d) for d in search)
+        ctx["dll_packages"] = ";".join(windows.wine_path(d) for d in packages)
 
     return action
 
@@ -181,7 +237,8 @@ def _msvc_plan(config: Config, built, layout, env) -> Plan:
     before, after, _ = (
         wheel_steps.ccache_steps(config, env, build_env) if use_ccache else ([], [], [])
     )
-    keep = f"the unrepaired wheel stays in {layout.raw}; nothing was copied to {layout.out}"
+    keep = _keep(layout)
+    add = windows.add_paths(variant, home)
     steps = [
         Step(
             "prepare source and staging",
@@ -193,15 +250,19 @@ def _msvc_plan(config: Config, built, layout, env) -> Plan:
         ),
         Step("load the MSVC environment (vswhere + vcvars64.bat)", action=_load_msvc),
         *before,
+        *_pair_build(config, variant, layout, build_env, (add, ";")),
         _build_step(config, variant, layout, build_env),
         *after,
         Step("locate built wheel", action=wheel_steps.locate(layout.raw, "wheel")),
     ]
-    add = windows.add_paths(variant, home)
     steps += _repair_steps(config, variant, layout, add, "msvc", ";")
     steps.append(Step("check the stamped version", action=wheel_steps.check_version(version)))
+    if config.pair.enabled:
+        steps.append(pair_steps.requirement_step(config, variant, keep))
+        if not config.pair_source:
+            steps += pair_steps.channel_steps(config, variant, layout, keep)
     steps += wheel_steps.smoke_steps(config, variant, layout, keep, scripts="Scripts")
-    steps.append(Step(f"publish into {layout.out}", action=wheel_steps.publish(variant, layout)))
+    steps += _publish(config, variant, layout)
     plan_ = _plan(variant, steps, f"native MSVC build, CMake generator {generator}")
     plan_.data["add_path"] = add
     return plan_
@@ -225,7 +286,8 @@ def _build_step(config: Config, variant: Variant, layout, env: dict[str, str]) -
 
 
 def _repair_steps(config, variant, layout, add_path, toolchain, pathsep) -> list[Step]:
-    options = windows.delvewheel_args(add_path, variant.delvewheel_exclude, pathsep)
+    excludes = _dll_excludes(config, variant)
+    options = windows.delvewheel_args(add_path, excludes, pathsep)
     keep = f"the unrepaired wheel stays in {layout.raw}; nothing was copied to {layout.out}"
     expected = windows.expected_files(config, variant, toolchain)
     return [
@@ -244,7 +306,7 @@ def _repair_steps(config, variant, layout, add_path, toolchain, pathsep) -> list
         Step("locate repaired wheel", action=wheel_steps.locate(layout.repaired, "repaired")),
         Step(
             "check tag, grafted DLLs and contents",
-            action=_verify(expected, variant.delvewheel_exclude, keep),
+            action=_verify(expected, excludes, keep),
         ),
     ]
 

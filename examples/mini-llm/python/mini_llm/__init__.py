@@ -1,7 +1,8 @@
 """mini_llm: a small native library with MLC-LLM's build shape.
 
-Importing the package loads libtiny_runtime, libmini_llm and libmini_llm_module from the package
-directory (in that order, globally). libmini_llm_cuda is loaded only by `mini_llm.cuda`.
+Importing the package loads libtiny_runtime from the installed tiny-runtime wheel, then
+libmini_llm and libmini_llm_module from the package directory (in that order, globally).
+libmini_llm_cuda is loaded only by `mini_llm.cuda`.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import ctypes
 import json
 from typing import Any
+
+import tiny_runtime
 
 from mini_llm import _loader
 
@@ -25,8 +28,8 @@ __all__ = [
 ]
 
 _loader.add_dll_directory()
+_RUNTIME = tiny_runtime.load()
 _LIBS = {name: _loader.load_library(name) for name in _loader.CORE_LIBRARIES}
-_RUNTIME = _LIBS["tiny_runtime"]
 _CORE = _LIBS["mini_llm"]
 _MODULE = _LIBS["mini_llm_module"]
 

@@ -16,7 +16,8 @@ from typing import Optional
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 # Load order: every library after the libraries it links against.
-CORE_LIBRARIES = ("tiny_runtime", "mini_llm", "mini_llm_module")
+# libtiny_runtime comes from the tiny-runtime wheel (tiny_runtime.load()), before these.
+CORE_LIBRARIES = ("mini_llm", "mini_llm_module")
 
 
 def library_filenames(name: str, platform: str = sys.platform) -> tuple[str, ...]:

@@ -1,0 +1,71 @@
+"""Reading ELF shared objects (pyelftools) and the manylinux system-library lists (auditwheel's
+policy data): the facts the runtime-pairing gate decides on."""
+
+from __future__ import annotations
+
+import json
+import re
+from importlib import resources
+from pathlib import Path
+
+from elftools.common.exceptions import ELFError
+from elftools.elf.dynamic import DynamicSection
+from elftools.elf.elffile import ELFFile
+
+from mlc_ci.errors import PipelineError
+from mlc_ci.plan.pairing import SharedObject
+
+# Where the host's system libraries live (Debian/Ubuntu multiarch, then the classic paths).
+SYSTEM_DIRS = ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64")
+
+
+def read(path: Path) -> SharedObject:
+    """The dynamic section and dynamic symbol table of `path`."""
+    try:
+        with path.open("rb") as stream:
+            elf = ELFFile(stream)
+            soname, needed = path.name, []
+            for section in elf.iter_sections():
+                if isinstance(section, DynamicSection):
+                    for tag in section.iter_tags():
+                        if tag.entry.d_tag == "DT_NEEDED":
+                            needed.append(tag.needed)
+                        elif tag.entry.d_tag == "DT_SONAME":
+                            soname = tag.soname
+            undefined, exported = set(), set()
+            symbols = elf.get_section_by_name(".dynsym")
+            for symbol in symbols.iter_symbols() if symbols else ():
+                if not symbol.name:
+                    continue
+                bind = symbol["st_info"]["bind"]
+                if symbol["st_shndx"] == "SHN_UNDEF":
+                    if bind == "STB_GLOBAL":
+                        undefined.add(symbol.name)
+                elif bind in ("STB_GLOBAL", "STB_WEAK", "STB_GNU_UNIQUE") and symbol["st_other"][
+                    "visibility"
+                ] in ("STV_DEFAULT", "STV_PROTECTED"):
+                    exported.add(symbol.name)
+    except (OSError, ELFError) as exc:
+        raise PipelineError(f"cannot read {path} as an ELF shared object ({exc}).") from exc
+    return SharedObject(str(path), soname, tuple(needed), frozenset(undefined), frozenset(exported))
+
+
+def find_system(soname: str, dirs: tuple[str, ...] = SYSTEM_DIRS) -> Path | None:
+    """The host's copy of a system library, by soname."""
+    for directory in dirs:
+        candidate = Path(directory) / soname
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def system_libraries(tag: str) -> frozenset[str]:
+    """The libraries the manylinux policy of platform tag `tag` lets a wheel take from the system
+    (every policy's list for a tag no policy names, e.g. linux_x86_64)."""
+    policies = json.loads(
+        (resources.files("auditwheel.policy") / "manylinux-policy.json").read_text("utf-8")
+    )
+    match = re.match(r"manylinux_\d+_\d+|manylinux\d+", tag)  # manylinux_2_31_x86_64 -> _2_31
+    name = match.group(0) if match else ""
+    chosen = [p for p in policies if name and (p["name"] == name or name in p.get("aliases", []))]
+    return frozenset(lib for p in chosen or policies for lib in p["lib_whitelist"])

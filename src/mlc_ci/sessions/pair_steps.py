@@ -1,0 +1,233 @@
+"""The paired runtime wheel ([pair]): built beside the project's wheel or fetched from its
+channel, required exactly, installed first, and checked by the pairing gate."""
+
+from __future__ import annotations
+
+import email.parser
+import re
+import shutil
+import sys
+import zipfile
+from pathlib import Path
+from typing import Callable, Mapping
+
+from packaging.utils import canonicalize_name
+
+from mlc_ci import elf
+from mlc_ci.config import Config, Variant
+from mlc_ci.errors import PipelineError
+from mlc_ci.plan import pairing, wheels
+from mlc_ci.run import Context, Ref, Step
+from mlc_ci.sessions.wheel_steps import Layout, locate
+
+_LIBRARY = re.compile(r"\.so(\.\d+)*$")
+
+
+class PairLayout:
+    """Staging of the pair, beside the project wheel's."""
+
+    def __init__(self, layout: Layout) -> None:
+        self.root = layout.stage / "pair"
+        self.raw = self.root / "raw"
+        self.repaired = self.root / "repaired"
+        self.cmake_build = layout.cmake_build.with_name(layout.cmake_build.name + "-pair")
+
+
+def label(config: Config, variant: Variant) -> str:
+    """The pair's distribution for `variant`."""
+    return config.pair_distribution(variant)
+
+
+RepairFor = Callable[[str, Ref], tuple]  # (output directory, wheel) -> the repair command
+
+
+def build_steps(  # pylint: disable=too-many-arguments
+    config: Config,
+    variant: Variant,
+    layout: Layout,
+    build_env: Mapping[str, str],
+    repair: tuple[RepairFor, Mapping[str, str]],
+    keep: str,
+) -> list[Step]:
+    """Build and repair the pair from [pair].source; `repair`: the platform's repair command
+    and its environment."""
+    where = PairLayout(layout)
+    name = label(config, variant)
+    repair_for, repair_env = repair
+    return [
+        Step(f"prepare {name} staging", action=_clean(where)),
+        Step(
+            f"build {name} wheel",
+            wheels.build_argv(
+                config.wheel.frontend,
+                str(config.pair_source),
+                str(where.raw),
+                str(where.cmake_build),
+                sys.executable,
+            ),
+            env=build_env,
+        ),
+        Step(f"locate built {name} wheel", action=locate(where.raw, "pair_wheel")),
+        Step(
+            f"repair {name}",
+            repair_for(str(where.repaired), Ref("pair_wheel")),
+            env=repair_env,
+            on_fail=keep,
+        ),
+        Step(f"locate repaired {name} wheel", action=locate(where.repaired, "pair")),
+        Step(f"check the {name} wheel", action=_check_pair_wheel(config, variant)),
+    ]
+
+
+def channel_steps(config: Config, variant: Variant, layout: Layout, keep: str) -> list[Step]:
+    """Fetch the exact pair the wheel requires from [pair].index alone (never another index)."""
+    where = PairLayout(layout)
+    name = label(config, variant)
+    download = (
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary",
+        ":all:",
+        "--index-url",
+        config.pair.index,
+        "--dest",
+        str(where.repaired),
+        Ref("pair_requirement"),
+    )
+    return [
+        Step(f"prepare {name} staging", action=_clean(where)),
+        Step(f"download {name} from {config.pair.index}", download, on_fail=keep),
+        Step(f"locate the {name} wheel", action=locate(where.repaired, "pair")),
+    ]
+
+
+def requirement_step(config: Config, variant: Variant, keep: str) -> Step:
+    """The wheel's exact Requires-Dist on the pair (and, when built, the built pair's version)."""
+
+    def action(ctx: Context) -> None:
+        name = label(config, variant)
+        wheel = Path(ctx["repaired"]).name
+        version, problem = pairing.required_version(_requires_dist(ctx["repaired"]), wheel, name)
+        if problem and config.pair.version and "declares no Requires-Dist" in problem:
+            version, problem = config.pair.version, ""  # the configured pin stands in
+        if not problem and "pair" in ctx:
+            built = wheels.wheel_version(Path(ctx["pair"]).name)
+            if built != version:
+                problem = (
+                    f"{wheel} requires {name}=={version}, but the {name} built with it is "
+                    f"{built}; pin the version the runtime's pyproject.toml declares"
+                )
+        if problem:
+            raise PipelineError(f"{problem}; {keep}.")
+        ctx["pair_requirement"] = f"{name}=={version}"
+        ctx.setdefault("report", {})["pairing"] = {"pair": name, "required": version}
+
+    return Step(f"check the wheel requires {label(config, variant)} exactly", action=action)
+
+
+def gate_step(config: Config, variant: Variant, layout: Layout, keep: str) -> Step:
+    """NEEDED libraries and undefined symbols of the wheel's libraries against the smoke venv."""
+
+    def action(ctx: Context) -> None:
+        name = label(config, variant)
+        site = _site_packages(layout.venv)
+        installed = _installed_version(site, name)
+        required = ctx["report"]["pairing"]["required"]
+        wheel = Path(ctx["repaired"]).name
+        if installed != required:
+            raise PipelineError(
+                f"the smoke venv holds {name} {installed or '(none)'}, but {wheel} requires "
+                f"{name}=={required}; {keep}."
+            )
+        own = [site / member for member in _libraries(ctx["repaired"])]
+        pair = [site / member for member in _libraries(ctx["pair"])]
+        facts = _facts(config, variant, (own, pair), f"{name} {installed}")
+        problems, rows = pairing.check(facts)
+        ctx["report"]["pairing"].update(installed=installed, libraries=rows)
+        if problems:
+            raise PipelineError(f"runtime pairing failed: {'; '.join(problems)}; {keep}.")
+        print(f"      pairing: {len(rows)} libraries checked against {name} {installed}")
+
+    return Step(
+        f"check the pairing with {label(config, variant)} (libraries, symbols)", action=action
+    )
+
+
+def _facts(config: Config, variant: Variant, paths, pair_label: str) -> pairing.Facts:
+    own, pair = ([elf.read(p) for p in group] for group in paths)
+    package = [lib for lib in own if ".libs/" not in lib.path.replace("\\", "/")]
+    grafted = [lib for lib in own if lib not in package]
+    allowed = elf.system_libraries(config.wheel.plat if config.wheel.plat != "auto" else "")
+    system: dict[str, pairing.SharedObject | None] = {}
+    todo = [n for lib in (*own, *pair) for n in lib.needed]
+    while todo:
+        soname = todo.pop()
+        if soname in system or soname not in allowed:
+            continue
+        found = elf.find_system(soname)
+        system[soname] = elf.read(found) if found else None
+        todo.extend(system[soname].needed if system[soname] else ())
+    excluded = tuple(
+        x for x in wheels.repair_excludes(config, variant) if x not in config.pair.libraries
+    )
+    return pairing.Facts(
+        package, grafted, pair, system, allowed, config.pair.libraries, excluded, pair_label
+    )
+
+
+def _clean(where: PairLayout):
+    def action(_ctx: Context) -> None:
+        for directory in (where.raw, where.repaired):
+            shutil.rmtree(directory, ignore_errors=True)
+            directory.mkdir(parents=True)
+
+    return action
+
+
+def _check_pair_wheel(config: Config, variant: Variant):
+    def action(ctx: Context) -> None:
+        name = label(config, variant)
+        wheel = Path(ctx["pair"]).name
+        with zipfile.ZipFile(ctx["pair"]) as archive:
+            names = archive.namelist()
+        problems = wheels.content_problems(names, (), (), name)
+        provided = [n for n in names if wheels.matches(n.rsplit("/", 1)[-1], config.pair.libraries)]
+        if not provided:
+            problems.append(
+                f"it holds none of [pair].libraries ({', '.join(config.pair.libraries)})"
+            )
+        if problems:
+            raise PipelineError(f"{wheel} failed verification: {'; '.join(problems)}.")
+
+    return action
+
+
+def _requires_dist(wheel: str) -> list[str]:
+    with zipfile.ZipFile(wheel) as archive:
+        metadata = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+        message = email.parser.Parser().parsestr(archive.read(metadata).decode("utf-8"))
+    return message.get_all("Requires-Dist") or []
+
+
+def _libraries(wheel: str) -> list[str]:
+    with zipfile.ZipFile(wheel) as archive:
+        return [n for n in archive.namelist() if _LIBRARY.search(n)]
+
+
+def _site_packages(venv: Path) -> Path:
+    found = sorted(venv.glob("lib/python3*/site-packages"))
+    if not found:
+        raise PipelineError(f"the smoke venv {venv} has no lib/python3*/site-packages.")
+    return found[0]
+
+
+def _installed_version(site: Path, distribution: str) -> str:
+    wanted = canonicalize_name(distribution)
+    for info in site.glob("*.dist-info"):
+        name, _, version = info.name.removesuffix(".dist-info").partition("-")
+        if canonicalize_name(name) == wanted:
+            return version
+    return ""
