@@ -44,8 +44,12 @@ def fixture_tagged(tmp_path_factory) -> Path:
 
 
 def test_the_tag_gives_the_wheel_its_version(tagged):
-    (wheel,) = (tagged / "dist").glob("*.whl")
-    assert wheel.name.startswith("mini_llm_cpu-0.2.0-py3-none-")
+    # mini-llm at the tag's version, its paired runtime at its own.
+    names = sorted(wheel.name for wheel in (tagged / "dist").glob("*.whl"))
+    assert [name.split("-py3-")[0] for name in names] == [
+        "mini_llm_cpu-0.2.0",
+        "tiny_runtime-0.1.0",
+    ]
     pyproject = tagged / "examples" / "mini-llm" / "pyproject.toml"
     assert 'version = "0.1.0"' in pyproject.read_text()  # the stamp was undone
 
@@ -53,7 +57,8 @@ def test_the_tag_gives_the_wheel_its_version(tagged):
 def test_the_release_accepts_the_tag_it_was_built_at(tagged):
     released = mlc_ci(tagged, "release", "--tag", "v0.2.0", "--dry-run")
     assert released.returncode == 0, explain(released)
-    assert "mini_llm_cpu-0.2.0-" in (tagged / "dist" / "SHA256SUMS").read_text()
+    sums = (tagged / "dist" / "SHA256SUMS").read_text()
+    assert "mini_llm_cpu-0.2.0-" in sums and "tiny_runtime-0.1.0-" in sums  # both ship
 
 
 def test_another_tag_is_refused_naming_both_versions(tagged):
