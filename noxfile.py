@@ -84,7 +84,7 @@ def trivy(session: nox.Session) -> None:
 
 @nox.session(tags=["release", "linux"])
 def release(session: nox.Session) -> None:
-    """Checksums, notes and publishing of a tagged release (`-- --tag vX.Y.Z --dry-run`)."""
+    """Checksums, notes and publishing of a tagged release (`-- --tag vX.Y.Z [--publish]`)."""
     _toolkit(session, "release")
     _mlc_ci(session, "release")
 

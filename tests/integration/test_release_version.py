@@ -1,5 +1,5 @@
 """Versions from git, end to end: a scratch clone of this repository tagged v0.2.0 builds
-mini-llm 0.2.0 wheels, and the release (a dry run, nothing published) accepts them for that
+mini-llm 0.2.0 wheels, and the release (without --publish: nothing published) accepts them for that
 tag and refuses them for another in one line that names both."""
 
 from __future__ import annotations
@@ -55,14 +55,14 @@ def test_the_tag_gives_the_wheel_its_version(tagged):
 
 
 def test_the_release_accepts_the_tag_it_was_built_at(tagged):
-    released = mlc_ci(tagged, "release", "--tag", "v0.2.0", "--dry-run")
+    released = mlc_ci(tagged, "release", "--tag", "v0.2.0")  # no --publish: nothing is published
     assert released.returncode == 0, explain(released)
     sums = (tagged / "dist" / "SHA256SUMS").read_text()
     assert "mini_llm_cpu-0.2.0-" in sums and "tiny_runtime-0.1.0-" in sums  # both ship
 
 
 def test_another_tag_is_refused_naming_both_versions(tagged):
-    refused = mlc_ci(tagged, "release", "--tag", "v0.3.0", "--dry-run")
+    refused = mlc_ci(tagged, "release", "--tag", "v0.3.0")
     assert refused.returncode != 0
     (line,) = [l for l in refused.stderr.splitlines() if l.startswith("mlc-ci: error:")]
     assert "is version 0.2.0, the tag says 0.3.0" in line, explain(refused)

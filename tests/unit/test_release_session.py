@@ -80,12 +80,10 @@ def run(make_config, repo, built, *extra, env=None, monkeypatch=None):
     return cli.main(argv, out=out), out.getvalue()
 
 
-def test_dry_run_writes_notes_and_sums_and_says_what_it_skipped(
+def test_without_publish_it_writes_notes_and_sums_and_says_what_it_skipped(
     make_config, repo, built, monkeypatch
 ):
-    status, out = run(
-        make_config, repo, built, "--tag", "v0.1.0", "--dry-run", monkeypatch=monkeypatch
-    )
+    status, out = run(make_config, repo, built, "--tag", "v0.1.0", monkeypatch=monkeypatch)
     assert status == 0, out
     dist, reports = built
     sums = (dist / "SHA256SUMS").read_text(encoding="utf-8")
@@ -94,33 +92,38 @@ def test_dry_run_writes_notes_and_sums_and_says_what_it_skipped(
     assert "## Changes since v0.0.9" in notes and "chore: start" not in notes
     assert notes.index("### Features") < notes.index("### Bug fixes") < notes.index("### CI")
     assert "- plain subject (" in notes
-    assert "not done (dry run): GitHub release on $GITHUB_REPOSITORY" in out
+    assert "not done (no --publish): GitHub release on $GITHUB_REPOSITORY" in out
     assert "would read https://pypi.org/simple/ and upload the wheels it lacks: " in out
     assert "twine upload --repository-url https://upload.pypi.org/legacy/" in out
     assert "--skip-existing" in out  # twine allows it for PyPI
     assert f"no docker-build report in {reports}" in out
     saved = json.loads((reports.parent / "out-reports" / "release.json").read_text())
-    assert saved["status"] == "passed" and saved["data"]["dry_run"] is True
-    assert saved["data"]["not_done"][0].startswith("not done (dry run)")
+    assert saved["status"] == "passed" and saved["data"]["dry_run"] is False
+    assert saved["data"]["not_done"][0].startswith("not done (no --publish)")
     assert {a["name"] for a in saved["artifacts"]} == {WHEEL, "SHA256SUMS", "RELEASE_NOTES.md"}
 
 
-def test_plan_command_is_the_same_dry_run(make_config, repo, built, monkeypatch):
+def test_plan_and_dry_run_print_the_same_and_write_nothing(make_config, repo, built, monkeypatch):
     dist, reports = built
     monkeypatch.setenv("MLC_CI_REPORTS_DIR", str(reports.parent / "out-reports"))
-    out = io.StringIO()
-    argv = ["plan", "release", "--", "--config", str(make_config()), "--tag", "v0.1.0"]
-    argv += ["--repo", str(repo), "--dist", str(dist), "--reports", str(reports)]
-    assert cli.main(argv, out=out) == 0, out.getvalue()
-    assert "not done (dry run)" in out.getvalue()
+    config_path = str(make_config())
+    common = ["--config", config_path, "--tag", "v0.1.0", "--repo", str(repo)]
+    common += ["--dist", str(dist), "--reports", str(reports)]
+    before = sorted(p for p in reports.parent.rglob("*") if ".git" not in p.parts)
+    printed = []
+    for argv in (["plan", "release", "--", *common], ["release", "--dry-run", *common]):
+        out = io.StringIO()
+        assert cli.main(argv, out=out) == 0, out.getvalue()
+        printed.append(out.getvalue())
+    assert printed[0] == printed[1] and "not done (dry run)" in printed[0]
+    assert sorted(p for p in reports.parent.rglob("*") if ".git" not in p.parts) == before
+    assert not (dist / "SHA256SUMS").exists()
 
 
 def test_untagged_head_lists_commits_up_to_head(make_config, repo, built, monkeypatch):
     git(repo, "tag", "-d", "v0.1.0")
     git(repo, "commit", "-q", "--allow-empty", "-m", "perf: not yet tagged")
-    status, out = run(
-        make_config, repo, built, "--tag", "v0.1.0", "--dry-run", monkeypatch=monkeypatch
-    )
+    status, out = run(make_config, repo, built, "--tag", "v0.1.0", monkeypatch=monkeypatch)
     assert status == 0, out
     notes = (built[0] / "RELEASE_NOTES.md").read_text(encoding="utf-8")
     assert "- not yet tagged (" in notes and "- first (" in notes

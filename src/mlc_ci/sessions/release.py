@@ -52,10 +52,9 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
     """Check, write SHA256SUMS and notes, then publish what the decision allows."""
     tag = rel.tag_from_env(args.tag, env)
     version = from_tag(tag)
+    # --dry-run prints the plan and writes nothing, like every session's; a rehearsal that
+    # checks and writes the notes and SHA256SUMS is a run without --publish.
     dry_run = args.dry_run
-    # A release's dry run still checks and writes the notes and SHA256SUMS (they are what a
-    # maintainer reviews before publishing); only publishing is left out. So the runner runs.
-    args.dry_run = False
     dist = Path(args.dist or config.wheel.dist_dir).resolve()
     reports = Path(args.reports or env.get("MLC_CI_REPORTS_DIR") or "reports").resolve()
     index_url = config.release.index_url if args.index_url is None else args.index_url
