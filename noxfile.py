@@ -47,7 +47,7 @@ def unit(session: nox.Session) -> None:
     _mlc_ci(session, "unit", "--python", str(session.python))
 
 
-@nox.session(name="wheels-linux", tags=["build", "linux", "cuda"])
+@nox.session(name="wheels-linux", tags=["build", "linux"])
 def wheels_linux(session: nox.Session) -> None:
     """Build, auditwheel-repair and verify the Linux wheel (`-- --variant cpu|cu130|auto`)."""
     _toolkit(session, "wheels")

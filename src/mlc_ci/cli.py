@@ -128,6 +128,7 @@ def _dispatch(argv: list[str], env: dict[str, str], out: TextIO) -> int:
             _read_listing(args.nox_json),
             config.release.gpu_runner,
             pull_request=ci_matrix.is_pull_request(env),
+            axis=ci_matrix.variant_axis(config),
         )
         print(ci_matrix.render(stages, args.format), file=out)
         return 0

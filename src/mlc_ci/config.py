@@ -109,6 +109,8 @@ class Image:
     dockerfile: str = "docker/Dockerfile"
     toolchain: tuple[str, ...] = ()
     size_budget_mb: dict[str, int] = field(default_factory=dict)
+    # The variants that get images (docker-build, integration, trivy); default: the default one.
+    variants: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -515,6 +517,7 @@ def _check_values(config: Config, blame: _Blame) -> None:
         build_tool_pin(requirement, blame("project.build_requires"))
     _check_commands(config.wheel.smoke, "wheel.smoke", blame)
     _check_pair(config.pair, blame)
+    _check_image_variants(config, blame)
     for variant in config.variants.values():
         _check_variant(variant, blame)
         if variant.pair_distribution and not config.pair.enabled:
@@ -522,6 +525,17 @@ def _check_values(config: Config, blame: _Blame) -> None:
                 blame,
                 f"variants.{variant.name}.pair_distribution",
                 "is set, but there is no [pair] table; add [pair] with its libraries",
+            )
+
+
+def _check_image_variants(config: Config, blame: _Blame) -> None:
+    for name in config.image.variants:
+        if name not in config.variants:
+            raise _bad(
+                blame,
+                "image.variants",
+                f"names '{name}', which is no [variants.<name>] table; use one of "
+                f"{', '.join(config.variants)}",
             )
 
 

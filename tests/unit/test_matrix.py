@@ -6,9 +6,10 @@ import json
 
 import pytest
 
+from mlc_ci import config
 from mlc_ci.errors import PipelineError
 from mlc_ci.plan import matrix
-from tests.conftest import nox_listing, run_mlc_ci
+from tests.conftest import MINIMAL, nox_listing, nox_sessions, run_mlc_ci
 
 pytestmark = pytest.mark.unit
 
@@ -41,9 +42,11 @@ def test_sessions_grouped_by_stage_in_order():
     assert [e["session"] for e in stages["gate"]] == ["lint", "unit-3.12"]
     assert stages["gate"][1] == {
         "session": "unit-3.12",
-        "name": "unit",
+        "name": "unit-3.12",
         "python": "3.12",
         "runner": "ubuntu-22.04",
+        "variant": "",
+        "artifact": "unit-3.12",
     }
     runners = {e["session"]: e["runner"] for e in stages["build"]}
     assert runners == {"wheels-linux": ["self-hosted", "gpu"], "wheels-windows": "windows-2022"}
@@ -116,7 +119,14 @@ def test_matrix_command_from_the_real_noxfile():
     listed = {item["session"] for item in json.loads(listing)}
     assert {e["session"] for entries in stages.values() for e in entries} == listed
     assert stages["release"] == [
-        {"session": "release", "name": "release", "python": None, "runner": "ubuntu-22.04"}
+        {
+            "session": "release",
+            "name": "release",
+            "python": None,
+            "runner": "ubuntu-22.04",
+            "variant": "",
+            "artifact": "release",
+        }
     ]
 
 
@@ -144,3 +154,32 @@ def test_mermaid_diagram_lists_every_session_per_stage():
     assert '    build0["nox -s wheels-linux (self-hosted, gpu)"]' in lines
     assert '    gate1["nox -s unit-3.12 (ubuntu-22.04)"]' in lines
     assert lines.count("  end") == len(matrix.STAGES)
+
+
+def test_the_variant_axis_of_the_root_profile(root):
+    """MLC-LLM's release shape: every Linux variant, the Windows ones, the image variants; all
+    build jobs on hosted runners (compiling CUDA needs no GPU)."""
+    cfg = config.load(root / "pipeline.toml", env={})
+    stages = matrix.build(
+        nox_sessions(*matrix.STAGES), "self-hosted,gpu", axis=matrix.variant_axis(cfg)
+    )
+    jobs = {e["name"]: e for entries in stages.values() for e in entries}
+    for session, variants in (
+        ("wheels-linux", ["cpu", "cu128", "cu130", "vulkan"]),
+        ("wheels-windows", ["cpu", "cu128", "vulkan"]),
+        ("docker-build", ["cpu", "cu128"]),
+        ("integration", ["cpu", "cu128"]),
+        ("trivy", ["cpu", "cu128"]),
+    ):
+        names = [n for n, e in jobs.items() if e["session"] == session]
+        assert names == [f"{session} ({v})" for v in variants]
+        assert [jobs[n]["artifact"] for n in names] == [f"{session}-{v}" for v in variants]
+    assert all(e["runner"] in ("ubuntu-22.04", "windows-2022") for e in stages["build"])
+    artifacts = [e["artifact"] for entries in stages.values() for e in entries]
+    assert len(artifacts) == len(set(artifacts))
+
+
+def test_image_variants_must_be_variants(make_config):
+    text = MINIMAL + '\n[image]\nvariants = ["cpu", "rocm"]\n'
+    with pytest.raises(PipelineError, match="'image.variants' names 'rocm', which is no"):
+        config.load(make_config(text), env={})

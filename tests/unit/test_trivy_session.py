@@ -67,6 +67,7 @@ def args(**kw):
     base = {
         "image": None,
         "target": None,
+        "variant": None,
         "severity": None,
         "ignore_unfixed": None,
         "offline": False,

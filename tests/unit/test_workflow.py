@@ -18,7 +18,7 @@ from tests.conftest import nox_sessions
 pytestmark = pytest.mark.unit
 
 INSTALL_NOX = 'python -m pip install "nox>=2024.4.15" uv'
-RUN_SESSION = 'nox -s "$SESSION"'
+RUN_SESSION = 'nox -s "$SESSION" -- ${VARIANT:+--variant "$VARIANT"}'
 PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
 
 
@@ -85,6 +85,11 @@ def test_stage_job_runs_only_its_matrix_session(workflow, stage):
     assert [r for r in runs if r] == [INSTALL_NOX, RUN_SESSION]
     (session_step,) = [s for s in job["steps"] if s.get("run") == RUN_SESSION]
     assert session_step["env"]["SESSION"] == "${{ matrix.session }}"
+    assert session_step["env"]["VARIANT"] == "${{ matrix.variant }}"
+    assert job["name"] == "${{ matrix.name }}"  # e.g. "wheels-linux (cu128)"
+    uploads = [s for s in job["steps"] if s.get("uses", "").startswith("actions/upload-artifact@")]
+    # One artifact per job, named per (session, variant): no two jobs of a run share a name.
+    assert [u["with"]["name"] for u in uploads] == ["${{ matrix.artifact }}"]
 
 
 def test_stages_run_in_order(workflow):
@@ -152,7 +157,9 @@ def test_artifacts_and_sarif(workflow):
 
 def test_readme_diagram_is_generated_from_the_noxfile(root):
     gpu = config.load(root / "pipeline.toml", env={}).release.gpu_runner
-    diagram = matrix.mermaid(matrix.build(nox_sessions(*matrix.STAGES), gpu))
+    cfg = config.load(root / "pipeline.toml", env={})
+    axis = matrix.variant_axis(cfg)
+    diagram = matrix.mermaid(matrix.build(nox_sessions(*matrix.STAGES), gpu, axis=axis))
     readme = (root / "README.md").read_text(encoding="utf-8")
     assert f"```mermaid\n{diagram}\n```" in readme, (
         "README.md's workflow diagram is out of date; replace its mermaid block with the output "
@@ -165,5 +172,5 @@ def test_wheel_jobs_restore_ccache_but_never_for_a_tag(workflow, root):
     (step,) = [s for s in jobs(workflow)["build"]["steps"] if "actions/cache@" in s.get("uses", "")]
     cfg = config.load(root / "pipeline.toml", env={})
     assert str((root / step["with"]["path"]).resolve()) == cfg.wheel.ccache_dir
-    assert "matrix.session" in step["with"]["key"] and "github.sha" in step["with"]["key"]
+    assert "matrix.artifact" in step["with"]["key"] and "github.sha" in step["with"]["key"]
     assert "github.ref_type != 'tag'" in step["if"] and "wheels-" in step["if"]

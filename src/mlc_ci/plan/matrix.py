@@ -5,6 +5,11 @@ tag that picks its runner: cuda -> the self-hosted GPU label(s) of [release].gpu
 windows -> windows-2022, linux -> ubuntu-22.04 (in that order of precedence). Pull requests never
 get the self-hosted runner: code from a fork must not run on a machine that outlives the job, so
 their cuda sessions run on the hosted runner of their other platform tag.
+
+Sessions that take `--variant` are expanded over the variants they apply to (`variant_axis`):
+one job per (session, variant), named `wheels-linux (cu128)`, running
+`nox -s wheels-linux -- --variant cu128`. The axis lives here, not in a nox parametrisation:
+the noxfile cannot see --config, and plain `nox -s wheels-linux` stays one build.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable, Mapping, Union
 
+from mlc_ci.config import Config
 from mlc_ci.errors import PipelineError
 
 STAGES = ("gate", "build", "verify", "release")
@@ -81,22 +87,49 @@ def parse_listing(text: str) -> list[Entry]:
     return listing
 
 
+def variant_axis(config: Config) -> dict[str, list[str]]:
+    """The variants each `--variant` session runs over: wheels-linux over all of them,
+    wheels-windows over those with `windows = true`, the image sessions over [image].variants
+    (default: the default variant)."""
+    images = list(config.image.variants) or [config.default_variant]
+    return {
+        "wheels-linux": list(config.variants),
+        "wheels-windows": [name for name, v in config.variants.items() if v.windows],
+        "docker-build": images,
+        "integration": images,
+        "trivy": images,
+    }
+
+
 def build(
-    listing: Iterable[Entry], gpu_labels: str, pull_request: bool = False
+    listing: Iterable[Entry],
+    gpu_labels: str,
+    pull_request: bool = False,
+    axis: Mapping[str, list[str]] | None = None,
 ) -> dict[str, list[Entry]]:
-    """Stage -> [{session, name, python, runner}], in the order nox lists the sessions."""
+    """Stage -> [{session, name, python, runner, variant, artifact}], in the order nox lists the
+    sessions; a session on the variant `axis` gets one entry per variant."""
     gpu = None if pull_request else gpu_runner(gpu_labels)
     matrix: dict[str, list[Entry]] = {stage: [] for stage in STAGES}
     for item in listing:
         session, tags = item["session"], item.get("tags") or []
-        matrix[stage_of(session, tags)].append(
-            {
-                "session": session,
-                "name": item.get("name") or session,
-                "python": item.get("python"),
-                "runner": runner_for(session, tags, gpu),
-            }
-        )
+        base = {
+            "session": session,
+            "python": item.get("python"),
+            "runner": runner_for(session, tags, gpu),
+        }
+        variants = (axis or {}).get(session) or [""]
+        for variant in variants:
+            matrix[stage_of(session, tags)].append(
+                {
+                    **base,
+                    # The job's name: the session (unit-3.12), with its variant.
+                    "name": f"{session} ({variant})" if variant else session,
+                    "variant": variant,
+                    # Unique per job: artifacts of one workflow run cannot share a name.
+                    "artifact": f"{session}-{variant}" if variant else session,
+                }
+            )
     return matrix
 
 
@@ -122,7 +155,10 @@ def mermaid(matrix: dict[str, list[Entry]]) -> str:
         for index, entry in enumerate(matrix[stage]):
             runner = entry["runner"]
             where = ", ".join(runner) if isinstance(runner, list) else runner
-            lines.append(f'    {stage}{index}["nox -s {entry["session"]} ({where})"]')
+            command = f"nox -s {entry['session']}"
+            if entry.get("variant"):
+                command += f" -- --variant {entry['variant']}"
+            lines.append(f'    {stage}{index}["{command} ({where})"]')
         lines.append("  end")
     lines.append("  plan --> " + " --> ".join(STAGES))
     return "\n".join(lines)

@@ -41,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         f"(default: {DEFAULT_TARGET})",
     )
     parser.add_argument(
+        "--variant", help="whose docker-build report names the image (default: the default)"
+    )
+    parser.add_argument(
         "--severity", help="gate threshold, e.g. HIGH or HIGH,CRITICAL (default: [scan].severity)"
     )
     parser.add_argument(
@@ -106,7 +109,12 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
     severity = args.severity or config.scan.severity
     unfixed = config.scan.ignore_unfixed if args.ignore_unfixed is None else args.ignore_unfixed
     policy = plan_trivy.make_policy(severity, unfixed)
-    image = args.image or _target_image(config, args.target or DEFAULT_TARGET, reports_dir, env)
+    image = args.image or _target_image(
+        config,
+        args.target or DEFAULT_TARGET,
+        reports_dir,
+        args.variant or env.get("MLC_CI_VARIANT"),
+    )
     layout = Layout(image, reports_dir)
     cache_dir = _cache_dir(args.cache_dir, env)
     scanner = find_scanner(config.image.docker, env, layout, cache_dir, args.offline, args.dry_run)
@@ -355,9 +363,9 @@ def _gate(image: str, ignore_file: Path):
     return action
 
 
-def _target_image(config: Config, target: str, reports_dir: Path, env: Mapping[str, str]) -> str:
-    """The image docker-build recorded for `target` of the default variant."""
-    variant = config.variant(env.get("MLC_CI_VARIANT"))
+def _target_image(config: Config, target: str, reports_dir: Path, variant_name: str | None) -> str:
+    """The image docker-build recorded for `target` of the variant (default: the default)."""
+    variant = config.variant(variant_name)
     built = images.built_images(reports_dir, variant.name)
     if target not in built:
         raise PipelineError(

@@ -21,7 +21,9 @@ from mlc_ci.sessions.base import Plan, SessionDef
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of the wheels-linux session."""
-    parser.add_argument("--variant", help="cpu, cu128, cu130, vulkan, ... or auto")
+    parser.add_argument(
+        "--variant", help="cpu, cu128, cu130, vulkan, ... or auto (the default: the host's CUDA)"
+    )
     parser.add_argument("--out", help="where verified wheels go (default: [wheel].dist_dir)")
     parser.add_argument("--container", action="store_true", help="build with cibuildwheel")
     parser.add_argument("--python", default="3.12", help="CPython for --container builds")
@@ -37,7 +39,8 @@ def resolve_variant(
     args: argparse.Namespace, config: Config, env: Mapping[str, str]
 ) -> tuple[Variant, str, str | None]:
     """The variant to build, why, and the CUDA home to build it with."""
-    requested = args.variant or env.get("MLC_CI_VARIANT") or config.default_variant
+    # Plain `nox -s wheels-linux` builds `auto`: the CUDA variant of the host's toolkit, else cpu.
+    requested = args.variant or env.get("MLC_CI_VARIANT") or "auto"
     home = host.cuda_home(env)
     version = host.nvcc_version(home)
     if args.dry_run and requested != "auto":
