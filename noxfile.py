@@ -82,6 +82,13 @@ def trivy(session: nox.Session) -> None:
     _mlc_ci(session, "trivy")
 
 
+@nox.session(name="gpu-smoke", tags=["verify", "cuda"])
+def gpu_smoke(session: nox.Session) -> None:
+    """The CUDA wheel from dist/ on a real GPU, strictly (`-- --variant cu130`)."""
+    _toolkit(session)
+    _mlc_ci(session, "gpu-smoke")
+
+
 @nox.session(tags=["release", "linux"])
 def release(session: nox.Session) -> None:
     """Checksums, notes and publishing of a tagged release (`-- --tag vX.Y.Z [--publish]`)."""

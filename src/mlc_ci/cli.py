@@ -127,7 +127,7 @@ def _dispatch(argv: list[str], env: dict[str, str], out: TextIO) -> int:
         stages = ci_matrix.build(
             _read_listing(args.nox_json),
             config.release.gpu_runner,
-            pull_request=ci_matrix.is_pull_request(env),
+            pull_request=not ci_matrix.gpu_allowed(env, config.image.default_branch),
             axis=ci_matrix.variant_axis(config),
         )
         print(ci_matrix.render(stages, args.format), file=out)

@@ -182,6 +182,8 @@ class Variant:  # pylint: disable=too-many-instance-attributes
     windows: bool = True
     # The pair's distribution for this variant (MLC-LLM: mlc-ai-nightly-cu128); "" = [pair]'s.
     pair_distribution: str = ""
+    # gpu-smoke's strict device checks on a GPU host (default: the variant's smoke commands).
+    gpu_smoke: tuple[str, ...] = ()
 
     @property
     def is_cuda(self) -> bool:

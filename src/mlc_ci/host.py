@@ -234,3 +234,15 @@ def _epoch_override(env: Mapping[str, str]) -> int | None:
             "`git log -1 --format=%ct`) or unset it."
         )
     return int(raw)
+
+
+def gpus(env: Mapping[str, str]) -> list[str]:
+    """The GPUs `nvidia-smi -L` lists ([] without nvidia-smi, a driver or a GPU)."""
+    smi = shutil.which("nvidia-smi", path=env.get("PATH"))
+    if not smi:
+        return []
+    try:
+        listed = capture((smi, "-L"))
+    except PipelineError:
+        return []
+    return [line.strip() for line in listed.splitlines() if line.startswith("GPU ")]

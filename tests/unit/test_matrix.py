@@ -56,8 +56,10 @@ def test_pull_requests_never_get_the_self_hosted_runner():
     stages = matrix.build(LISTING, "self-hosted,gpu", pull_request=True)
     runners = {e["session"]: e["runner"] for e in stages["build"]}
     assert runners == {"wheels-linux": "ubuntu-22.04", "wheels-windows": "windows-2022"}
-    with pytest.raises(PipelineError, match="pull requests never get"):
-        matrix.build([entry("gpu-only", "build", "cuda")], "gpu", pull_request=True)
+    # A session that needs the GPU runner is left out: a fork's code never reaches it.
+    gpu_only = [entry("gpu-only", "verify", "cuda")]
+    assert matrix.build(gpu_only, "gpu", pull_request=True)["verify"] == []
+    assert matrix.build(gpu_only, "gpu")["verify"][0]["runner"] == "gpu"
     assert matrix.is_pull_request({"GITHUB_EVENT_NAME": "pull_request"})
     assert not matrix.is_pull_request({"GITHUB_EVENT_NAME": "push"})
     assert not matrix.is_pull_request({})
@@ -82,7 +84,6 @@ def test_empty_stage_is_an_empty_list():
         (entry("x", "linux"), "gpu", "needs exactly one stage tag"),
         (entry("x", "gate", "build", "linux"), "gpu", "(has: gate, build)"),
         (entry("x", "gate"), "gpu", "has no platform tag"),
-        (entry("x", "gate", "cuda"), " , ", "[release].gpu_runner is empty"),
     ],
 )
 def test_bad_tags_are_one_line(item, labels, fragment):
@@ -183,3 +184,31 @@ def test_image_variants_must_be_variants(make_config):
     text = MINIMAL + '\n[image]\nvariants = ["cpu", "rocm"]\n'
     with pytest.raises(PipelineError, match="'image.variants' names 'rocm', which is no"):
         config.load(make_config(text), env={})
+
+
+@pytest.mark.parametrize(
+    ("env", "allowed"),
+    [
+        ({}, True),  # a local listing shows every job
+        ({"GITHUB_EVENT_NAME": "push", "GITHUB_REF": "refs/heads/main"}, True),
+        ({"GITHUB_EVENT_NAME": "push", "GITHUB_REF": "refs/tags/v0.2.0"}, True),
+        ({"GITHUB_EVENT_NAME": "push", "GITHUB_REF": "refs/heads/develop"}, False),
+        ({"GITHUB_EVENT_NAME": "pull_request", "GITHUB_REF": "refs/pull/1/merge"}, False),
+        ({"GITHUB_EVENT_NAME": "schedule", "GITHUB_REF": "refs/heads/main"}, False),
+    ],
+)
+def test_the_gpu_runner_only_for_pushes_to_main_and_tags(env, allowed):
+    assert matrix.gpu_allowed(env, "main") is allowed
+
+
+def test_gpu_smoke_runs_per_cuda_variant_on_the_gpu_runner_or_not_at_all(root):
+    cfg = config.load(root / "pipeline.toml", env={})
+    listing = nox_sessions(*matrix.STAGES)
+    axis = matrix.variant_axis(cfg)
+    pushed = matrix.build(listing, "self-hosted,gpu", axis=axis)["verify"]
+    smoke = [e for e in pushed if e["session"] == "gpu-smoke"]
+    assert [e["name"] for e in smoke] == ["gpu-smoke (cu128)", "gpu-smoke (cu130)"]
+    assert all(e["runner"] == ["self-hosted", "gpu"] for e in smoke)
+    for labels, no_gpu in (("self-hosted,gpu", True), ("", False)):  # a PR; no GPU runner
+        verify = matrix.build(listing, labels, pull_request=no_gpu, axis=axis)["verify"]
+        assert "gpu-smoke" not in {e["session"] for e in verify}

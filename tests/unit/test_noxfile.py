@@ -18,6 +18,7 @@ SESSIONS = {
     "trivy",
     "wheels-linux",
     "wheels-windows",
+    "gpu-smoke",
     "release",
 }
 STAGES = {"gate", "build", "verify", "release"}
@@ -28,13 +29,14 @@ def fixture_listing():
     return nox_sessions(*sorted(STAGES))
 
 
-def test_eight_sessions_with_descriptions_and_tags(listing):
+def test_the_sessions_with_descriptions_and_tags(listing):
     names = {entry["name"] for entry in listing}
     assert names == SESSIONS
     for entry in listing:
         assert entry["description"], entry["name"]
         assert len(set(entry["tags"]) & STAGES) == 1, entry
-        assert set(entry["tags"]) & {"linux", "windows"}, entry
+        # A platform tag picks the runner; cuda alone: the GPU runner, or no job at all.
+        assert set(entry["tags"]) & {"linux", "windows", "cuda"}, entry
 
 
 def test_unit_runs_once_per_configured_python(listing, root):

@@ -21,6 +21,7 @@ SESSIONS = {
     "trivy": ["--image", "mlc-ci-test/none:1"],
     "wheels-linux": ["--variant", "cpu", "--check-reproducible"],
     "wheels-windows": ["--cross", "mingw"],
+    "gpu-smoke": ["--dist", "{tmp}/dist"],
     "release": ["--tag", "v0.1.0"],
 }
 
@@ -45,11 +46,15 @@ def test_every_session_is_covered():
 def test_plan_prints_the_dry_run_and_writes_nothing(session, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(ROOT)
     monkeypatch.setenv("MLC_CI_REPORTS_DIR", str(tmp_path / "reports"))
+    (tmp_path / "dist").mkdir()  # gpu-smoke's: a CUDA wheel of the build stage
+    (tmp_path / "dist" / "mini_llm_cu130-0.1.0-py3-none-manylinux_2_31_x86_64.whl").touch()
+    (tmp_path / "dist" / "tiny_runtime-0.1.0-py3-none-manylinux_2_24_x86_64.whl").touch()
+    args = [a.replace("{tmp}", str(tmp_path)) for a in SESSIONS[session]]
     before = tree_state()
     results = []
     for argv in (
-        ["plan", session, "--", *CONFIG, *SESSIONS[session]],
-        [session, "--dry-run", *CONFIG, *SESSIONS[session]],
+        ["plan", session, "--", *CONFIG, *args],
+        [session, "--dry-run", *CONFIG, *args],
     ):
         out = io.StringIO()
         status = cli.main(argv, out=out)

@@ -28,15 +28,25 @@ Runner = Union[str, list]
 Entry = dict[str, Any]
 
 
-def gpu_runner(labels: str) -> Runner:
-    """[release].gpu_runner as `runs-on` takes it: "self-hosted,gpu" -> ["self-hosted", "gpu"]."""
+def gpu_runner(labels: str) -> Runner | None:
+    """[release].gpu_runner as `runs-on` takes it: "self-hosted,gpu" -> ["self-hosted", "gpu"];
+    "" (a repository without a GPU runner) -> None."""
     parts = [part.strip() for part in labels.split(",") if part.strip()]
     if not parts:
-        raise PipelineError(
-            "[release].gpu_runner is empty; set it to the label(s) of your GPU runners, "
-            'e.g. "self-hosted,gpu".'
-        )
+        return None
     return parts if len(parts) > 1 else parts[0]
+
+
+def gpu_allowed(env: Mapping[str, str], default_branch: str) -> bool:
+    """Whether this run may use the GPU runner: pushes to the default branch and tags only
+    (outside GitHub Actions, a listing shows every job)."""
+    event = env.get("GITHUB_EVENT_NAME", "")
+    if not event:
+        return True
+    ref = env.get("GITHUB_REF", "")
+    return event == "push" and (
+        ref == f"refs/heads/{default_branch}" or ref.startswith("refs/tags/")
+    )
 
 
 def is_pull_request(env: Mapping[str, str]) -> bool:
@@ -44,17 +54,20 @@ def is_pull_request(env: Mapping[str, str]) -> bool:
     return env.get("GITHUB_EVENT_NAME", "") in PULL_REQUEST_EVENTS
 
 
-def runner_for(name: str, tags: Iterable[str], gpu: Runner | None) -> Runner:
-    """The runner of a session from its platform tags (no GPU runner: the hosted one)."""
+def runner_for(name: str, tags: Iterable[str], gpu: Runner | None) -> Runner | None:
+    """The runner of a session from its platform tags (no GPU runner: the hosted one; a
+    session tagged cuda alone then gets none, and is left out)."""
     tags = set(tags)
     if "cuda" in tags and gpu is not None:
         return gpu
     for platform, runner in RUNNERS.items():
         if platform in tags:
             return runner
+    if "cuda" in tags:
+        return None
     raise PipelineError(
-        f"nox session '{name}' has no platform tag for a hosted runner; tag it linux or windows "
-        "in noxfile.py (cuda alone picks the GPU runner, which pull requests never get)."
+        f"nox session '{name}' has no platform tag for a runner; tag it linux, windows or cuda "
+        "in noxfile.py."
     )
 
 
@@ -98,6 +111,7 @@ def variant_axis(config: Config) -> dict[str, list[str]]:
         "docker-build": images,
         "integration": images,
         "trivy": images,
+        "gpu-smoke": [name for name, v in config.variants.items() if v.is_cuda],
     }
 
 
@@ -108,19 +122,20 @@ def build(
     axis: Mapping[str, list[str]] | None = None,
 ) -> dict[str, list[Entry]]:
     """Stage -> [{session, name, python, runner, variant, artifact}], in the order nox lists the
-    sessions; a session on the variant `axis` gets one entry per variant."""
+    sessions; a session on the variant `axis` gets one entry per variant. `pull_request`: no
+    GPU runner for this run (a pull request, or another event than a push to the default branch
+    or a tag), so sessions tagged cuda alone are left out."""
     gpu = None if pull_request else gpu_runner(gpu_labels)
     matrix: dict[str, list[Entry]] = {stage: [] for stage in STAGES}
     for item in listing:
         session, tags = item["session"], item.get("tags") or []
-        base = {
-            "session": session,
-            "python": item.get("python"),
-            "runner": runner_for(session, tags, gpu),
-        }
+        stage, runner = stage_of(session, tags), runner_for(session, tags, gpu)
+        if runner is None:
+            continue
+        base = {"session": session, "python": item.get("python"), "runner": runner}
         variants = (axis or {}).get(session) or [""]
         for variant in variants:
-            matrix[stage_of(session, tags)].append(
+            matrix[stage].append(
                 {
                     **base,
                     # The job's name: the session (unit-3.12), with its variant.

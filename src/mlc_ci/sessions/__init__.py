@@ -18,6 +18,7 @@ SESSIONS = (
     "docker-build",
     "integration",
     "trivy",
+    "gpu-smoke",
     "release",
 )
 

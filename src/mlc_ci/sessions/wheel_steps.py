@@ -34,10 +34,16 @@ class Layout:
         self.out = Path(out or config.wheel.dist_dir).resolve()
 
 
-def smoke_steps(
-    config: Config, variant: Variant, layout: Layout, keep: str, scripts: str = "bin"
+def smoke_steps(  # pylint: disable=too-many-arguments
+    config: Config,
+    variant: Variant,
+    layout: Layout,
+    keep: str,
+    scripts: str = "bin",
+    commands: tuple[str, ...] | None = None,
 ) -> list[Step]:
-    """Fresh venv in an empty directory, install the repaired wheel, run the smoke commands."""
+    """Fresh venv in an empty directory, install the repaired wheel, run the smoke commands
+    (default: [wheel].smoke and the variant's)."""
     venv_bin = str(layout.venv / scripts)
     # Without pip: seeding it (ensurepip) was a third of a warm wheel rebuild; the session's own
     # installer writes into the venv instead.
@@ -61,7 +67,7 @@ def smoke_steps(
             Step("install the paired runtime wheel", pair, cwd=str(layout.empty), on_fail=keep)
         )
     steps.append(Step("install repaired wheel", install, cwd=str(layout.empty), on_fail=keep))
-    for command in (*config.wheel.smoke, *variant.smoke):
+    for command in (*config.wheel.smoke, *variant.smoke) if commands is None else commands:
         steps.append(
             Step(
                 f"smoke: {short(command)}",

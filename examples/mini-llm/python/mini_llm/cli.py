@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
+import subprocess
 import sys
 from typing import Optional, Sequence
 
@@ -51,10 +53,28 @@ def _check_device(args: argparse.Namespace) -> int:
 
     result = cuda.check()
     if result.status == cuda.NO_DEVICE and args.allow_missing:
+        seen = _gpus_nvidia_smi_sees()
+        if seen:
+            # A builder may have no device; a host with a GPU must never pass with "no device".
+            print(f"{result.message}, but nvidia-smi sees {seen}; --allow-missing does not apply")
+            return result.status
         print(f"{result.message}; accepted (--allow-missing)")
         return 0
     print(result.message)
     return result.status
+
+
+def _gpus_nvidia_smi_sees() -> str:
+    """'1 GPU(s)' when nvidia-smi lists GPUs, '' without nvidia-smi or GPUs."""
+    smi = shutil.which("nvidia-smi")
+    if not smi:
+        return ""
+    try:
+        listed = subprocess.run((smi, "-L"), capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    count = sum(1 for line in listed.stdout.splitlines() if line.startswith("GPU "))
+    return f"{count} GPU(s)" if count else ""
 
 
 def _tokenize(args: argparse.Namespace) -> int:
