@@ -246,3 +246,16 @@ def gpus(env: Mapping[str, str]) -> list[str]:
     except PipelineError:
         return []
     return [line.strip() for line in listed.splitlines() if line.startswith("GPU ")]
+
+
+def python_for(version: str, env: Mapping[str, str]) -> str | None:
+    """The interpreter `python<version>` on PATH that runs and is that version (None when
+    there is none: a pyenv shim of a version pyenv does not select does not count)."""
+    found = shutil.which(f"python{version}", path=env.get("PATH"))
+    if not found:
+        return None
+    try:
+        said = capture((found, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"))
+    except PipelineError:
+        return None
+    return found if said.strip() == version else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import sys
 import zipfile
 
 import pytest
@@ -78,7 +79,8 @@ def steps_by_title(plan):
 
 def test_plan_order_and_smoke_in_clean_venv(cfg, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    plan = wheels_linux.plan(args(variant="cu130"), cfg, {"PATH": "/usr/bin"})
+    env = {"PATH": "/usr/bin", "MLC_CI_SMOKE_PYTHONS": "current"}
+    plan = wheels_linux.plan(args(variant="cu130"), cfg, env)
     titles = [s.title for s in plan.steps]
     assert titles.index("auditwheel repair") < titles.index("check tag, libraries and contents")
     assert titles[-1] == f"publish into {tmp_path / 'dist'}"
@@ -280,3 +282,21 @@ def test_the_reproducibility_check_rebuilds_without_ccache_elsewhere(cfg, tmp_pa
     assert rebuild.env["CCACHE_DISABLE"] == "1" and "CMAKE_CXX_COMPILER_LAUNCHER" not in rebuild.env
     copy = rebuild.argv[-1]
     assert copy.endswith("/rebuild/src/src-tree") and copy != str(cfg.source_dir)
+
+
+def test_the_python_matrix_smokes_every_other_python(cfg, tmp_path):
+    (tmp_path / "bin").mkdir()
+    env = {"PATH": str(tmp_path / "bin")}  # no other Python here
+    found, note = wheel_steps.python_matrix(cfg, env)
+    assert not found and note.startswith("no Python ") and "not smoke-tested there" in note
+    with pytest.raises(PipelineError, match=r"is not on PATH, so the wheel cannot be smoke-test"):
+        wheel_steps.python_matrix(cfg, {**env, "CI": "true"})
+    assert wheel_steps.python_matrix(
+        cfg, {**env, "CI": "true", "MLC_CI_SMOKE_PYTHONS": "current"}
+    ) == ([], "")
+    own = f"{sys.version_info.major}.{sys.version_info.minor}"
+    (tmp_path / "bin" / f"python{own}").symlink_to(sys.executable)
+    other = "3.99"
+    (tmp_path / "bin" / f"python{other}").symlink_to(sys.executable)  # says it is {own}
+    found, note = wheel_steps.python_matrix(cfg, {**env, "MLC_CI_SMOKE_PYTHONS": f"{own},{other}"})
+    assert not found and "no Python 3.99" in note  # a wrong interpreter does not count

@@ -39,15 +39,21 @@ def smoke_steps(  # pylint: disable=too-many-arguments
     variant: Variant,
     layout: Layout,
     keep: str,
+    *,
     scripts: str = "bin",
     commands: tuple[str, ...] | None = None,
+    python: tuple[str, str] | None = None,
 ) -> list[Step]:
     """Fresh venv in an empty directory, install the repaired wheel, run the smoke commands
-    (default: [wheel].smoke and the variant's)."""
-    venv_bin = str(layout.venv / scripts)
+    (default: [wheel].smoke and the variant's). `python`: (version, interpreter) for another
+    venv of the Python matrix (default: the session's own interpreter, layout.venv)."""
+    interpreter = python[1] if python else sys.executable
+    venv_dir = layout.stage / f"venv-{python[0]}" if python else layout.venv
+    label = f" (Python {python[0]})" if python else ""
+    venv_bin = str(venv_dir / scripts)
     # Without pip: seeding it (ensurepip) was a third of a warm wheel rebuild; the session's own
     # installer writes into the venv instead.
-    venv = (sys.executable, "-m", "venv", "--clear", "--without-pip", str(layout.venv))
+    venv = (interpreter, "-m", "venv", "--clear", "--without-pip", str(venv_dir))
     # With a pair, its file is named again: the resolver takes the pair's name from that file
     # only, so a mismatch fails here instead of fetching another build from an index.
     paired = (Ref("pair"),) if config.pair.enabled else ()
@@ -57,28 +63,69 @@ def smoke_steps(  # pylint: disable=too-many-arguments
         f"{venv_bin}/python",
         (Ref("repaired"), *paired, *variant.smoke_requires),
     )
-    steps = [Step("create clean venv", venv)]
+    steps = [Step(f"create clean venv{label}", venv)]
     if config.pair.enabled:
         # The pair first and alone (--no-deps): its name then never resolves from another index.
         pair = wheels.install_argv(
             config.wheel.frontend, sys.executable, f"{venv_bin}/python", ("--no-deps", Ref("pair"))
         )
         steps.append(
-            Step("install the paired runtime wheel", pair, cwd=str(layout.empty), on_fail=keep)
+            Step(
+                f"install the paired runtime wheel{label}",
+                pair,
+                cwd=str(layout.empty),
+                on_fail=keep,
+            )
         )
-    steps.append(Step("install repaired wheel", install, cwd=str(layout.empty), on_fail=keep))
+    steps.append(
+        Step(f"install repaired wheel{label}", install, cwd=str(layout.empty), on_fail=keep)
+    )
     for command in (*config.wheel.smoke, *variant.smoke) if commands is None else commands:
         steps.append(
             Step(
-                f"smoke: {short(command)}",
+                f"smoke{label}: {short(command)}",
                 wheels.smoke_argv(command, venv_bin),
                 cwd=str(layout.empty),
-                env={"VIRTUAL_ENV": str(layout.venv)},
+                env={"VIRTUAL_ENV": str(venv_dir)},
                 path_prefix=venv_bin,
                 on_fail=keep,
             )
         )
     return steps
+
+
+def python_matrix(config: Config, env: Mapping[str, str]) -> tuple[list[tuple[str, str]], str]:
+    """The other Pythons of [python].versions to smoke-test the py3-none wheel on, as
+    (version, interpreter), and a note on those missing. A missing one fails when CI is set;
+    MLC_CI_SMOKE_PYTHONS (a comma list, or "current") narrows the list."""
+    own = f"{sys.version_info.major}.{sys.version_info.minor}"
+    wanted = env.get("MLC_CI_SMOKE_PYTHONS", "").strip()
+    versions = (
+        ([] if wanted == "current" else [v.strip() for v in wanted.split(",") if v.strip()])
+        if wanted
+        else list(config.python.versions)
+    )
+    found, missing = [], []
+    for version in versions:
+        if version == own:
+            continue
+        interpreter = host.python_for(version, env)
+        if interpreter:
+            found.append((version, interpreter))
+        else:
+            missing.append(version)
+    if missing and env.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
+        raise PipelineError(
+            f"Python {', '.join(missing)} of [python].versions is not on PATH, so the wheel "
+            "cannot be smoke-tested on it; put it on PATH (pyenv, actions/setup-python) or "
+            "narrow MLC_CI_SMOKE_PYTHONS."
+        )
+    note = (
+        f"no Python {', '.join(missing)} on PATH: the wheel is not smoke-tested there"
+        if missing
+        else ""
+    )
+    return found, note
 
 
 def short(command: str, width: int = 60) -> str:

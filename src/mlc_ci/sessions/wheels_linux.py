@@ -76,16 +76,17 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
         os.path.commonpath([str(config.source_dir), str(layout.cmake_build)]), use_ccache
     )
     data["ccache"] = use_ccache
-    steps, cache_notes = _build_steps(config, (variant, version), layout, build_env, env)
-    notes = [why, f"version {version.pep440 or '(not read)'} from {version.origin}", *cache_notes]
+    steps, notes = _build_steps(config, (variant, version), layout, build_env, env)
+    notes = [why, f"version {version.pep440 or '(not read)'} from {version.origin}", *notes]
     keep = f"the unrepaired wheel stays in {layout.raw}; nothing was copied to {layout.out}"
     repair_env = {} if version.epoch is None else {"SOURCE_DATE_EPOCH": str(version.epoch)}
     # The pair just before the project's build (with the same compilers and caches).
-    at = [s.title for s in steps].index(f"build {variant.distribution} wheel")
-    steps[at:at] = _pair_build(config, variant, layout, (build_env, repair_env), keep)
+    _pair_build(steps, (config, variant, layout), (build_env, repair_env), keep)
     steps.append(Step("locate built wheel", action=wheel_steps.locate(layout.raw, "wheel")))
     steps += _repair_and_verify(config, (variant, version), layout, (excludes, repair_env), keep)
-    steps += _pair_checks(config, variant, layout, keep)
+    smoke, python_note = _smoke(config, variant, (layout, data), keep, env)
+    steps += smoke
+    notes += [python_note] if python_note else []
     if args.check_reproducible:
         steps += reproducible.steps(config, layout, (env_at, repair_env), excludes, keep)
     if config.pair_source:
@@ -100,31 +101,42 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
     return Plan(f"wheels-linux-{variant.name}", steps, data, restore, notes)
 
 
-def _pair_build(config: Config, variant: Variant, layout, envs, keep: str) -> list[Step]:
-    """The paired runtime wheel, built and repaired like the project's (when [pair].source)."""
+def _pair_build(steps: list[Step], where, envs, keep: str) -> None:
+    """The paired runtime wheel, built and repaired like the project's (when [pair].source),
+    inserted before the project's build step."""
+    config, variant, layout = where
     if not config.pair_source:
-        return []
+        return
     build_env, repair_env = envs
 
     def repair_for(out_dir: str, wheel: Ref) -> tuple:
         return wheels.repair_argv(config.wheel.plat, (), out_dir, wheel)
 
-    return pair_steps.build_steps(
+    at = [s.title for s in steps].index(f"build {variant.distribution} wheel")
+    steps[at:at] = pair_steps.build_steps(
         config, variant, layout, build_env, (repair_for, repair_env), keep
     )
 
 
-def _pair_checks(config: Config, variant: Variant, layout, keep: str) -> list[Step]:
-    """The pair's exact requirement, its channel, the smoke venv with both, the pairing gate."""
+def _smoke(config: Config, variant: Variant, where, keep: str, env) -> tuple[list[Step], str]:
+    """The pair's exact requirement and channel, the smoke venv (with the pairing gate), then
+    the same smoke on every other Python of [python].versions: the wheel is py3-none."""
+    layout, data = where
+    pythons, note = wheel_steps.python_matrix(config, env)
+    own = f"{sys.version_info.major}.{sys.version_info.minor}"
+    data["smoke_pythons"] = sorted([own, *(version for version, _ in pythons)])
+    others = [
+        s for p in pythons for s in wheel_steps.smoke_steps(config, variant, layout, keep, python=p)
+    ]
     if not config.pair.enabled:
-        return wheel_steps.smoke_steps(config, variant, layout, keep)
+        return [*wheel_steps.smoke_steps(config, variant, layout, keep), *others], note
     steps = [pair_steps.requirement_step(config, variant, keep)]
     if not config.pair_source:
         steps += pair_steps.channel_steps(config, variant, layout, keep)
     smoke = wheel_steps.smoke_steps(config, variant, layout, keep)
     installed = [s.title for s in smoke].index("install repaired wheel") + 1
     gate = pair_steps.gate_step(config, variant, layout, keep)
-    return [*steps, *smoke[:installed], gate, *smoke[installed:]]
+    return [*steps, *smoke[:installed], gate, *smoke[installed:], *others], note
 
 
 def _build_steps(config: Config, built, layout, build_env, env) -> tuple[list[Step], list[str]]:
