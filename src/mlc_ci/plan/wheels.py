@@ -59,27 +59,29 @@ def _set_project_string(pyproject: str, key: str, value: str) -> str | None:
     return pyproject[: section.start(1)] + rewritten + pyproject[section.end(1) :]
 
 
+def _rewrite(pyproject: str, key: str, value: str, fix: str) -> str:
+    rewritten = _set_project_string(pyproject, key, value)
+    if rewritten is None:
+        raise PipelineError(f"the source pyproject.toml has no static [project].{key}; {fix}.")
+    return rewritten
+
+
 def rename_distribution(pyproject: str, new_name: str) -> str:
     """Rewrite `name = ...` in the [project] table, as upstream does for mlc-llm-cu128 etc."""
-    renamed = _set_project_string(pyproject, "name", new_name)
-    if renamed is None:
-        raise PipelineError(
-            "the source pyproject.toml has no static [project].name; set one so the "
-            "distribution can be renamed per variant."
-        )
-    return renamed
+    return _rewrite(
+        pyproject, "name", new_name, "set one so the distribution can be renamed per variant"
+    )
 
 
 def stamp_version(pyproject: str, version: str) -> str:
     """Rewrite `version = ...` in the [project] table, as MLC-LLM's version.py does."""
-    stamped = _set_project_string(pyproject, "version", version)
-    if stamped is None:
-        raise PipelineError(
-            "the source pyproject.toml has no static [project].version line to stamp the "
-            'git version into; add one (e.g. version = "0.0.0"), or set '
-            '[project].version = "pyproject" to build the version it declares.'
-        )
-    return stamped
+    return _rewrite(
+        pyproject,
+        "version",
+        version,
+        'add a line to stamp the git version into (e.g. version = "0.0.0"), or set '
+        '[project].version = "pyproject" to build the version it declares',
+    )
 
 
 def static_version(pyproject: str) -> str:

@@ -281,6 +281,20 @@ def publish(variant: Variant, layout: Layout, key: str = "repaired"):
     return action
 
 
+def publish_steps(config: Config, variant: Variant, layout: Layout) -> list[Step]:
+    """Publish the pair (when built here), then the project's wheel, into the output dir."""
+    steps = []
+    if config.pair_source:
+        steps.append(
+            Step(
+                f"publish {config.pair_distribution(variant)} into {layout.out}",
+                action=publish(variant, layout, key="pair"),
+            )
+        )
+    steps.append(Step(f"publish into {layout.out}", action=publish(variant, layout)))
+    return steps
+
+
 def cache_use(config: Config, env: Mapping[str, str]) -> cache.CacheUse:
     """How this run uses the shared compile cache (MLC_CI_CACHE_MODE: decided by a caller)."""
     forced = env.get("MLC_CI_CACHE_MODE", "")

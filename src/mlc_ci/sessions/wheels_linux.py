@@ -89,14 +89,7 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
     notes += [python_note] if python_note else []
     if args.check_reproducible:
         steps += reproducible.steps(config, layout, (env_at, repair_env), excludes, keep)
-    if config.pair_source:
-        steps.append(
-            Step(
-                f"publish {config.pair_distribution(variant)} into {layout.out}",
-                action=wheel_steps.publish(variant, layout, key="pair"),
-            )
-        )
-    steps.append(Step(f"publish into {layout.out}", action=wheel_steps.publish(variant, layout)))
+    steps += wheel_steps.publish_steps(config, variant, layout)
     restore = [Step("restore source tree", action=wheel_steps.restore())]
     return Plan(f"wheels-linux-{variant.name}", steps, data, restore, notes)
 

@@ -113,7 +113,7 @@ def _cross_plan(args, config: Config, built, layout, env) -> Plan:
         how += "; DLLs load-tested under wine"
     else:
         how += "; no wine64 here, so the DLLs are not load-tested"
-    steps += _publish(config, variant, layout)
+    steps += wheel_steps.publish_steps(config, variant, layout)
     return _plan(variant, steps, how)
 
 
@@ -133,20 +133,6 @@ def _pair_build(config: Config, variant: Variant, layout, build_env, search) -> 
     return pair_steps.build_steps(
         config, variant, layout, build_env, (repair_for, {}), _keep(layout)
     )
-
-
-def _publish(config: Config, variant: Variant, layout) -> list[Step]:
-    """The pair (when built here), then the project's wheel."""
-    steps = []
-    if config.pair_source:
-        steps.append(
-            Step(
-                f"publish {config.pair_distribution(variant)} into {layout.out}",
-                action=wheel_steps.publish(variant, layout, key="pair"),
-            )
-        )
-    steps.append(Step(f"publish into {layout.out}", action=wheel_steps.publish(variant, layout)))
-    return steps
 
 
 def _dll_excludes(config: Config, variant: Variant) -> tuple[str, ...]:
@@ -262,7 +248,7 @@ def _msvc_plan(config: Config, built, layout, env) -> Plan:
         if not config.pair_source:
             steps += pair_steps.channel_steps(config, variant, layout, keep)
     steps += wheel_steps.smoke_steps(config, variant, layout, keep, scripts="Scripts")
-    steps += _publish(config, variant, layout)
+    steps += wheel_steps.publish_steps(config, variant, layout)
     plan_ = _plan(variant, steps, f"native MSVC build, CMake generator {generator}")
     plan_.data["add_path"] = add
     return plan_
