@@ -70,7 +70,9 @@ def _gpus_nvidia_smi_sees() -> str:
     if not smi:
         return ""
     try:
-        listed = subprocess.run((smi, "-L"), capture_output=True, text=True, timeout=30, check=False)
+        listed = subprocess.run(
+            (smi, "-L"), capture_output=True, text=True, timeout=30, check=False
+        )
     except (OSError, subprocess.TimeoutExpired):
         return ""
     count = sum(1 for line in listed.stdout.splitlines() if line.startswith("GPU "))
