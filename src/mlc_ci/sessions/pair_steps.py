@@ -33,11 +33,6 @@ class PairLayout:
         self.cmake_build = layout.cmake_build.with_name(layout.cmake_build.name + "-pair")
 
 
-def label(config: Config, variant: Variant) -> str:
-    """The pair's distribution for `variant`."""
-    return config.pair_distribution(variant)
-
-
 RepairFor = Callable[[str, Ref], tuple]  # (output directory, wheel) -> the repair command
 
 
@@ -52,7 +47,7 @@ def build_steps(  # pylint: disable=too-many-arguments
     """Build and repair the pair from [pair].source; `repair`: the platform's repair command
     and its environment."""
     where = PairLayout(layout)
-    name = label(config, variant)
+    name = config.pair_distribution(variant)
     repair_for, repair_env = repair
     return [
         Step(f"prepare {name} staging", action=_clean(where)),
@@ -82,7 +77,7 @@ def build_steps(  # pylint: disable=too-many-arguments
 def channel_steps(config: Config, variant: Variant, layout: Layout, keep: str) -> list[Step]:
     """Fetch the exact pair the wheel requires from [pair].index alone (never another index)."""
     where = PairLayout(layout)
-    name = label(config, variant)
+    name = config.pair_distribution(variant)
     download = (
         sys.executable,
         "-m",
@@ -108,7 +103,7 @@ def requirement_step(config: Config, variant: Variant, keep: str) -> Step:
     """The wheel's exact Requires-Dist on the pair (and, when built, the built pair's version)."""
 
     def action(ctx: Context) -> None:
-        name = label(config, variant)
+        name = config.pair_distribution(variant)
         wheel = Path(ctx["repaired"]).name
         version, problem = pairing.required_version(_requires_dist(ctx["repaired"]), wheel, name)
         if problem and config.pair.version and "declares no Requires-Dist" in problem:
@@ -125,14 +120,16 @@ def requirement_step(config: Config, variant: Variant, keep: str) -> Step:
         ctx["pair_requirement"] = f"{name}=={version}"
         ctx.setdefault("report", {})["pairing"] = {"pair": name, "required": version}
 
-    return Step(f"check the wheel requires {label(config, variant)} exactly", action=action)
+    return Step(
+        f"check the wheel requires {config.pair_distribution(variant)} exactly", action=action
+    )
 
 
 def gate_step(config: Config, variant: Variant, layout: Layout, keep: str) -> Step:
     """NEEDED libraries and undefined symbols of the wheel's libraries against the smoke venv."""
 
     def action(ctx: Context) -> None:
-        name = label(config, variant)
+        name = config.pair_distribution(variant)
         site = _site_packages(layout.venv)
         installed = _installed_version(site, name)
         required = ctx["report"]["pairing"]["required"]
@@ -152,7 +149,8 @@ def gate_step(config: Config, variant: Variant, layout: Layout, keep: str) -> St
         print(f"      pairing: {len(rows)} libraries checked against {name} {installed}")
 
     return Step(
-        f"check the pairing with {label(config, variant)} (libraries, symbols)", action=action
+        f"check the pairing with {config.pair_distribution(variant)} (libraries, symbols)",
+        action=action,
     )
 
 
@@ -189,7 +187,7 @@ def _clean(where: PairLayout):
 
 def _check_pair_wheel(config: Config, variant: Variant):
     def action(ctx: Context) -> None:
-        name = label(config, variant)
+        name = config.pair_distribution(variant)
         wheel = Path(ctx["pair"]).name
         with zipfile.ZipFile(ctx["pair"]) as archive:
             names = archive.namelist()
