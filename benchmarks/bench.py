@@ -92,23 +92,6 @@ def compiled_units(log: str) -> list[str]:
     return list(dict.fromkeys(_COMPILE.findall(log)))
 
 
-def compile_seconds(ninja_log: str) -> float | None:
-    """Wall time ninja spent on object files (first start to last end), from .ninja_log (v5+).
-
-    Lines are `start_ms end_ms mtime output hash`; a run in a fresh build directory writes each
-    output once, so the span covers exactly that run's compiles.
-    """
-    spans = []
-    for line in ninja_log.splitlines():
-        fields = line.split("\t")
-        if line.startswith("#") or len(fields) < 4 or not fields[3].endswith(".o"):
-            continue
-        spans.append((int(fields[0]), int(fields[1])))
-    if not spans:
-        return None
-    return (max(end for _, end in spans) - min(start for start, _ in spans)) / 1000
-
-
 def one_line_change(path: str, token: int) -> str:
     """A line that changes what the compiler (or Python) sees, unique per token."""
     if path.endswith((".cc", ".cpp", ".cxx", ".cu", ".h", ".hpp")):

@@ -92,23 +92,28 @@ def ccache_of(report: dict) -> dict:
 
 
 def two_checkouts(tmp_path: Path, variant: str, remote: str) -> tuple[dict, dict]:
-    """Build in A (filling the remote), then in B (reading it only)."""
+    """Build in A (filling the remote), then in B (reading it only): the two wheel reports."""
     first = build(checkout(tmp_path / "A"), variant, remote, "read-write")
     second = build(checkout(tmp_path / "B"), variant, remote, "read-only")
-    return ccache_of(first), ccache_of(second)
+    return first, second
 
 
 def test_every_translation_unit_of_b_comes_from_the_remote(tmp_path, remote):
-    first, second = two_checkouts(tmp_path, "cpu", remote)
+    reports = two_checkouts(tmp_path, "cpu", remote)
+    first, second = (ccache_of(report) for report in reports)
     assert 3 <= first["misses"] <= first["remote"]["writes"], first
     assert second["misses"] == 0, second
     assert second["remote"]["hits"] == first["misses"] and second["remote"]["misses"] == 0, second
+    # The report's compile record (from ninja's log) counts the same units in both checkouts.
+    compiled = [report["data"]["compile"] for report in reports]
+    assert compiled[0]["units"] == compiled[1]["units"] >= 2, compiled
+    assert all(isinstance(record["seconds"], float) for record in compiled), compiled
 
 
 def test_the_cuda_kernel_comes_from_the_remote_too(tmp_path, remote):
     if not shutil.which("nvcc") and not Path("/usr/local/cuda/bin/nvcc").is_file():
         pytest.skip("no CUDA toolkit (nvcc) on this host")
-    first, second = two_checkouts(tmp_path, "cu130", remote)
+    first, second = (ccache_of(report) for report in two_checkouts(tmp_path, "cu130", remote))
     # cu130 compiles the CPU sources plus the kernel: one more translation unit than cpu.
     assert first["misses"] >= 4, first
     assert second["misses"] == 0 and second["remote"]["hits"] == first["misses"], second

@@ -207,17 +207,3 @@ def test_render_markdown_has_every_table():
 
 def test_render_markdown_of_an_empty_result():
     assert bench.render_markdown({}) == "# mlc-ci benchmark (examples/mini-llm)\n"
-
-
-NINJA_LOG = """\
-# ninja log v5
-383\t1177\t1795838237399597851\t3rdparty/tiny/CMakeFiles/tiny.dir/src/tiny.cc.o\t81297b87
-17\t900\t1795838294453931774\tCMakeFiles/mini.dir/cpp/mini.cc.o\tf70eb568
-1177\t1251\t1795838237480425672\tlib/libtiny.so\t5fefb5e4
-"""
-
-
-def test_compile_seconds_spans_the_object_files_only():
-    assert bench.compile_seconds(NINJA_LOG) == pytest.approx(1.16)
-    assert bench.compile_seconds("# ninja log v5\n1\t9\t0\tlib/x.so\th\n") is None
-    assert bench.compile_seconds("") is None

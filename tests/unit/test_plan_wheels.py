@@ -170,6 +170,24 @@ def test_cuda_variant_needs_matching_nvcc(mlc):
         wheels.choose_variant(mlc, "rocm61", None)
 
 
+NINJA_LOG = """\
+# ninja log v5
+10\t400\t1000\told/CMakeFiles/x.dir/x.cc.o\taa
+383\t1177\t5000\t3rdparty/tiny/CMakeFiles/tiny.dir/src/tiny.cc.o\t81297b87
+17\t900\t5001\tCMakeFiles/mini.dir/cpp/mini.cc.o\tf70eb568
+1177\t1251\t5002\tlib/libtiny.so\t5fefb5e4
+9\t99\t6000\tkernel.obj\tbb
+bad\tline\t7000\ty.o\tcc
+"""
+
+
+def test_compile_record_spans_this_runs_object_files_only():
+    # The first line is an earlier run's (older mtime); the .so is a link, not a compile.
+    assert wheels.compile_record(NINJA_LOG, since_ns=5000) == {"units": 3, "seconds": 1.168}
+    assert wheels.compile_record(NINJA_LOG, since_ns=6001) == {"units": 0, "seconds": None}
+    assert wheels.compile_record("") == {"units": 0, "seconds": None}
+
+
 def test_parse_ccache_stats():
     text = (
         "direct_cache_hit\t7\npreprocessed_cache_hit\t1\ncache_miss\t2\n"

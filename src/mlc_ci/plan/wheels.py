@@ -242,6 +242,28 @@ def parse_ccache_stats(text: str) -> dict[str, Any]:
     }
 
 
+def compile_record(ninja_log: str, since_ns: int = 0) -> dict[str, Any]:
+    """Object files ninja wrote at or after `since_ns` and the wall time they took.
+
+    `.ninja_log` (v5+) lines are `start_ms end_ms mtime_ns output hash`; the start and end are
+    relative to each ninja run, so only the outputs of one run (selected by their mtime) span a
+    meaningful interval. ccache's hits are written too, so a warm build counts the same units.
+    """
+    spans = []
+    for line in ninja_log.splitlines():
+        fields = line.split("\t")
+        if line.startswith("#") or len(fields) < 4 or not fields[3].endswith((".o", ".obj")):
+            continue
+        if not (fields[0].isdigit() and fields[1].isdigit() and fields[2].isdigit()):
+            continue
+        if int(fields[2]) >= since_ns:
+            spans.append((int(fields[0]), int(fields[1])))
+    if not spans:
+        return {"units": 0, "seconds": None}
+    seconds = (max(end for _, end in spans) - min(start for start, _ in spans)) / 1000
+    return {"units": len(spans), "seconds": seconds}
+
+
 def matches(name: str, patterns: Iterable[str]) -> bool:
     """True when `name` matches one of the glob `patterns`."""
     return any(fnmatch.fnmatch(name, pattern) for pattern in patterns)

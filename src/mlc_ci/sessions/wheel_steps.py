@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import time
 from pathlib import Path
 from typing import Mapping
 
@@ -357,3 +358,23 @@ def ccache_steps(
 def record_ccache(ctx: Context) -> None:
     """Local and remote hits of the build, from the statistics step, into the report."""
     ctx.setdefault("report", {})["ccache"] = wheels.parse_ccache_stats(ctx.get("ccache_stats", ""))
+
+
+def compile_steps(build_dir: Path) -> tuple[Step, Step]:
+    """A mark before the build and, after it, the compiled units and their wall time from ninja's
+    log in `build_dir` into the report: with the cache hits, the time a warm cache saves."""
+
+    def mark(ctx: Context) -> None:
+        ctx["compile_since_ns"] = time.time_ns()
+
+    def record(ctx: Context) -> None:
+        log = build_dir / ".ninja_log"
+        text = log.read_text(encoding="utf-8", errors="replace") if log.is_file() else ""
+        ctx.setdefault("report", {})["compile"] = wheels.compile_record(
+            text, ctx.get("compile_since_ns", 0)
+        )
+
+    return (
+        Step("mark the start of compiling", action=mark),
+        Step("record compiled units and compile time", action=record),
+    )

@@ -136,12 +136,14 @@ def _build_steps(config: Config, built, layout, build_env, env) -> tuple[list[St
     """Prepare the source, then build the wheel with ccache's statistics around the build."""
     variant, version = built
     before, after, notes = wheel_steps.ccache_steps(config, env, build_env)
+    mark, record = wheel_steps.compile_steps(layout.cmake_build)
     steps = [
         Step(
             "prepare source and staging",
             action=wheel_steps.prepare(config, variant, layout, version),
         ),
         *before,
+        mark,
         Step(
             f"build {variant.distribution} wheel",
             wheels.build_argv(
@@ -153,6 +155,7 @@ def _build_steps(config: Config, built, layout, build_env, env) -> tuple[list[St
             ),
             env=build_env,
         ),
+        record,
         *after,
     ]
     return steps, notes
