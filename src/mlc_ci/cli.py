@@ -18,6 +18,7 @@ from mlc_ci import report as report_mod
 from mlc_ci.errors import PipelineError
 from mlc_ci.plan import matrix as ci_matrix
 from mlc_ci.run import Runner
+from mlc_ci.sessions import index as index_session
 from mlc_ci.sessions import registry
 from mlc_ci.sessions.base import SessionDef
 from mlc_ci.versioning import git_version, ignored_note
@@ -47,6 +48,7 @@ def build_parser(sessions: Mapping[str, SessionDef]) -> argparse.ArgumentParser:
         default="json",
         help="json (default), stage=<json> lines for $GITHUB_OUTPUT, or a mermaid diagram",
     )
+    _index_parser(sub.add_parser("index", help="the wheel index: build, check, select, yank"))
     plan = sub.add_parser("plan", help="print a session's plan without running it")
     plan.add_argument("session", choices=sorted(sessions))
     plan.add_argument("session_args", nargs=argparse.REMAINDER)
@@ -58,6 +60,46 @@ def build_parser(sessions: Mapping[str, SessionDef]) -> argparse.ArgumentParser:
         # Its own usage, not the top-level one, for an option the session does not know.
         session.set_defaults(session_parser=session)
     return parser
+
+
+def _index_parser(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="index_command", required=True, metavar="ACTION")
+    build = sub.add_parser("build", help="publish the verified wheels into the tree")
+    _common(build)
+    build.add_argument("--dry-run", action="store_true", help="print the plan only")
+    index_session.add_build_arguments(build)
+    check = sub.add_parser("check", help="check a tree (a directory or a served URL)")
+    _common(check)
+    check.add_argument("source", metavar="ROOT|URL")
+    check.add_argument("--max-age-days", type=float, help="newest nightly age limit (default 3)")
+    select = sub.add_parser("select", help="the variant, index URL and install line for here")
+    _common(select)
+    select.add_argument("--channel", choices=("stable", "nightly"), default="stable")
+    select.add_argument("--driver", help="NVIDIA driver version (default: from nvidia-smi)")
+    select.add_argument("--index-url", help="where the tree is served ([index].url)")
+    yank = sub.add_parser("yank", help="yank a version (PEP 592); nothing is deleted")
+    yank.add_argument("root", metavar="ROOT")
+    yank.add_argument("project")
+    yank.add_argument("version")
+    yank.add_argument("--reason", required=True, help="shown to users by pip")
+
+
+def _index(args: argparse.Namespace, env: dict[str, str], out: TextIO) -> int:
+    if args.index_command == "yank":
+        return index_session.yank(Path(args.root), (args.project, args.version, args.reason), out)
+    if args.index_command == "check":
+        explicit = args.config or env.get("MLC_CI_CONFIG")
+        found = explicit or Path(config_mod.DEFAULT_CONFIG).is_file()
+        config = config_mod.load(args.config, env) if found else None
+        limit = args.max_age_days or (config.index.max_age_days if config else 3)
+        return index_session.check(args.source, config, limit, out)
+    config = config_mod.load(args.config, env)
+    if args.index_command == "select":
+        return index_session.select(config, args, env, out)
+    defn = SessionDef(
+        "index", "the wheel index", index_session.add_build_arguments, index_session.build_plan
+    )
+    return execute(defn, args, config, env, out)
 
 
 class Terminated(BaseException):
@@ -114,6 +156,8 @@ def _dispatch(argv: list[str], env: dict[str, str], out: TextIO) -> int:
             print(f"mlc-ci: note: {ignored_note(version)}", file=sys.stderr)
         print(json.dumps(data, indent=2), file=out)
         return 0
+    if args.command == "index":
+        return _index(args, env, out)
     if args.command == "plan":
         rest = list(args.session_args)
         if rest[:1] == ["--"]:  # the separator of `plan S -- ARGS`, where argparse keeps it

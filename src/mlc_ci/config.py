@@ -162,6 +162,17 @@ class Release:
 
 
 @dataclass(frozen=True)
+class Index:
+    """The wheel index (plan/index.py): where users read it and where its wheels are stored."""
+
+    # Where the tree is served (GitHub Pages); `index select` prints install lines under it.
+    url: str = ""
+    # Where the wheels are downloaded from (release assets); "" keeps them inside the tree.
+    files_url: str = ""
+    max_age_days: int = 3
+
+
+@dataclass(frozen=True)
 class Variant:  # pylint: disable=too-many-instance-attributes
     """One backend build: config.cmake entries, images, repair rules, smoke checks."""
 
@@ -206,6 +217,7 @@ class Config:  # pylint: disable=too-many-instance-attributes
     release: Release = Release()
     cache: Cache = Cache()
     pair: Pair = Pair()
+    index: Index = Index()
     schema: int = 1
     default_variant: str = ""
 
@@ -276,6 +288,7 @@ _SECTIONS: dict[str, type] = {
     "release": Release,
     "cache": Cache,
     "pair": Pair,
+    "index": Index,
 }
 
 
@@ -519,6 +532,7 @@ def _check_values(config: Config, blame: _Blame) -> None:
         build_tool_pin(requirement, blame("project.build_requires"))
     _check_commands(config.wheel.smoke, "wheel.smoke", blame)
     _check_pair(config.pair, blame)
+    _check_index(config.index, blame)
     _check_image_variants(config, blame)
     for variant in config.variants.values():
         _check_variant(variant, blame)
@@ -539,6 +553,15 @@ def _check_image_variants(config: Config, blame: _Blame) -> None:
                 f"names '{name}', which is no [variants.<name>] table; use one of "
                 f"{', '.join(config.variants)}",
             )
+
+
+def _check_index(index: Index, blame: _Blame) -> None:
+    for key in ("url", "files_url"):
+        value = getattr(index, key)
+        if value and not re.fullmatch(r"(https?|file)://\S+", value):
+            raise _bad(blame, f"index.{key}", f"is '{value}', not an http(s):// or file:// URL")
+    if index.max_age_days < 1:
+        raise _bad(blame, "index.max_age_days", f"is {index.max_age_days}; use a whole number >= 1")
 
 
 def _check_pair(pair: Pair, blame: _Blame) -> None:

@@ -61,6 +61,11 @@ def write_text(target: Path, text: str) -> Path:
     return _atomic(target, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
+def write_bytes(target: Path, data: bytes) -> Path:
+    """Write `data` to `target` atomically."""
+    return _atomic(target, lambda tmp: Path(tmp).write_bytes(data))
+
+
 def copy(source: Path, target: Path) -> Path:
     """Copy `source` to `target` atomically (timestamps kept)."""
     return _atomic(target, lambda tmp: shutil.copy2(source, tmp))

@@ -259,3 +259,29 @@ def python_for(version: str, env: Mapping[str, str]) -> str | None:
     except PipelineError:
         return None
     return found if said.strip() == version else None
+
+
+def nvidia_driver(env: Mapping[str, str]) -> str:
+    """The NVIDIA driver version nvidia-smi reports ("" without nvidia-smi or a driver)."""
+    smi = shutil.which("nvidia-smi", path=env.get("PATH"))
+    if not smi:
+        return ""
+    try:
+        said = capture((smi, "--query-gpu=driver_version", "--format=csv,noheader"))
+    except PipelineError:
+        return ""
+    return said.strip().splitlines()[0].strip() if said.strip() else ""
+
+
+def last_change_epoch(path: Path, env: Mapping[str, str]) -> int | None:
+    """SOURCE_DATE_EPOCH for a subproject with a version of its own (the pair): the time of the
+    last commit that changed `path`, so an unchanged subproject rebuilds byte for byte at every
+    commit. An explicit SOURCE_DATE_EPOCH wins; None outside a git checkout."""
+    override = _epoch_override(env)
+    if override is not None:
+        return override
+    try:
+        said = capture(("git", "-C", str(path), "log", "-1", "--format=%ct", "--", "."))
+    except PipelineError:
+        return None
+    return int(said.strip()) if said.strip().isdigit() else None

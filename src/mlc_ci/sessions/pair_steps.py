@@ -13,7 +13,7 @@ from typing import Callable, Mapping
 
 from packaging.utils import canonicalize_name
 
-from mlc_ci import elf
+from mlc_ci import elf, host
 from mlc_ci.config import Config, Variant
 from mlc_ci.errors import PipelineError
 from mlc_ci.plan import pairing, wheels
@@ -43,12 +43,20 @@ def build_steps(  # pylint: disable=too-many-arguments
     build_env: Mapping[str, str],
     repair: tuple[RepairFor, Mapping[str, str]],
     keep: str,
+    *,
+    env: Mapping[str, str],
 ) -> list[Step]:
     """Build and repair the pair from [pair].source; `repair`: the platform's repair command
-    and its environment."""
+    and its environment; `env`: the user's (an explicit SOURCE_DATE_EPOCH there wins)."""
     where = PairLayout(layout)
     name = config.pair_distribution(variant)
     repair_for, repair_env = repair
+    # The pair ships at its own version: built at its own last change, it is the same file at
+    # every commit that leaves it alone, so an index that already holds it accepts it again.
+    epoch = host.last_change_epoch(config.pair_source, env) if config.pair_source else None
+    if epoch is not None:
+        build_env = {**build_env, "SOURCE_DATE_EPOCH": str(epoch)}
+        repair_env = {**repair_env, "SOURCE_DATE_EPOCH": str(epoch)}
     return [
         Step(f"prepare {name} staging", action=_clean(where)),
         Step(

@@ -25,6 +25,7 @@ from mlc_ci.errors import PipelineError
 from mlc_ci.plan import release as rel
 from mlc_ci.report import artifact, read, sha256_of
 from mlc_ci.run import Context, Ref, Step
+from mlc_ci.sessions import index as index_session
 from mlc_ci.sessions.base import Plan, SessionDef
 from mlc_ci.versioning import Version, from_tag
 
@@ -46,6 +47,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--simple-url", help="the index's simple API (default: derived from the upload URL)"
     )
     parser.add_argument("--repo", default=".", help="git checkout the notes read (default: .)")
+    parser.add_argument(
+        "--index-dir", help="also publish the wheels to this index tree (stable channel)"
+    )
+    parser.add_argument(
+        "--index-previous", help="the previous index tree (directory or URL; default: --index-dir)"
+    )
+    parser.add_argument(
+        "--files-url", help="where the index's wheels are downloaded from ([index].files_url)"
+    )
 
 
 def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Plan:
@@ -83,6 +93,9 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
     ]
     if decision.blocker:
         steps.append(Step("check publishing credentials", action=_fail(decision.blocker)))
+    index = _index(args, config, (dist, reports))
+    steps += index[0]
+    notes += index[2]
     if decision.github:
         title = f"{config.project.name} {version.pep440}"
         steps.append(
@@ -106,7 +119,17 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
     if not any(reports.glob("docker-build*.json")):
         notes.append(f"no docker-build report in {reports}: this release has no images")
     data = {"tag": tag, "dry_run": dry_run, "dist": str(dist), "reports": str(reports)}
-    return Plan("release", steps, data, notes=notes)
+    return Plan("release", steps, data, cleanup=index[1], notes=notes)
+
+
+def _index(args: argparse.Namespace, config: Config, inputs: tuple[Path, Path]):
+    """With --index-dir: the release's wheels onto the stable channel of that tree."""
+    if not getattr(args, "index_dir", None):
+        return [], [], []
+    root = Path(args.index_dir).resolve()
+    files_url = config.index.files_url if args.files_url is None else args.files_url
+    previous = args.index_previous or str(root)
+    return index_session.index_steps(config, inputs, (root, previous), "stable", files_url)
 
 
 def _local_steps(repo, config: Config, release, files, env, publishing) -> list[Step]:

@@ -81,7 +81,7 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
     keep = f"the unrepaired wheel stays in {layout.raw}; nothing was copied to {layout.out}"
     repair_env = {} if version.epoch is None else {"SOURCE_DATE_EPOCH": str(version.epoch)}
     # The pair just before the project's build (with the same compilers and caches).
-    _pair_build(steps, (config, variant, layout), (build_env, repair_env), keep)
+    _pair_build(steps, (config, variant, layout), (build_env, repair_env, env), keep)
     steps.append(Step("locate built wheel", action=wheel_steps.locate(layout.raw, "wheel")))
     steps += _repair_and_verify(config, (variant, version), layout, (excludes, repair_env), keep)
     smoke, python_note = _smoke(config, variant, (layout, data), keep, env)
@@ -100,14 +100,14 @@ def _pair_build(steps: list[Step], where, envs, keep: str) -> None:
     config, variant, layout = where
     if not config.pair_source:
         return
-    build_env, repair_env = envs
+    build_env, repair_env, env = envs
 
     def repair_for(out_dir: str, wheel: Ref) -> tuple:
         return wheels.repair_argv(config.wheel.plat, (), out_dir, wheel)
 
     at = [s.title for s in steps].index(f"build {variant.distribution} wheel")
     steps[at:at] = pair_steps.build_steps(
-        config, variant, layout, build_env, (repair_for, repair_env), keep
+        config, variant, layout, build_env, (repair_for, repair_env), keep, env=env
     )
 
 

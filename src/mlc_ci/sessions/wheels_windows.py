@@ -95,7 +95,7 @@ def _cross_plan(args, config: Config, built, layout, env) -> Plan:
         # Debian's DLLs carry debug info (libstdc++-6.dll: ~24 MB); stripped copies get grafted.
         Step("strip the runtime DLLs", (windows.MINGW_STRIP, "--strip-unneeded", *runtime)),
         *before,
-        *_pair_build(config, variant, layout, build_env, ([str(layout.runtime)], ":")),
+        *_pair_build((config, variant, layout, env), build_env, ([str(layout.runtime)], ":")),
         _build_step(config, variant, layout, build_env),
         *after,
         Step("locate built wheel", action=wheel_steps.locate(layout.raw, "wheel")),
@@ -121,8 +121,9 @@ def _keep(layout) -> str:
     return f"the unrepaired wheel stays in {layout.raw}; nothing was copied to {layout.out}"
 
 
-def _pair_build(config: Config, variant: Variant, layout, build_env, search) -> list[Step]:
+def _pair_build(where, build_env, search) -> list[Step]:
     """The paired runtime wheel, built and delvewheel-repaired like the project's."""
+    config, variant, layout, env = where
     if not config.pair_source:
         return []
     add_path, pathsep = search
@@ -131,7 +132,7 @@ def _pair_build(config: Config, variant: Variant, layout, build_env, search) -> 
         return windows.repair_argv(windows.delvewheel_args(add_path, (), pathsep), out_dir, wheel)
 
     return pair_steps.build_steps(
-        config, variant, layout, build_env, (repair_for, {}), _keep(layout)
+        config, variant, layout, build_env, (repair_for, {}), _keep(layout), env=env
     )
 
 
@@ -236,7 +237,7 @@ def _msvc_plan(config: Config, built, layout, env) -> Plan:
         ),
         Step("load the MSVC environment (vswhere + vcvars64.bat)", action=_load_msvc),
         *before,
-        *_pair_build(config, variant, layout, build_env, (add, ";")),
+        *_pair_build((config, variant, layout, env), build_env, (add, ";")),
         _build_step(config, variant, layout, build_env),
         *after,
         Step("locate built wheel", action=wheel_steps.locate(layout.raw, "wheel")),

@@ -1,0 +1,348 @@
+"""index: the static wheel index per variant (`python -m mlc_ci index build|check|select|yank`).
+
+build merges the verified wheels of the last wheel runs into the previous tree, stages the new
+tree beside the old one, rehearses `uv pip install` and `pip install` from it for every variant,
+and only then swaps it in. release --index-dir runs the same steps on the stable channel.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Mapping, Sequence, TextIO
+
+from packaging.utils import canonicalize_name
+
+from mlc_ci import host, index_tree
+from mlc_ci.config import Config
+from mlc_ci.errors import PipelineError
+from mlc_ci.plan import index as idx
+from mlc_ci.plan import release as rel
+from mlc_ci.plan.wheels import wheel_version
+from mlc_ci.report import read, sha256_of
+from mlc_ci.run import Context, Step
+from mlc_ci.sessions.base import Plan
+
+# The resolvers read only the tree: no user or site configuration adds another index.
+ISOLATED = {"PIP_CONFIG_FILE": os.devnull, "UV_NO_CONFIG": "1", "PIP_NO_INPUT": "1"}
+
+
+def add_build_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of `index build`."""
+    parser.add_argument("--index-dir", required=True, help="the index tree to write (its root)")
+    parser.add_argument(
+        "--previous",
+        help="the previous tree (a directory or its served URL; default: --index-dir itself)",
+    )
+    parser.add_argument("--channel", choices=idx.CHANNELS, required=True)
+    parser.add_argument("--dist", help="directory with the wheels (default: [wheel].dist_dir)")
+    parser.add_argument(
+        "--reports", help="directory with the wheel reports (default: $MLC_CI_REPORTS_DIR)"
+    )
+    parser.add_argument(
+        "--files-url", help="where the wheels are downloaded from ([index].files_url)"
+    )
+
+
+def build_plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Plan:
+    """`index build`: collect, merge, stage, rehearse, swap."""
+    dist = Path(args.dist or config.wheel.dist_dir).resolve()
+    reports = Path(args.reports or env.get("MLC_CI_REPORTS_DIR") or "reports").resolve()
+    root = Path(args.index_dir).resolve()
+    files_url = config.index.files_url if args.files_url is None else args.files_url
+    steps, cleanup, notes = index_steps(
+        config, (dist, reports), (root, args.previous or str(root)), args.channel, files_url
+    )
+    data = {"index": str(root), "channel": args.channel, "dist": str(dist)}
+    return Plan(f"index-{args.channel}", steps, data, cleanup=cleanup, notes=notes)
+
+
+def index_steps(
+    config: Config, inputs: tuple[Path, Path], where: tuple[Path, str], channel: str, files_url: str
+) -> tuple[list[Step], list[Step], list[str]]:
+    """The steps that publish the verified wheels into the tree at `where` on `channel`."""
+    dist, reports = inputs
+    root, previous = where
+    stage = index_tree.stage_path(root)
+    view = stage.with_name(stage.name + "-rehearsal") if files_url else stage
+    variants = _built_variants(config, reports)
+    steps = [
+        Step("collect the verified wheels", action=_collect(config, dist, reports, channel)),
+        Step(f"read the previous index ({previous})", action=_previous(root, previous)),
+        Step(
+            "merge and stage the new tree",
+            action=_stage((root, stage), files_url, previous),
+        ),
+    ]
+    venv = Path(".cache/mlc-ci/index/resolver").resolve()
+    if variants:
+        venv_argv = (sys.executable, "-m", "venv", "--clear", str(venv))
+        steps.append(Step("clean resolver venv", venv_argv))
+    for variant in variants:
+        steps += _rehearsal(config, variant, channel, (view, venv))
+    steps.append(Step(f"put the new tree in place at {root}", action=_swap(stage, view, root)))
+    cleanup = [Step("remove the staged tree", action=_discard(stage, view))]
+    notes = [f"index: {root} ({channel} channel), previous state from {previous}"]
+    if not variants:
+        notes.append(f"no passing Linux wheel report in {reports}: nothing is rehearsed")
+    return steps, cleanup, notes
+
+
+def _built_variants(config: Config, reports: Path) -> list[str]:
+    """Variants with a Linux wheel report: the resolvers run on this (Linux) host."""
+    return [name for name in config.variants if (reports / f"wheels-linux-{name}.json").is_file()]
+
+
+def _owners(config: Config) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """Project -> variants, for the project's own wheels and for the pair's (built here)."""
+    own: dict[str, list[str]] = {}
+    paired: dict[str, list[str]] = {}
+    for variant in config.variants.values():
+        own.setdefault(canonicalize_name(variant.distribution), []).append(variant.name)
+        if config.pair_source:
+            pair = canonicalize_name(config.pair_distribution(variant))
+            paired.setdefault(pair, []).append(variant.name)
+    return own, paired
+
+
+def _collect(config: Config, dist: Path, reports: Path, channel: str):
+    def action(ctx: Context) -> None:
+        loaded = {
+            path.stem: read(path)
+            for pattern in ("wheels-linux-*.json", "wheels-windows-*.json")
+            for path in sorted(reports.glob(pattern))
+        }
+        verified = {
+            name: v for name, v in rel.verified_wheels(loaded).items() if v.status == "passed"
+        }
+        if not verified:
+            raise PipelineError(
+                f"no passing wheel report in {reports}; run the wheel sessions first (or pass "
+                "--reports)."
+            )
+        own, paired = _owners(config)
+        published = index_tree.now_utc()
+        found = []
+        for name, info in sorted(verified.items()):
+            path = dist / name
+            if not path.is_file() or sha256_of(path) != info.sha256:
+                raise PipelineError(
+                    f"{name} ({info.report}) is not in {dist} with the sha256 its report "
+                    "records; rebuild it or pass --dist."
+                )
+            if rel.project_of(name) not in own and rel.project_of(name) not in paired:
+                raise PipelineError(
+                    f"{name} belongs to no variant of {config.path}; remove it from the reports."
+                )
+            found.append(path)
+        mine = [p for p in found if rel.project_of(p.name) in own]
+        versions = sorted({wheel_version(p.name) for p in mine})
+        if len(versions) > 1:
+            raise PipelineError(
+                f"the wheel reports in {reports} hold builds of several versions "
+                f"({', '.join(versions)}); one publish is one commit's build: rebuild every "
+                "variant from one commit, or remove the stale reports."
+            )
+        built = {v for p in mine for v in own[rel.project_of(p.name)]}
+        new = []
+        for path in found:
+            project = rel.project_of(path.name)
+            # The pair is listed beside the variants that pair with it in this publish.
+            variants = own.get(project) or [v for v in paired[project] if v in built]
+            if variants:
+                entry = index_tree.entry_for(path, channel, variants, "", published)
+                new.append((path, entry))
+        ctx["index_new"] = new
+        ctx["index_paired"] = sorted(paired)
+
+    return action
+
+
+def _previous(root: Path, previous: str):
+    def action(ctx: Context) -> None:
+        index_tree.recover(root)
+        ctx["index_previous"] = index_tree.read_state(previous)
+
+    return action
+
+
+def _stage(where: tuple[Path, Path], files_url: str, previous: str):
+    root, stage = where
+
+    def action(ctx: Context) -> None:
+        new = []
+        local = {}
+        for path, (entry, metadata) in ctx["index_new"]:
+            if files_url:
+                entry = idx.dataclasses.replace(entry, url=f"{files_url.rstrip('/')}/{path.name}")
+            new.append(entry)
+            local[path.name] = (path, metadata)
+        entries = idx.merge(ctx["index_previous"], new, ctx["index_paired"])
+        previous_dir = Path(previous) if "://" not in previous else None
+        index_tree.stage_tree(stage, entries, local, previous_dir)
+        if files_url:
+            index_tree.rehearsal_view(stage, entries, local)
+        ctx["index_entries"] = entries
+        ctx.setdefault("report", {})["index"] = {
+            "root": str(root),
+            "files": len(entries),
+            "new": sorted(local),
+        }
+
+    return action
+
+
+def _rehearsal(config: Config, name: str, channel: str, where: tuple[Path, Path]) -> list[Step]:
+    """uv and pip resolve the variant's distribution from the new tree, in a clean venv."""
+    view, venv = where
+    variant = config.variants[name]
+    url = (view / channel / name / "simple").as_uri()
+    python = str(venv / "bin" / "python")
+    dist = variant.distribution
+    uv_pre = ("--prerelease", "allow") if channel == "nightly" else ()
+    pip_pre = ("--pre",) if channel == "nightly" else ()
+    key = name.replace("-", "_")
+    uv = ("uv", "pip", "install", "--dry-run", "--no-cache", "--python", python)
+    pip = (python, "-m", "pip", "install", "--dry-run", "--quiet", "--ignore-installed")
+    pip += ("--no-cache-dir", "--disable-pip-version-check", "--report", "-")
+    return [
+        Step(
+            f"uv resolves {dist} ({channel})",
+            (*uv, "--index-url", url, *uv_pre, dist),
+            env=ISOLATED,
+            tee=True,
+            save_as=f"uv_{key}",
+        ),
+        Step(
+            f"pip resolves {dist} ({channel})",
+            (*pip, "--index-url", url, *pip_pre, dist),
+            env=ISOLATED,
+            capture=True,
+            save_as=f"pip_{key}",
+        ),
+        Step(
+            f"check both picked the newest {name} build",
+            action=_check_resolution(config, name, channel, (url, key)),
+        ),
+    ]
+
+
+def _check_resolution(config: Config, name: str, channel: str, where: tuple[str, str]):
+    url, key = where
+    variant = config.variants[name]
+    projects = [canonicalize_name(variant.distribution)]
+    if config.pair_source:
+        projects.append(canonicalize_name(config.pair_distribution(variant)))
+
+    def action(ctx: Context) -> None:
+        expected = idx.expected_resolution(ctx["index_entries"], name, channel, projects)
+        got_uv = idx.parse_uv_resolution(ctx[f"uv_{key}"])
+        try:
+            got_pip = idx.parse_resolution(json.loads(ctx[f"pip_{key}"]))
+        except ValueError as exc:
+            raise PipelineError(f"pip's --report for {name} is not JSON ({exc}).") from exc
+        problems = [
+            p
+            for p in (
+                idx.resolution_problem("uv", url, expected, got_uv),
+                idx.resolution_problem("pip", url, expected, got_pip),
+            )
+            if p
+        ]
+        if problems:
+            raise PipelineError("; ".join(problems) + "; nothing was published.")
+        rehearsed = ctx.setdefault("report", {}).setdefault("rehearsal", {})
+        rehearsed[name] = {"uv": got_uv, "pip": got_pip, "expected": expected}
+
+    return action
+
+
+def _swap(stage: Path, view: Path, root: Path):
+    def action(ctx: Context) -> None:
+        del ctx
+        index_tree.swap_in(stage, root)
+        if view != stage:
+            index_tree.discard(view)
+
+    return action
+
+
+def _discard(stage: Path, view: Path):
+    def action(ctx: Context) -> None:
+        del ctx
+        index_tree.discard(stage)
+        index_tree.discard(view)
+
+    return action
+
+
+def check(source: str, config: Config | None, max_age_days: float, out: TextIO) -> int:
+    """`index check`: every problem on its own line, then one summary line; 1 when any."""
+    expected: dict[str, Sequence[str]] = {}
+    if config is not None:
+        expected = {
+            "linux": list(config.variants),
+            "windows": [n for n, v in config.variants.items() if v.windows],
+        }
+    problems, checked = index_tree.check(source, expected, max_age_days)
+    for problem in problems:
+        print(f"index check: {problem}", file=out)
+    if problems:
+        raise PipelineError(
+            f"the index at {source} has {len(problems)} problem(s) (listed above); republish "
+            "the affected files or yank them.",
+            exit_code=1,
+        )
+    print(f"index check: {source}: {checked} files, hashes and metadata match", file=out)
+    return 0
+
+
+def driver_table() -> dict[str, dict[str, str]]:
+    """NVIDIA's minimum driver per CUDA toolkit (data/cuda_drivers.toml)."""
+    text = resources.files("mlc_ci").joinpath("data/cuda_drivers.toml").read_text("utf-8")
+    return tomllib.loads(text)["cuda"]
+
+
+def select(config: Config, args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> int:
+    """`index select`: the variant for this host, its index URL and the install commands."""
+    system = "windows" if platform.system() == "Windows" else "linux"
+    candidates = {
+        name: v.cuda for name, v in config.variants.items() if system == "linux" or v.windows
+    }
+    driver = args.driver if args.driver is not None else host.nvidia_driver(env)
+    name, why = idx.select_variant(candidates, driver, driver_table(), system)
+    base = args.index_url or config.index.url
+    if not base:
+        raise PipelineError(
+            f"no index URL: set [index].url in {config.path} (where the tree is served) or pass "
+            "--index-url."
+        )
+    url = f"{base.rstrip('/')}/{args.channel}/{name}/simple"
+    dist = config.variants[name].distribution
+    pre = " --pre" if args.channel == "nightly" else ""
+    print(f"variant: {name} ({why})", file=out)
+    print(f"index: {url}", file=out)
+    print(f"pip install{pre} --extra-index-url {url} {dist}", file=out)
+    uv_pre = " --prerelease allow" if args.channel == "nightly" else ""
+    print(f"uv pip install{uv_pre} --index {url} {dist}", file=out)
+    return 0
+
+
+def yank(root: Path, what: tuple[str, str, str], out: TextIO) -> int:
+    """`index yank`: mark a version yanked in the tree at `root` (pages and state rewritten)."""
+    project, version, reason = what
+    entries = idx.yank(index_tree.read_state(str(root)), project, version, reason)
+    stage = index_tree.stage_path(root)
+    try:
+        index_tree.stage_tree(stage, entries, {}, root)
+        index_tree.swap_in(stage, root)
+    finally:
+        index_tree.discard(stage)
+    print(f"index: yanked {project} {version} in {root} ({reason})", file=out)
+    return 0

@@ -1,0 +1,225 @@
+"""The wheel index end to end: two nightlies and a release of mini-llm (cpu and cu130).
+
+A scratch clone of this repository builds both variants three times: at HEAD (nightly 1), one
+commit later (nightly 2, published on top of nightly 1's tree) and at a v0.1.0 tag (the release,
+through `release --index-dir`). Each publish rehearses uv and pip against the new tree; the tree
+is then served by `python -m http.server` on 127.0.0.1 and checked over HTTP, and copies of it
+are corrupted to show the health check catches each fault.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, TOOLKIT_PATH, explain
+
+CONFIG = "examples/mini-llm/pipeline.toml"
+VARIANTS = ("cpu", "cu130")
+GIT = ("git", "-c", "user.name=mlc-ci test", "-c", "user.email=test@example.invalid")
+
+
+def mlc_ci(work: Path, *args: str, reports: str = "reports") -> subprocess.CompletedProcess:
+    """`python -m mlc_ci ARGS --config mini-llm` in the clone, reports in `reports`."""
+    env = {**os.environ, "PYTHONPATH": TOOLKIT_PATH, "MLC_CI_REPORTS_DIR": str(work / reports)}
+    for name in ("MLC_CI_SOURCE_VERSION", "SOURCE_DATE_EPOCH", "MLC_CI_CACHE_REMOTE"):
+        env.pop(name, None)
+    return subprocess.run(
+        (sys.executable, "-m", "mlc_ci", *args, "--config", CONFIG),
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def build_all(work: Path, phase: str) -> None:
+    """Both variants' wheels into dist-<phase>, their reports in reports-<phase>: each publish
+    gets only its own build, as a fresh CI job would."""
+    for variant in VARIANTS:
+        argv = ("wheels-linux", "--variant", variant, "--out", str(work / f"dist-{phase}"))
+        built = mlc_ci(work, *argv, reports=f"reports-{phase}")
+        assert built.returncode == 0, explain(built)
+
+
+def nightly(work: Path, tree: Path, phase: str) -> tuple[str, ...]:
+    """`index build` arguments that publish the build of `phase` as a nightly."""
+    return (
+        "index",
+        "build",
+        "--channel",
+        "nightly",
+        "--index-dir",
+        str(tree),
+        "--dist",
+        str(work / f"dist-{phase}"),
+    )
+
+
+def report(work: Path, reports: str, name: str) -> dict:
+    """A session report the run wrote."""
+    return json.loads((work / reports / f"{name}.json").read_text())
+
+
+@pytest.fixture(name="published", scope="module")
+def fixture_published(tmp_path_factory) -> dict:
+    """The clone and its index after two nightlies and one release."""
+    if not shutil.which("nvcc") and not Path("/usr/local/cuda/bin/nvcc").is_file():
+        pytest.skip("no CUDA toolkit (nvcc) on this host: the cu130 variant cannot build")
+    base = tmp_path_factory.mktemp("index")
+    work, tree = base / "repo", base / "index"
+    subprocess.run(("git", "clone", "-q", "--shared", str(ROOT), str(work)), check=True)
+    reports = {}
+    for number in (1, 2):
+        if number == 2:
+            subprocess.run(
+                (*GIT, "-C", str(work), "commit", "-q", "--allow-empty", "-m", "n2"), check=True
+            )
+        build_all(work, f"nightly{number}")
+        done = mlc_ci(
+            work, *nightly(work, tree, f"nightly{number}"), reports=f"reports-nightly{number}"
+        )
+        assert done.returncode == 0, explain(done)
+        reports[number] = report(work, f"reports-nightly{number}", "index-nightly")
+    subprocess.run(
+        (*GIT, "-C", str(work), "commit", "-q", "--allow-empty", "-m", "release"), check=True
+    )
+    subprocess.run(("git", "-C", str(work), "tag", "v0.1.0"), check=True)
+    build_all(work, "release")
+    released = mlc_ci(
+        work,
+        *("release", "--tag", "v0.1.0", "--index-dir", str(tree)),
+        *("--dist", str(work / "dist-release")),
+        reports="reports-release",
+    )
+    assert released.returncode == 0, explain(released)
+    reports["release"] = report(work, "reports-release", "release")
+    return {"work": work, "tree": tree, "reports": reports}
+
+
+def versions(tree: Path, channel: str, project: str) -> list[str]:
+    """The versions the state lists for `project` on `channel`."""
+    state = json.loads((tree / "index-state.json").read_text())
+    return [
+        f["version"] for f in state["files"] if f["channel"] == channel and f["project"] == project
+    ]
+
+
+def test_both_nightlies_are_kept_and_both_resolvers_pick_the_newest(published):
+    tree, second = published["tree"], published["reports"][2]
+    for variant in VARIANTS:
+        kept = versions(tree, "nightly", f"mini-llm-{variant}")
+        assert len(kept) == 2 and all(".dev" in v for v in kept), kept
+        rehearsed = second["data"]["rehearsal"][variant]
+        newest = {f"mini-llm-{variant}": max(kept, key=lambda v: int(v.rsplit("dev", 1)[1]))}
+        newest["tiny-runtime"] = "0.1.0"  # the pair, at its own version
+        assert rehearsed["expected"] == rehearsed["uv"] == rehearsed["pip"] == newest
+
+
+def test_the_release_is_on_stable_and_resolves_there(published):
+    tree, release = published["tree"], published["reports"]["release"]
+    for variant in VARIANTS:
+        assert versions(tree, "stable", f"mini-llm-{variant}") == ["0.1.0"]
+        rehearsed = release["data"]["rehearsal"][variant]
+        expected = {f"mini-llm-{variant}": "0.1.0", "tiny-runtime": "0.1.0"}
+        assert rehearsed["uv"] == rehearsed["pip"] == expected
+    assert (tree / "stable/cu130/simple/tiny-runtime/index.html").is_file()
+
+
+def test_publishing_the_same_nightly_again_changes_nothing(published):
+    work, tree = published["work"], published["tree"]
+    before = (tree / "index-state.json").read_bytes()
+    again = mlc_ci(work, *nightly(work, tree, "nightly2"), reports="reports-nightly2")
+    assert again.returncode == 0, explain(again)
+    assert (tree / "index-state.json").read_bytes() == before
+
+
+def test_a_release_build_is_refused_on_the_nightly_channel(published):
+    work, tree = published["work"], published["tree"]
+    before = (tree / "index-state.json").read_bytes()
+    refused = mlc_ci(work, *nightly(work, tree, "release"), reports="reports-release")
+    assert refused.returncode != 0
+    (line,) = [l for l in refused.stderr.splitlines() if l.startswith("mlc-ci: error:")]
+    assert "belongs on the stable channel, not nightly" in line, explain(refused)
+    assert (tree / "index-state.json").read_bytes() == before  # nothing was published
+
+
+@pytest.fixture(name="served")
+def fixture_served(published):
+    """The tree behind `python -m http.server` on 127.0.0.1 (a free port)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(  # pylint: disable=consider-using-with
+        (sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"),
+        cwd=published["tree"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(url + "index-state.json", timeout=2):
+                    break
+            except OSError:
+                time.sleep(0.1)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_the_health_check_passes_over_http(published, served):
+    checked = mlc_ci(published["work"], "index", "check", served)
+    assert checked.returncode == 0, explain(checked)
+    # 2 nightlies + 1 release, 2 variants, plus the pair's one file: 7 wheels, each verified.
+    assert f"index check: {served}: 7 files, hashes and metadata match" in checked.stdout
+
+
+def corrupted(published, tmp_path: Path, damage) -> subprocess.CompletedProcess:
+    """`index check` on a damaged copy of the tree."""
+    copy = tmp_path / "copy"
+    shutil.copytree(published["tree"], copy)
+    damage(copy)
+    return mlc_ci(published["work"], "index", "check", str(copy))
+
+
+def test_the_health_check_catches_a_corrupted_hash(published, tmp_path):
+    def damage(copy: Path) -> None:
+        wheel = next((copy / "files").glob("mini_llm_cu130-0.1.0-*.whl"))
+        wheel.write_bytes(wheel.read_bytes()[:-1])
+
+    checked = corrupted(published, tmp_path, damage)
+    assert checked.returncode == 1
+    assert (
+        "mini_llm_cu130-0.1.0-" in checked.stdout
+        and "does not match its #sha256=" in checked.stdout
+    )
+
+
+def test_the_health_check_catches_a_missing_metadata_file(published, tmp_path):
+    def damage(copy: Path) -> None:
+        next((copy / "files").glob("tiny_runtime-*.metadata")).unlink()
+
+    checked = corrupted(published, tmp_path, damage)
+    assert checked.returncode == 1 and "core metadata (PEP 658)" in checked.stdout
+
+
+def test_the_health_check_catches_a_stale_nightly(published):
+    checked = mlc_ci(
+        published["work"], "index", "check", str(published["tree"]), "--max-age-days", "0.000001"
+    )
+    assert checked.returncode == 1
+    for variant in VARIANTS:
+        assert f"the newest {variant} nightly is" in checked.stdout

@@ -1,0 +1,185 @@
+"""The wheel index as data: merge rules, pages as pip reads them, health rules, selection."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from mlc_ci.errors import PipelineError
+from mlc_ci.plan import index as idx
+
+SHA = "a" * 64
+META = "b" * 64
+NOW = datetime(2026, 12, 2, 12, 0, tzinfo=timezone.utc)
+
+
+def entry(version: str, channel: str = "", variant: str = "cpu", **changes) -> idx.Entry:
+    """An entry of mini-llm-<variant> at `version` (Linux wheel)."""
+    name = f"mini_llm_{variant}-{version}-py3-none-manylinux_2_28_x86_64.whl"
+    base = idx.Entry(
+        filename=name,
+        project=f"mini-llm-{variant}",
+        version=version,
+        channel=channel or idx.channel_of(version),
+        variants=(variant,),
+        sha256=SHA,
+        metadata_sha256=META,
+        requires_python=">=3.10",
+        url=f"files/{name}",
+        published="2026-12-02T11:00:00Z",
+    )
+    return dataclasses.replace(base, **changes)
+
+
+def test_channels_follow_the_version():
+    assert idx.channel_of("0.2.0.dev3") == "nightly"
+    assert idx.channel_of("0.2.0") == "stable" and idx.channel_of("0.2.0rc1") == "stable"
+
+
+def test_a_rerun_of_the_same_files_changes_nothing():
+    state = idx.merge([], [entry("0.1.0.dev1")])
+    assert idx.merge(state, [entry("0.1.0.dev1")]) == state
+
+
+def test_a_published_file_never_changes():
+    state = idx.merge([], [entry("0.1.0.dev1")])
+    with pytest.raises(PipelineError, match="already in the index with another sha256"):
+        idx.merge(state, [entry("0.1.0.dev1", sha256="c" * 64)])
+
+
+def test_a_nightly_must_sort_above_every_earlier_version():
+    state = idx.merge([], [entry("0.1.0.dev5"), entry("0.1.0")])
+    with pytest.raises(PipelineError, match=r"does not sort above 0\.1\.0, already published"):
+        idx.merge(state, [entry("0.1.0.dev6")])  # below the release: pip --pre would skip it
+    assert len(idx.merge(state, [entry("0.1.1.dev1")])) == 3
+
+
+def test_the_projects_files_go_on_their_versions_channel_but_the_pair_on_any():
+    with pytest.raises(PipelineError, match="belongs on the stable channel, not nightly"):
+        idx.merge([], [entry("0.1.0", channel="nightly")])
+    pair = entry(
+        "0.1.0",
+        channel="nightly",
+        project="tiny-runtime",
+        filename="tiny_runtime-0.1.0-py3-none-any.whl",
+    )
+    state = idx.merge([], [pair], paired=["tiny_runtime"])
+    # Published again beside another variant: one entry, both variants.
+    again = idx.merge(state, [dataclasses.replace(pair, variants=("cu130",))], ["tiny-runtime"])
+    assert [e.variants for e in again] == [("cpu", "cu130")]
+
+
+def test_state_round_trips_and_bad_state_is_one_line():
+    state = [entry("0.1.0.dev1"), entry("0.1.0")]
+    data = idx.render_state(state)
+    assert idx.parse_state(data, "x") == sorted(state, key=lambda e: e.channel)
+    with pytest.raises(PipelineError, match="is not an mlc-ci index state"):
+        idx.parse_state({"schema": 2}, "x")
+    with pytest.raises(PipelineError, match="entry 0 is malformed"):
+        idx.parse_state({"schema": 1, "files": [{"filename": 3}]}, "x")
+
+
+def test_pages_carry_hashes_metadata_requires_python_and_yanks():
+    state = idx.yank([entry("0.1.0"), entry("0.2.0")], "Mini_LLM.cpu", "0.1.0", "broken ABI")
+    pages = idx.pages(state)
+    assert sorted(pages) == [
+        "index.html",
+        "stable/cpu/simple/index.html",
+        "stable/cpu/simple/mini-llm-cpu/index.html",
+    ]
+    links = idx.parse_page(pages["stable/cpu/simple/mini-llm-cpu/index.html"])
+    assert [link.text for link in links] == [e.filename for e in state]
+    first, second = links[0], links[1]
+    assert first.href == f"../../../../files/{state[0].filename}"
+    assert (first.sha256, first.metadata_sha256, first.requires_python) == (SHA, META, ">=3.10")
+    assert first.yanked == "broken ABI" and second.yanked is None
+    assert not idx.link_problems(first, "p")
+    assert 'href="mini-llm-cpu/"' in pages["stable/cpu/simple/index.html"]
+
+
+def test_absolute_file_urls_are_linked_as_they_are():
+    remote = entry("0.1.0", url="https://example.invalid/dl/v0.1.0/x.whl")
+    links = idx.parse_page(idx.project_page("mini-llm-cpu", [remote]))
+    assert len(links) == 1 and links[0].href == "https://example.invalid/dl/v0.1.0/x.whl"
+
+
+def test_a_link_without_hashes_is_a_problem():
+    link = idx.parse_page('<a href="x.whl">x.whl</a>')[0]
+    assert [p.split(": ", 1)[1] for p in idx.link_problems(link, "page")] == [
+        "the link to x.whl has no #sha256= fragment",
+        "the link to x.whl has no core-metadata hash",
+    ]
+
+
+def test_yanking_a_version_that_is_not_there_is_refused():
+    with pytest.raises(PipelineError, match="the index has no mini-llm-cpu 9.9"):
+        idx.yank([entry("0.1.0")], "mini-llm-cpu", "9.9", "x")
+
+
+def test_a_stale_nightly_is_named_per_variant():
+    old = entry("0.1.0.dev1", published="2026-11-25T12:00:00Z")
+    fresh = entry("0.1.0.dev1", variant="cu130", published="2026-12-02T10:00:00Z")
+    problems = idx.stale([old, fresh, entry("0.0.9")], NOW, 3)
+    assert len(problems) == 1 and problems[0].startswith(
+        "the newest cpu nightly is 7.0 days old (limit 3)"
+    )
+    assert not idx.stale([fresh], NOW + timedelta(days=2), 3)
+    with pytest.raises(PipelineError, match="malformed publish time"):
+        idx.stale([entry("0.1.0.dev1", published="yesterday")], NOW, 3)
+
+
+def test_gaps_respect_the_platforms_a_variant_builds():
+    windows = entry("0.1.0", filename="mini_llm_cpu-0.1.0-py3-none-win_amd64.whl")
+    state = [entry("0.1.0"), windows, entry("0.1.0", variant="cu130"), entry("0.2.0")]
+    expected = {"linux": ["cpu", "cu130"], "windows": ["cpu"]}  # cu130: windows = false
+    assert idx.gaps(state, expected) == ["stable 0.2.0 has linux wheels for cpu but none for cu130"]
+    yanked = entry("0.2.0", yanked="bad")
+    assert not idx.gaps([entry("0.1.0"), entry("0.1.0", variant="cu130"), yanked], expected)
+
+
+def test_the_resolvers_must_pick_the_newest_unyanked_build():
+    state = [entry("0.1.0.dev1"), entry("0.1.0.dev2"), entry("0.1.0.dev3", yanked="x")]
+    expected = idx.expected_resolution(state, "cpu", "nightly", ["mini-llm-cpu"])
+    assert expected == {"mini-llm-cpu": "0.1.0.dev2"}
+    uv = "Would install 2 packages\n + mini-llm-cpu==0.1.0.dev1\n + tiny-runtime==0.1.0\n"
+    got = idx.parse_uv_resolution(uv)
+    assert got == {"mini-llm-cpu": "0.1.0.dev1", "tiny-runtime": "0.1.0"}
+    assert idx.resolution_problem("uv", "U", expected, got) == (
+        "uv resolved mini-llm-cpu 0.1.0.dev1 (expected 0.1.0.dev2) from U"
+    )
+    pip = {"install": [{"metadata": {"name": "Mini_LLM-cpu", "version": "0.1.0.dev2"}}]}
+    assert idx.resolution_problem("pip", "U", expected, idx.parse_resolution(pip)) is None
+    assert "nothing (expected" in idx.resolution_problem("pip", "U", expected, {})
+
+
+TABLE = {"13.0": {"linux": "580.65.06"}, "12.8": {"linux": "570.26", "windows": "570.65"}}
+VARIANTS = {"cpu": "", "cu128": "12.8", "cu130": "13.0", "vulkan": ""}
+
+
+@pytest.mark.parametrize(
+    "driver, system, chosen",
+    [
+        ("580.95.05", "linux", "cu130"),
+        ("580.65.06", "linux", "cu130"),
+        ("575.51.03", "linux", "cu128"),
+        ("570.26", "linux", "cu128"),
+        ("565.57.01", "linux", "cpu"),
+        ("", "linux", "cpu"),
+        ("581.15", "windows", "cu128"),  # no 13.0 Windows row in this table
+    ],
+)
+def test_the_driver_picks_the_newest_cuda_variant_it_meets(driver, system, chosen):
+    assert idx.select_variant(VARIANTS, driver, TABLE, system)[0] == chosen
+
+
+def test_selection_says_why_and_refuses_when_nothing_fits():
+    assert (
+        idx.select_variant(VARIANTS, "", TABLE, "linux")[1] == "no NVIDIA driver found (nvidia-smi)"
+    )
+    assert (
+        "older than every CUDA variant" in idx.select_variant(VARIANTS, "400.1", TABLE, "linux")[1]
+    )
+    with pytest.raises(PipelineError, match="no variant fits this host"):
+        idx.select_variant({"cu130": "13.0"}, "500.1", TABLE, "linux")
