@@ -170,6 +170,8 @@ class Index:
     # Where the wheels are downloaded from (release assets); "" keeps them inside the tree.
     files_url: str = ""
     max_age_days: int = 3
+    # The GitHub release whose assets hold the nightly wheels (with a files_url).
+    nightly_release: str = "nightly"
 
 
 @dataclass(frozen=True)

@@ -130,30 +130,37 @@ def stage_tree(
     stage: Path,
     entries: Sequence[idx.Entry],
     new_files: Mapping[str, tuple[Path, bytes]],
-    previous_root: Path | None,
+    where: tuple[Path | None, Path | None],
 ) -> Path:
-    """Write the whole new tree at `stage` (not yet in place): pages, state, files."""
+    """Write the whole new tree at `stage` (not yet in place): pages and state, and the files.
+
+    `where` is (the previous tree, to carry its files/ over; the directory this run's wheels
+    and .metadata files go to: stage/files, or, with a files_url, an assets directory uploaded
+    beside the wheels, which the tree then does not hold).
+    """
+    previous_root, files_dir = where
+    files_dir = files_dir or stage / idx.FILES
     files.ensure_dir(stage.parent, "index directory's parent")
     discard(stage)
     try:
         if previous_root is not None and (previous_root / idx.FILES).is_dir():
             shutil.copytree(previous_root / idx.FILES, stage / idx.FILES, copy_function=_link)
         for name, (path, metadata) in new_files.items():
-            files.ensure_dir(stage / idx.FILES, "index files directory")
-            if not (stage / idx.FILES / name).exists():
-                shutil.copy2(path, stage / idx.FILES / name)
-            files.write_bytes(stage / idx.FILES / f"{name}.metadata", metadata)
+            files.ensure_dir(files_dir, "index files directory")
+            if not (files_dir / name).exists():
+                shutil.copy2(path, files_dir / name)
+            files.write_bytes(files_dir / f"{name}.metadata", metadata)
         for relative, text in idx.pages(entries).items():
             files.write_text(stage / relative, text)
         files.write_text(stage / idx.STATE, json.dumps(idx.render_state(entries), indent=2) + "\n")
     except OSError as exc:
-        shutil.rmtree(stage, ignore_errors=True)
+        discard(stage)
         raise PipelineError(
             f"cannot write the new index at {stage} ({exc.strerror or exc}); nothing was "
             "changed there: free space or pick another --index-dir."
         ) from exc
     except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
+        discard(stage)
         raise
     return stage
 
@@ -166,12 +173,13 @@ def _link(source: str, target: str) -> None:
         shutil.copy2(source, target)
 
 
-def rehearsal_view(stage: Path, entries: Sequence[idx.Entry], new: Iterable[str]) -> Path:
-    """Pages where this run's files link into the stage (file://), for the resolvers: with a
-    `files_url` the published links point at assets that are not uploaded yet."""
-    view = stage.with_name(stage.name + "-rehearsal")
-    shutil.rmtree(view, ignore_errors=True)
-    local = {name: (stage / idx.FILES / name).as_uri() for name in new}
+def rehearsal_view(
+    view: Path, entries: Sequence[idx.Entry], new: Iterable[str], files_dir: Path
+) -> Path:
+    """Pages where this run's files link into `files_dir` (file://), for the resolvers: with a
+    files_url the published links point at assets that are not uploaded yet."""
+    discard(view)
+    local = {name: (files_dir / name).as_uri() for name in new}
     shown = [
         e if e.filename not in local else idx.dataclasses.replace(e, url=local[e.filename])
         for e in entries

@@ -71,12 +71,29 @@ def report(work: Path, reports: str, name: str) -> dict:
     return json.loads((work / reports / f"{name}.json").read_text())
 
 
+@pytest.fixture(name="assets", scope="module")
+def fixture_assets(tmp_path_factory):
+    """Where the release's wheels are downloaded from: the index's assets directory, served
+    on 127.0.0.1 as GitHub would serve release assets ([index].files_url)."""
+    base = tmp_path_factory.mktemp("index")
+    url, server = serve(base / "index-assets")
+    try:
+        yield base, url
+    finally:
+        stop(server)
+
+
 @pytest.fixture(name="published", scope="module")
-def fixture_published(tmp_path_factory) -> dict:
-    """The clone and its index after two nightlies and one release."""
+def fixture_published(assets) -> dict:
+    """The clone and its index after two nightlies and one release.
+
+    Nightly 1 goes through `index build`, nightly 2 through `release --nightly` (what the
+    scheduled workflow runs); the release links its wheels at a files_url (assets beside the
+    tree), the nightlies keep theirs in the tree.
+    """
     if not shutil.which("nvcc") and not Path("/usr/local/cuda/bin/nvcc").is_file():
         pytest.skip("no CUDA toolkit (nvcc) on this host: the cu130 variant cannot build")
-    base = tmp_path_factory.mktemp("index")
+    base, files_url = assets
     work, tree = base / "repo", base / "index"
     subprocess.run(("git", "clone", "-q", "--shared", str(ROOT), str(work)), check=True)
     reports = {}
@@ -86,11 +103,13 @@ def fixture_published(tmp_path_factory) -> dict:
                 (*GIT, "-C", str(work), "commit", "-q", "--allow-empty", "-m", "n2"), check=True
             )
         build_all(work, f"nightly{number}")
-        done = mlc_ci(
-            work, *nightly(work, tree, f"nightly{number}"), reports=f"reports-nightly{number}"
-        )
+        command = nightly(work, tree, f"nightly{number}")
+        if number == 2:
+            command = ("release", "--nightly", *command[4:])  # --index-dir DIR --dist DIR
+        done = mlc_ci(work, *command, reports=f"reports-nightly{number}")
         assert done.returncode == 0, explain(done)
-        reports[number] = report(work, f"reports-nightly{number}", "index-nightly")
+        name = "index-nightly" if number == 1 else "release-nightly"
+        reports[number] = report(work, f"reports-nightly{number}", name)
     subprocess.run(
         (*GIT, "-C", str(work), "commit", "-q", "--allow-empty", "-m", "release"), check=True
     )
@@ -99,12 +118,12 @@ def fixture_published(tmp_path_factory) -> dict:
     released = mlc_ci(
         work,
         *("release", "--tag", "v0.1.0", "--index-dir", str(tree)),
-        *("--dist", str(work / "dist-release")),
+        *("--dist", str(work / "dist-release"), "--files-url", files_url),
         reports="reports-release",
     )
     assert released.returncode == 0, explain(released)
     reports["release"] = report(work, "reports-release", "release")
-    return {"work": work, "tree": tree, "reports": reports}
+    return {"work": work, "tree": tree, "reports": reports, "files_url": files_url}
 
 
 def versions(tree: Path, channel: str, project: str) -> list[str]:
@@ -134,6 +153,12 @@ def test_the_release_is_on_stable_and_resolves_there(published):
         expected = {f"mini-llm-{variant}": "0.1.0", "tiny-runtime": "0.1.0"}
         assert rehearsed["uv"] == rehearsed["pip"] == expected
     assert (tree / "stable/cu130/simple/tiny-runtime/index.html").is_file()
+    # The release's wheels are linked where they are downloaded from, not kept in the tree.
+    page = (tree / "stable/cpu/simple/mini-llm-cpu/index.html").read_text()
+    assert f'href="{published["files_url"]}mini_llm_cpu-0.1.0-' in page
+    assert not list((tree / "files").glob("mini_llm_cpu-0.1.0-*"))
+    assets = sorted(p.name for p in (tree.parent / "index-assets").iterdir())
+    assert len(assets) == 6 and sum(name.endswith(".metadata") for name in assets) == 3
 
 
 def test_publishing_the_same_nightly_again_changes_nothing(published):
@@ -154,37 +179,50 @@ def test_a_release_build_is_refused_on_the_nightly_channel(published):
     assert (tree / "index-state.json").read_bytes() == before  # nothing was published
 
 
-@pytest.fixture(name="served")
-def fixture_served(published):
-    """The tree behind `python -m http.server` on 127.0.0.1 (a free port)."""
+def serve(directory: Path):
+    """`python -m http.server` for `directory` on a free 127.0.0.1 port: (URL, process)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    directory.mkdir(parents=True, exist_ok=True)
     server = subprocess.Popen(  # pylint: disable=consider-using-with
         (sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"),
-        cwd=published["tree"],
+        cwd=directory,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}/"
+    for _ in range(100):
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                break
+        except OSError:
+            time.sleep(0.1)
+    return url, server
+
+
+def stop(server: subprocess.Popen) -> None:
+    """Stop a server `serve` started."""
+    server.terminate()
+    server.wait(timeout=10)
+
+
+@pytest.fixture(name="served")
+def fixture_served(published):
+    """The tree behind `python -m http.server` on 127.0.0.1."""
+    url, server = serve(published["tree"])
     try:
-        for _ in range(100):
-            try:
-                with urllib.request.urlopen(url + "index-state.json", timeout=2):
-                    break
-            except OSError:
-                time.sleep(0.1)
         yield url
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        stop(server)
 
 
 def test_the_health_check_passes_over_http(published, served):
     checked = mlc_ci(published["work"], "index", "check", served)
     assert checked.returncode == 0, explain(checked)
-    # 2 nightlies + 1 release, 2 variants, plus the pair's one file: 7 wheels, each verified.
-    assert f"index check: {served}: 7 files, hashes and metadata match" in checked.stdout
+    # Two nightlies of two variants and the pair, in the tree; the release's two wheels and the
+    # pair from the assets server: 8 downloads, each hashed and its metadata compared.
+    assert f"index check: {served}: 8 files, hashes and metadata match" in checked.stdout
 
 
 def corrupted(published, tmp_path: Path, damage) -> subprocess.CompletedProcess:
@@ -197,13 +235,13 @@ def corrupted(published, tmp_path: Path, damage) -> subprocess.CompletedProcess:
 
 def test_the_health_check_catches_a_corrupted_hash(published, tmp_path):
     def damage(copy: Path) -> None:
-        wheel = next((copy / "files").glob("mini_llm_cu130-0.1.0-*.whl"))
+        wheel = next((copy / "files").glob("mini_llm_cu130-0.0.0.dev*.whl"))
         wheel.write_bytes(wheel.read_bytes()[:-1])
 
     checked = corrupted(published, tmp_path, damage)
     assert checked.returncode == 1
     assert (
-        "mini_llm_cu130-0.1.0-" in checked.stdout
+        "mini_llm_cu130-0.0.0.dev" in checked.stdout
         and "does not match its #sha256=" in checked.stdout
     )
 

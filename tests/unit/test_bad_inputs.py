@@ -24,7 +24,13 @@ from tests.gates import tomllib
 CORPUS = Path(__file__).with_name("bad_inputs.toml")
 DOC = ROOT / "docs" / "bad-inputs.md"
 WHEEL = "demo_cpu-0.1.0-py3-none-manylinux_2_31_x86_64.whl"
-CLASSES = ("validate before building", "no traceback", "the real cause", "release safety")
+CLASSES = (
+    "validate before building",
+    "no traceback",
+    "the real cause",
+    "release safety",
+    "wheel index",
+)
 
 # MINIMAL (project and cpu variant) plus what the release and Windows cases need.
 BASE = "schema = 1\n" + MINIMAL + """

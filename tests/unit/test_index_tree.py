@@ -44,7 +44,7 @@ def publish(root: Path, wheels, channel: str, variants=("cpu",)) -> list[idx.Ent
         local[wheel.name] = (wheel, metadata)
     entries = idx.merge(previous, new)
     stage = index_tree.stage_path(root)
-    index_tree.stage_tree(stage, entries, local, root if root.exists() else None)
+    index_tree.stage_tree(stage, entries, local, (root if root.exists() else None, None))
     index_tree.swap_in(stage, root)
     return entries
 

@@ -13,6 +13,7 @@ import os
 import platform
 import sys
 import tomllib
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Mapping, Sequence, TextIO
@@ -30,6 +31,7 @@ from mlc_ci.run import Context, Step
 from mlc_ci.sessions.base import Plan
 
 # The resolvers read only the tree: no user or site configuration adds another index.
+NEW = "NEW"  # --previous NEW: the first publish of a new index
 ISOLATED = {"PIP_CONFIG_FILE": os.devnull, "UV_NO_CONFIG": "1", "PIP_NO_INPUT": "1"}
 
 
@@ -38,7 +40,8 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--index-dir", required=True, help="the index tree to write (its root)")
     parser.add_argument(
         "--previous",
-        help="the previous tree (a directory or its served URL; default: --index-dir itself)",
+        help="the previous tree: a directory, its served URL, or NEW for a new index (default: "
+        "--index-dir when it holds a tree, else [index].url)",
     )
     parser.add_argument("--channel", choices=idx.CHANNELS, required=True)
     parser.add_argument("--dist", help="directory with the wheels (default: [wheel].dist_dir)")
@@ -50,45 +53,80 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+@dataclass(frozen=True)
+class Target:
+    """Where one publish goes: the tree, its previous state, the channel, the wheels' home."""
+
+    root: Path
+    previous: str  # a directory, a served URL, or NEW for a new, empty index
+    channel: str
+    files_url: str = ""  # "" keeps the wheels in the tree; else they are assets beside it
+
+    @property
+    def stage(self) -> Path:
+        """Where the new tree is written before the swap."""
+        return index_tree.stage_path(self.root)
+
+    @property
+    def view(self) -> Path:
+        """The pages the resolvers read (the stage itself when the wheels live in the tree)."""
+        return (
+            self.stage.with_name(self.stage.name + "-rehearsal") if self.files_url else self.stage
+        )
+
+    @property
+    def assets(self) -> Path | None:
+        """With a files_url: this run's wheels and .metadata files, to upload beside the wheels."""
+        return self.root.with_name(self.root.name + "-assets") if self.files_url else None
+
+
+def target(config: Config, args: argparse.Namespace, channel: str) -> Target:
+    """The publish target from --index-dir, --previous and --files-url (with the config's)."""
+    root = Path(args.index_dir).resolve()
+    previous = args.previous or _default_previous(config, root)
+    files_url = config.index.files_url if args.files_url is None else args.files_url
+    return Target(root, previous, channel, files_url)
+
+
+def _default_previous(config: Config, root: Path) -> str:
+    """The tree itself when it holds a state; else the served index ([index].url); else NEW."""
+    if (root / idx.STATE).is_file() or not config.index.url:
+        return str(root)
+    return config.index.url
+
+
 def build_plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Plan:
     """`index build`: collect, merge, stage, rehearse, swap."""
     dist = Path(args.dist or config.wheel.dist_dir).resolve()
     reports = Path(args.reports or env.get("MLC_CI_REPORTS_DIR") or "reports").resolve()
-    root = Path(args.index_dir).resolve()
-    files_url = config.index.files_url if args.files_url is None else args.files_url
-    steps, cleanup, notes = index_steps(
-        config, (dist, reports), (root, args.previous or str(root)), args.channel, files_url
-    )
-    data = {"index": str(root), "channel": args.channel, "dist": str(dist)}
+    where = target(config, args, args.channel)
+    steps, cleanup, notes = index_steps(config, (dist, reports), where)
+    data = {"index": str(where.root), "channel": args.channel, "dist": str(dist)}
     return Plan(f"index-{args.channel}", steps, data, cleanup=cleanup, notes=notes)
 
 
 def index_steps(
-    config: Config, inputs: tuple[Path, Path], where: tuple[Path, str], channel: str, files_url: str
+    config: Config, inputs: tuple[Path, Path], where: Target
 ) -> tuple[list[Step], list[Step], list[str]]:
-    """The steps that publish the verified wheels into the tree at `where` on `channel`."""
+    """The steps that publish the verified wheels into the tree `where` describes."""
     dist, reports = inputs
-    root, previous = where
-    stage = index_tree.stage_path(root)
-    view = stage.with_name(stage.name + "-rehearsal") if files_url else stage
     variants = _built_variants(config, reports)
     steps = [
-        Step("collect the verified wheels", action=_collect(config, dist, reports, channel)),
-        Step(f"read the previous index ({previous})", action=_previous(root, previous)),
-        Step(
-            "merge and stage the new tree",
-            action=_stage((root, stage), files_url, previous),
-        ),
+        Step(f"read the previous index ({where.previous})", action=_previous(where)),
+        Step("collect the verified wheels", action=_collect(config, dist, reports, where.channel)),
+        Step("merge and stage the new tree", action=_stage(where)),
     ]
     venv = Path(".cache/mlc-ci/index/resolver").resolve()
     if variants:
         venv_argv = (sys.executable, "-m", "venv", "--clear", str(venv))
         steps.append(Step("clean resolver venv", venv_argv))
     for variant in variants:
-        steps += _rehearsal(config, variant, channel, (view, venv))
-    steps.append(Step(f"put the new tree in place at {root}", action=_swap(stage, view, root)))
-    cleanup = [Step("remove the staged tree", action=_discard(stage, view))]
-    notes = [f"index: {root} ({channel} channel), previous state from {previous}"]
+        steps += _rehearsal(config, variant, where, venv)
+    steps.append(Step(f"put the new tree in place at {where.root}", action=_swap(where)))
+    cleanup = [Step("remove the staged tree", action=_discard(where))]
+    notes = [f"index: {where.root} ({where.channel} channel), previous state from {where.previous}"]
+    if where.assets is not None:
+        notes.append(f"wheels are linked at {where.files_url}; this run's go to {where.assets}")
     if not variants:
         notes.append(f"no passing Linux wheel report in {reports}: nothing is rehearsed")
     return steps, cleanup, notes
@@ -164,45 +202,51 @@ def _collect(config: Config, dist: Path, reports: Path, channel: str):
     return action
 
 
-def _previous(root: Path, previous: str):
+def _previous(where: Target):
     def action(ctx: Context) -> None:
-        index_tree.recover(root)
-        ctx["index_previous"] = index_tree.read_state(previous)
+        index_tree.recover(where.root)
+        fresh = where.previous == NEW
+        ctx["index_previous"] = [] if fresh else index_tree.read_state(where.previous)
 
     return action
 
 
-def _stage(where: tuple[Path, Path], files_url: str, previous: str):
-    root, stage = where
-
+def _stage(where: Target):
     def action(ctx: Context) -> None:
         new = []
         local = {}
         for path, (entry, metadata) in ctx["index_new"]:
-            if files_url:
-                entry = idx.dataclasses.replace(entry, url=f"{files_url.rstrip('/')}/{path.name}")
+            if where.files_url:
+                url = f"{where.files_url.rstrip('/')}/{path.name}"
+                entry = idx.dataclasses.replace(entry, url=url)
             new.append(entry)
             local[path.name] = (path, metadata)
         entries = idx.merge(ctx["index_previous"], new, ctx["index_paired"])
-        previous_dir = Path(previous) if "://" not in previous else None
-        index_tree.stage_tree(stage, entries, local, previous_dir)
-        if files_url:
-            index_tree.rehearsal_view(stage, entries, local)
+        previous_dir = Path(where.previous) if "://" not in where.previous else None
+        if where.previous == NEW:
+            previous_dir = None
+        if where.assets is not None:
+            index_tree.discard(where.assets)
+        index_tree.stage_tree(where.stage, entries, local, (previous_dir, where.assets))
+        if where.assets is not None:
+            index_tree.rehearsal_view(where.view, entries, local, where.assets)
         ctx["index_entries"] = entries
         ctx.setdefault("report", {})["index"] = {
-            "root": str(root),
+            "root": str(where.root),
+            "channel": where.channel,
             "files": len(entries),
             "new": sorted(local),
+            "assets": str(where.assets or ""),
         }
 
     return action
 
 
-def _rehearsal(config: Config, name: str, channel: str, where: tuple[Path, Path]) -> list[Step]:
+def _rehearsal(config: Config, name: str, where: Target, venv: Path) -> list[Step]:
     """uv and pip resolve the variant's distribution from the new tree, in a clean venv."""
-    view, venv = where
+    channel = where.channel
     variant = config.variants[name]
-    url = (view / channel / name / "simple").as_uri()
+    url = (where.view / channel / name / "simple").as_uri()
     python = str(venv / "bin" / "python")
     dist = variant.distribution
     uv_pre = ("--prerelease", "allow") if channel == "nightly" else ()
@@ -263,21 +307,21 @@ def _check_resolution(config: Config, name: str, channel: str, where: tuple[str,
     return action
 
 
-def _swap(stage: Path, view: Path, root: Path):
+def _swap(where: Target):
     def action(ctx: Context) -> None:
         del ctx
-        index_tree.swap_in(stage, root)
-        if view != stage:
-            index_tree.discard(view)
+        index_tree.swap_in(where.stage, where.root)
+        if where.view != where.stage:
+            index_tree.discard(where.view)
 
     return action
 
 
-def _discard(stage: Path, view: Path):
+def _discard(where: Target):
     def action(ctx: Context) -> None:
         del ctx
-        index_tree.discard(stage)
-        index_tree.discard(view)
+        index_tree.discard(where.stage)
+        index_tree.discard(where.view)
 
     return action
 
@@ -340,7 +384,7 @@ def yank(root: Path, what: tuple[str, str, str], out: TextIO) -> int:
     entries = idx.yank(index_tree.read_state(str(root)), project, version, reason)
     stage = index_tree.stage_path(root)
     try:
-        index_tree.stage_tree(stage, entries, {}, root)
+        index_tree.stage_tree(stage, entries, {}, (root, None))
         index_tree.swap_in(stage, root)
     finally:
         index_tree.discard(stage)

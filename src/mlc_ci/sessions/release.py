@@ -48,10 +48,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--repo", default=".", help="git checkout the notes read (default: .)")
     parser.add_argument(
-        "--index-dir", help="also publish the wheels to this index tree (stable channel)"
+        "--index-dir",
+        help="also publish the wheels to this index tree (also MLC_CI_INDEX_DIR; stable channel)",
     )
     parser.add_argument(
-        "--index-previous", help="the previous index tree (directory or URL; default: --index-dir)"
+        "--nightly",
+        action="store_true",
+        help="publish the build to the index's nightly channel instead (also MLC_CI_NIGHTLY=1): "
+        "no tag, notes or package index",
+    )
+    parser.add_argument(
+        "--previous", help="the previous index tree (directory, URL or NEW; see `index build`)"
     )
     parser.add_argument(
         "--files-url", help="where the index's wheels are downloaded from ([index].files_url)"
@@ -60,6 +67,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Plan:
     """Check, write SHA256SUMS and notes, then publish what the decision allows."""
+    if getattr(args, "index_dir", None) is None and env.get("MLC_CI_INDEX_DIR", "").strip():
+        args.index_dir = env["MLC_CI_INDEX_DIR"].strip()
+    if getattr(args, "nightly", False) or env.get("MLC_CI_NIGHTLY", "").lower() in TRUE:
+        return _nightly_plan(args, config, env)
     tag = rel.tag_from_env(args.tag, env)
     version = from_tag(tag)
     # --dry-run prints the plan and writes nothing, like every session's; a rehearsal that
@@ -96,6 +107,8 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
     index = _index(args, config, (dist, reports))
     steps += index[0]
     notes += index[2]
+    # With a files_url the index links each wheel's .metadata beside it: release assets too.
+    assets += [index[3] / f"{w.name}.metadata" for w in wheels] if index[3] else []
     if decision.github:
         title = f"{config.project.name} {version.pep440}"
         steps.append(
@@ -122,14 +135,63 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
     return Plan("release", steps, data, cleanup=index[1], notes=notes)
 
 
+def _nightly_plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Plan:
+    """The verified build onto the index's nightly channel; with --publish and a files_url,
+    its wheels and .metadata files go to the fixed GitHub release that holds the nightlies."""
+    if not args.index_dir:
+        raise PipelineError(
+            "--nightly publishes to the wheel index: pass --index-dir DIR (or set "
+            "MLC_CI_INDEX_DIR)."
+        )
+    if args.tag:
+        raise PipelineError("--nightly publishes no tag: leave out --tag (or --nightly).")
+    dist = Path(args.dist or config.wheel.dist_dir).resolve()
+    reports = Path(args.reports or env.get("MLC_CI_REPORTS_DIR") or "reports").resolve()
+    where = index_session.target(config, args, "nightly")
+    steps, cleanup, notes = index_session.index_steps(config, (dist, reports), where)
+    publish = args.publish or env.get("MLC_CI_PUBLISH", "").lower() in TRUE
+    tag = config.index.nightly_release
+    if where.assets is not None and publish and not args.dry_run:
+        if not (env.get("GITHUB_TOKEN") and env.get("GITHUB_REPOSITORY")):
+            raise PipelineError(
+                "publishing nightly assets needs GITHUB_TOKEN and GITHUB_REPOSITORY (the "
+                "workflow sets both); leave out --publish to rehearse."
+            )
+        title = f"{config.project.name} nightly builds"
+        steps.append(
+            Step(
+                f"upload this build's wheels to the GitHub release {tag}",
+                action=_github_dir(env, (tag, title), where.assets),
+            )
+        )
+    elif where.assets is not None:
+        notes.append(f"not done (no --publish): upload {where.assets} to the release {tag}")
+    data = {"nightly": True, "index": str(where.root), "dist": str(dist)}
+    return Plan("release-nightly", steps, data, cleanup=cleanup, notes=notes)
+
+
+def _github_dir(env: Mapping[str, str], release: tuple[str, str], directory: Path):
+    """Every file of `directory` (known only once the index is staged) as release assets."""
+    tag, title = release
+
+    def action(ctx: Context) -> None:
+        assets = sorted(p for p in directory.iterdir() if p.is_file())
+        ctx["notes_text"] = (
+            f"{title}: every nightly is kept; install them from the wheel index, where they are "
+            'listed with their hashes (see the README, "Wheel index").'
+        )
+        _github(env, tag, title, True, assets)(ctx)
+
+    return action
+
+
 def _index(args: argparse.Namespace, config: Config, inputs: tuple[Path, Path]):
-    """With --index-dir: the release's wheels onto the stable channel of that tree."""
+    """With --index-dir: the release's wheels onto the stable channel of that tree; the steps,
+    their cleanup, notes, and the directory of the .metadata assets (None without one)."""
     if not getattr(args, "index_dir", None):
-        return [], [], []
-    root = Path(args.index_dir).resolve()
-    files_url = config.index.files_url if args.files_url is None else args.files_url
-    previous = args.index_previous or str(root)
-    return index_session.index_steps(config, inputs, (root, previous), "stable", files_url)
+        return [], [], [], None
+    where = index_session.target(config, args, "stable")
+    return (*index_session.index_steps(config, inputs, where), where.assets)
 
 
 def _local_steps(repo, config: Config, release, files, env, publishing) -> list[Step]:
