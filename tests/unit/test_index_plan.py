@@ -183,3 +183,12 @@ def test_selection_says_why_and_refuses_when_nothing_fits():
     )
     with pytest.raises(PipelineError, match="no variant fits this host"):
         idx.select_variant({"cu130": "13.0"}, "500.1", TABLE, "linux")
+
+
+def test_a_rebuilt_nightly_of_the_same_commit_leaves_the_published_one():
+    state = idx.merge([], [entry("0.1.0.dev1"), entry("0.1.0")])
+    rebuilt = [entry("0.1.0.dev1", sha256="c" * 64), entry("0.1.0.dev1", variant="cu130")]
+    kept, left_out = idx.already_nightly(state, rebuilt)
+    assert kept == rebuilt[1:] and left_out == [rebuilt[0].filename]
+    # A stable file is never left out: a release with another hash is refused by merge.
+    assert idx.already_nightly(state, [entry("0.1.0", sha256="c" * 64)])[1] == []

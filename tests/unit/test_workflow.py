@@ -55,7 +55,7 @@ def test_every_nox_session_reaches_a_stage_job(workflow, sessions):
     stages = matrix.build(sessions, "self-hosted,gpu")
     planned = {entry["session"] for entries in stages.values() for entry in entries}
     assert planned == {item["session"] for item in sessions}
-    assert set(jobs(workflow)) == {"plan", *matrix.STAGES}
+    assert set(jobs(workflow)) == {"plan", *matrix.STAGES, "pages"}
 
 
 def test_plan_job_produces_one_output_per_stage(workflow):
@@ -126,6 +126,7 @@ def test_least_privilege_and_safe_checkout(workflow):
         "build": ["packages"],
         "verify": ["security-events"],
         "release": ["contents", "id-token"],
+        "pages": ["id-token", "pages"],
     }
 
 
@@ -134,8 +135,8 @@ def test_triggers_and_publishing_guard(workflow):
     assert on["push"] == {"branches": ["main", "develop"], "tags": ["v*"]}
     assert {"pull_request", "schedule", "workflow_dispatch"} <= set(on)
     release = jobs(workflow)["release"]
-    assert "github.event_name == 'push'" in release["if"]
-    assert "startsWith(github.ref, 'refs/tags/v')" in release["if"]
+    assert "(github.event_name == 'push' && startsWith(github.ref, 'refs/tags/v'))" in release["if"]
+    assert "|| github.event_name == 'schedule')" in release["if"]  # the nightly channel
     login = [
         s for s in jobs(workflow)["build"]["steps"] if "docker/login-action" in s.get("uses", "")
     ]
@@ -174,3 +175,16 @@ def test_wheel_jobs_restore_ccache_but_never_for_a_tag(workflow, root):
     assert str((root / step["with"]["path"]).resolve()) == cfg.wheel.ccache_dir
     assert "matrix.artifact" in step["with"]["key"] and "github.sha" in step["with"]["key"]
     assert "github.ref_type != 'tag'" in step["if"] and "wheels-" in step["if"]
+
+
+def test_the_index_is_deployed_only_after_a_release_job_that_passed(workflow):
+    release, pages = jobs(workflow)["release"], jobs(workflow)["pages"]
+    (session,) = [s for s in release["steps"] if s.get("run") == RUN_SESSION]
+    assert session["env"]["MLC_CI_INDEX_DIR"] == "site"
+    assert session["env"]["MLC_CI_NIGHTLY"] == "${{ github.event_name == 'schedule' && '1' || '' }}"
+    (upload,) = [s for s in release["steps"] if "upload-pages-artifact" in s.get("uses", "")]
+    assert upload["with"]["path"] == "site" and "site/index-state.json" in upload["if"]
+    assert pages["needs"] == ["release"] and "needs.release.result == 'success'" in pages["if"]
+    runs, uses = steps_of(pages)
+    assert not any(runs) and [u.split("@")[0] for u in uses] == ["actions/deploy-pages"]
+    assert pages["environment"]["name"] == "github-pages"

@@ -143,6 +143,20 @@ def merge(
     return list(state.values())
 
 
+def already_nightly(
+    previous: Sequence[Entry], new: Sequence[Entry]
+) -> tuple[list[Entry], list[str]]:
+    """A scheduled run on a commit whose nightly is already published rebuilds the same
+    version (on another runner, maybe not byte for byte): the published files stand. The new
+    entries to publish (the same bytes again are kept: the merge may add variants), and the
+    names left out."""
+    published = {e.filename: e.sha256 for e in previous if e.channel == "nightly"}
+    kept = [
+        e for e in new if e.channel != "nightly" or published.get(e.filename, e.sha256) == e.sha256
+    ]
+    return kept, sorted(e.filename for e in new if e not in kept)
+
+
 def _order_problems(previous: Sequence[Entry], added: Sequence[Entry]) -> list[str]:
     problems = []
     for entry in added:

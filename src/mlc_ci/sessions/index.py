@@ -80,10 +80,14 @@ class Target:
         return self.root.with_name(self.root.name + "-assets") if self.files_url else None
 
 
-def target(config: Config, args: argparse.Namespace, channel: str) -> Target:
-    """The publish target from --index-dir, --previous and --files-url (with the config's)."""
+def target(
+    config: Config, args: argparse.Namespace, channel: str, env: Mapping[str, str]
+) -> Target:
+    """The publish target from --index-dir, --previous (MLC_CI_INDEX_PREVIOUS) and --files-url,
+    with the config's."""
     root = Path(args.index_dir).resolve()
-    previous = args.previous or _default_previous(config, root)
+    given = args.previous or env.get("MLC_CI_INDEX_PREVIOUS", "").strip()
+    previous = given or _default_previous(config, root)
     files_url = config.index.files_url if args.files_url is None else args.files_url
     return Target(root, previous, channel, files_url)
 
@@ -99,7 +103,7 @@ def build_plan(args: argparse.Namespace, config: Config, env: Mapping[str, str])
     """`index build`: collect, merge, stage, rehearse, swap."""
     dist = Path(args.dist or config.wheel.dist_dir).resolve()
     reports = Path(args.reports or env.get("MLC_CI_REPORTS_DIR") or "reports").resolve()
-    where = target(config, args, args.channel)
+    where = target(config, args, args.channel, env)
     steps, cleanup, notes = index_steps(config, (dist, reports), where)
     data = {"index": str(where.root), "channel": args.channel, "dist": str(dist)}
     return Plan(f"index-{args.channel}", steps, data, cleanup=cleanup, notes=notes)
@@ -221,6 +225,10 @@ def _stage(where: Target):
                 entry = idx.dataclasses.replace(entry, url=url)
             new.append(entry)
             local[path.name] = (path, metadata)
+        new, kept_out = idx.already_nightly(ctx["index_previous"], new)
+        for name in kept_out:
+            print(f"      note: {name} is already a published nightly; it stays as published")
+            del local[name]
         entries = idx.merge(ctx["index_previous"], new, ctx["index_paired"])
         previous_dir = Path(where.previous) if "://" not in where.previous else None
         if where.previous == NEW:
@@ -236,6 +244,7 @@ def _stage(where: Target):
             "channel": where.channel,
             "files": len(entries),
             "new": sorted(local),
+            "already_published": kept_out,
             "assets": str(where.assets or ""),
         }
 

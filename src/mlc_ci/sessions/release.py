@@ -104,7 +104,7 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
     ]
     if decision.blocker:
         steps.append(Step("check publishing credentials", action=_fail(decision.blocker)))
-    index = _index(args, config, (dist, reports))
+    index = _index(args, config, (dist, reports), env)
     steps += index[0]
     notes += index[2]
     # With a files_url the index links each wheel's .metadata beside it: release assets too.
@@ -147,7 +147,7 @@ def _nightly_plan(args: argparse.Namespace, config: Config, env: Mapping[str, st
         raise PipelineError("--nightly publishes no tag: leave out --tag (or --nightly).")
     dist = Path(args.dist or config.wheel.dist_dir).resolve()
     reports = Path(args.reports or env.get("MLC_CI_REPORTS_DIR") or "reports").resolve()
-    where = index_session.target(config, args, "nightly")
+    where = index_session.target(config, args, "nightly", env)
     steps, cleanup, notes = index_session.index_steps(config, (dist, reports), where)
     publish = args.publish or env.get("MLC_CI_PUBLISH", "").lower() in TRUE
     tag = config.index.nightly_release
@@ -185,12 +185,12 @@ def _github_dir(env: Mapping[str, str], release: tuple[str, str], directory: Pat
     return action
 
 
-def _index(args: argparse.Namespace, config: Config, inputs: tuple[Path, Path]):
+def _index(args: argparse.Namespace, config: Config, inputs: tuple[Path, Path], env):
     """With --index-dir: the release's wheels onto the stable channel of that tree; the steps,
     their cleanup, notes, and the directory of the .metadata assets (None without one)."""
     if not getattr(args, "index_dir", None):
         return [], [], [], None
-    where = index_session.target(config, args, "stable")
+    where = index_session.target(config, args, "stable", env)
     return (*index_session.index_steps(config, inputs, where), where.assets)
 
 
