@@ -132,6 +132,17 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
     except Terminated:
         print("mlc-ci: terminated (SIGTERM); the source tree was restored", file=sys.stderr)
         return 143
+    except Exception as exc:  # pylint: disable=broad-exception-caught
+        # The backstop for a bug of the toolkit: one line naming it (the traceback with
+        # MLC_CI_DEBUG=1); every known bad input has its own message before this.
+        if env.get("MLC_CI_DEBUG", "").lower() in ("1", "true", "yes"):
+            raise
+        print(
+            f"mlc-ci: internal error: {type(exc).__name__}: {exc} (a bug of mlc-ci: rerun with "
+            "MLC_CI_DEBUG=1 for the traceback and report it)",
+            file=sys.stderr,
+        )
+        return 70
     finally:
         if main_thread:
             signal.signal(signal.SIGTERM, previous)
@@ -236,9 +247,13 @@ def execute(
         report.status = "failed"
         report.error = str(exc)
         raise
-    except BaseException as exc:  # Ctrl-C or SIGTERM: the record says so, never "running"
+    except (KeyboardInterrupt, Terminated) as exc:  # the record says so, never "running"
         report.status = "interrupted"
         report.error = f"interrupted by {'SIGTERM' if isinstance(exc, Terminated) else 'SIGINT'}"
+        raise
+    except BaseException as exc:  # a bug of the toolkit: recorded as a failure, with its cause
+        report.status = "failed"
+        report.error = f"internal error: {type(exc).__name__}: {exc}"
         raise
     finally:
         for step in plan.cleanup:

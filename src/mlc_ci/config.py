@@ -222,6 +222,14 @@ class Config:  # pylint: disable=too-many-instance-attributes
     index: Index = Index()
     schema: int = 1
     default_variant: str = ""
+    # "section.key" -> the MLC_CI_* variable that set it: messages name who set a value.
+    from_env: dict[str, str] = field(default_factory=dict)
+
+    def set_by(self, key: str) -> str:
+        """Who set `key` ("section.key"): the variable, or the key in this file."""
+        var = self.from_env.get(key)
+        section, _, name = key.partition(".")
+        return f"{var} (environment)" if var else f"[{section}].{name} in {self.path}"
 
     @property
     def root(self) -> Path:
@@ -335,6 +343,10 @@ def load(
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise PipelineError(f"{path}: malformed TOML: {exc}; fix the file.") from exc
+    except RecursionError as exc:
+        raise PipelineError(
+            f"{path} nests arrays or tables too deeply to read; flatten the file."
+        ) from exc
     return parse(raw, path, env)
 
 
@@ -392,10 +404,15 @@ def parse(raw: dict[str, Any], path: Path, env: Mapping[str, str] = os.environ) 
     variants_raw = raw.get("variants", {})
     if not isinstance(variants_raw, dict) or not variants_raw:
         raise PipelineError(f"{path}: no [variants.<name>] tables; define at least one variant.")
+    # A project with one build per variant needs no distribution of its own per variant.
+    project_name = sections["project"].distribution
     variants = {
-        name: _build(Variant, {**body, "name": name}, f"variants.{name}", blame)
+        name: _build(
+            Variant, {"distribution": project_name, **body, "name": name}, f"variants.{name}", blame
+        )
         for name, body in _tables(variants_raw, "variants", path).items()
     }
+    _check_distinct(variants, path)
     sections["wheel"] = _resolve_paths(sections["wheel"], path.parent, overrides)
     default_variant = env.get("MLC_CI_VARIANT") or next(iter(variants))
     config = Config(
@@ -403,6 +420,7 @@ def parse(raw: dict[str, Any], path: Path, env: Mapping[str, str] = os.environ) 
         variants=variants,
         schema=schema,
         default_variant=default_variant,
+        from_env=dict(overrides),
         **sections,
     )
     _check_values(config, blame)
@@ -412,6 +430,18 @@ def parse(raw: dict[str, Any], path: Path, env: Mapping[str, str] = os.environ) 
             f"defines: {', '.join(variants)} (set MLC_CI_VARIANT to one of them, or unset it)."
         )
     return config
+
+
+def _check_distinct(variants: Mapping[str, Variant], path: Path) -> None:
+    """Two variants building one distribution would overwrite each other's wheels."""
+    seen: dict[str, str] = {}
+    for name, variant in variants.items():
+        other = seen.setdefault(variant.distribution, name)
+        if other != name:
+            raise PipelineError(
+                f"{path}: variants {other} and {name} both build {variant.distribution}; give "
+                f"each its own 'distribution' (e.g. {variant.distribution}-{name})."
+            )
 
 
 def _resolve_paths(wheel: Wheel, root: Path, overrides: Mapping[str, str]) -> Wheel:
@@ -599,6 +629,7 @@ def _check_variant(variant: Variant, blame: _Blame) -> None:
                 f"has key {key!r}, which is not a CMake variable name (letters, digits, _)",
             )
     _check_commands(variant.smoke, f"{where}.smoke", blame)
+    _check_commands(variant.gpu_smoke, f"{where}.gpu_smoke", blame)
     for key, allowed in PLACEHOLDERS.items():
         for entry in getattr(variant, key):
             rest = entry
@@ -646,6 +677,11 @@ def build_tool_pin(requirement: str, where: str) -> tuple[str, str]:
 def require_source(config: Config) -> Path:
     """The source directory, checked to have the project's build shape."""
     source = config.source_dir
+    if not source.is_dir() and "project.source" in config.from_env:
+        raise PipelineError(
+            f"source directory {source} (from MLC_CI_SOURCE, environment) does not exist; "
+            "point MLC_CI_SOURCE at the source, or unset it."
+        )
     if not source.is_dir():
         raise PipelineError(
             f"source directory {source} does not exist; set [project].source in {config.path}, "

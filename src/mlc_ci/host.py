@@ -57,7 +57,7 @@ def jobs(env: Mapping[str, str]) -> int:
     value = env.get("MLC_CI_JOBS", "").strip()
     if not value:
         return max(1, len(os.sched_getaffinity(0)))
-    if not value.isdigit() or int(value) < 1:
+    if not (value.isascii() and value.isdigit()) or int(value) < 1:
         raise PipelineError(
             f"MLC_CI_JOBS (environment) is {value!r}; set it to a whole number of parallel "
             "compile jobs >= 1, or unset it to use every CPU."
@@ -228,7 +228,7 @@ def _epoch_override(env: Mapping[str, str]) -> int | None:
     raw = env.get("SOURCE_DATE_EPOCH", "").strip()
     if not raw:
         return None
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):
         raise PipelineError(
             f"SOURCE_DATE_EPOCH (environment) is {raw!r}; use seconds since 1970 (e.g. "
             "`git log -1 --format=%ct`) or unset it."

@@ -86,13 +86,27 @@ def read(path: Path) -> dict[str, Any]:
         not isinstance(data, dict)
         or not isinstance(data.get("status", ""), str)
         or not isinstance(artifacts, list)
-        or not all(
-            isinstance(a, dict) and isinstance(a.get("details", {}), dict) for a in artifacts
-        )
+        or not all(_artifact_shape(a) for a in artifacts)
         or not isinstance(data.get("data", {}), dict)
     ):
         raise PipelineError(f"{path} is not an mlc-ci session report (wrong JSON shape); {fix}.")
     return data
+
+
+def _artifact_shape(art: Any) -> bool:
+    """An artifact as write() records it: a name, a sha256 string, and details whose tags are
+    a list and whose labels a table (what release reads)."""
+    if not isinstance(art, dict) or not isinstance(art.get("name"), str):
+        return False
+    details = art.get("details", {})
+    return (
+        isinstance(art.get("sha256", ""), str)
+        and isinstance(details, dict)
+        and isinstance(details.get("tags") or [], list)
+        and all(isinstance(tag, str) for tag in details.get("tags") or [])
+        and isinstance(details.get("labels") or {}, dict)
+        and all(isinstance(v, str) for v in (details.get("labels") or {}).values())
+    )
 
 
 def _passing(path: Path) -> bool:

@@ -84,7 +84,10 @@ def test_missing_file_is_one_clear_line(tmp_path):
         ("[image]\nsize_budget_mb = 3\n", "'image.size_budget_mb' must be a table"),
         ("[variants.x]\ndistribution = 'x'\nconfig = { A = [1] }\n", "must be a boolean"),
         ("[variants.x]\ndistribution = 3\n", "'variants.x.distribution' must be a str"),
-        ("[variants.y]\nconfig = {}\n", "missing key 'variants.y.distribution'"),
+        (
+            "[variants.y]\nconfig = {}\n[variants.z]\nconfig = {}\n",
+            "variants y and z both build demo; give each its own 'distribution'",
+        ),
         ("[wheel]\nplat = { a = 1 }\n", "'wheel.plat' must be a str"),
         ("[lint]\npaths = 'src'\n", "'lint.paths' must be an array"),
         ("schema = true\n", "'schema' must be an integer"),
@@ -130,6 +133,12 @@ def test_require_source_accepts_a_shaped_tree(make_config):
 def test_require_source_missing_directory(make_config):
     cfg = config.load(make_config(source=False), env={})
     with pytest.raises(PipelineError, match="does not exist.*MLC_CI_SOURCE"):
+        config.require_source(cfg)
+
+
+def test_a_missing_source_from_the_environment_blames_the_variable(make_config, tmp_path):
+    cfg = config.load(make_config(), env={"MLC_CI_SOURCE": str(tmp_path / "nope")})
+    with pytest.raises(PipelineError, match=r"\(from MLC_CI_SOURCE, environment\) does not exist"):
         config.require_source(cfg)
 
 
@@ -273,3 +282,17 @@ def test_unreadable_config_paths_are_one_line(tmp_path, kind):
         fragment = "is not UTF-8"
     with pytest.raises(PipelineError, match=fragment):
         config.load(target, env={})
+
+
+def test_a_variant_without_a_distribution_builds_the_projects(make_config):
+    text = MINIMAL.replace('distribution = "demo-cpu"\n', "")
+    assert 'distribution = "demo-cpu"' in MINIMAL
+    loaded = config.load(make_config(text), env={})
+    assert loaded.variants["cpu"].distribution == loaded.project.distribution == "demo"
+
+
+def test_messages_name_the_variable_that_set_a_path(make_config):
+    path = make_config()
+    loaded = config.load(path, env={"MLC_CI_DIST_DIR": "/tmp/x"})
+    assert loaded.set_by("wheel.dist_dir") == "MLC_CI_DIST_DIR (environment)"
+    assert loaded.set_by("wheel.ccache_dir") == f"[wheel].ccache_dir in {path}"

@@ -300,3 +300,20 @@ def test_the_python_matrix_smokes_every_other_python(cfg, tmp_path):
     (tmp_path / "bin" / f"python{other}").symlink_to(sys.executable)  # says it is {own}
     found, note = wheel_steps.python_matrix(cfg, {**env, "MLC_CI_SMOKE_PYTHONS": f"{own},{other}"})
     assert not found and "no Python 3.99" in note  # a wrong interpreter does not count
+
+
+def test_a_long_smoke_command_keeps_the_step_titles_short(make_config, tmp_path, monkeypatch):
+    from tests.conftest import MINIMAL  # pylint: disable=import-outside-toplevel
+
+    words = " ".join(f"--flag-number-{i}" for i in range(25))
+    long_command = f"python -m demo check-device cuda --allow-missing {words}"  # ~440 chars
+    text = MINIMAL + CUDA_TOML.replace(
+        '"python -m demo check-device cuda --allow-missing"', f'"{long_command}"'
+    )
+    cfg = config.load(make_config(text), env={})
+    assert cfg.variants["cu130"].smoke == (long_command,) and len(long_command) > 400
+    monkeypatch.chdir(tmp_path)
+    plan = wheels_linux.plan(args(variant="cu130"), cfg, {"MLC_CI_SMOKE_PYTHONS": "current"})
+    smoke = [s for s in plan.steps if s.title.startswith("smoke: ")]
+    assert smoke and all(len(s.title) <= 70 for s in smoke), [s.title for s in smoke]
+    assert smoke[0].argv[-25:] == tuple(words.split())  # the whole command still runs

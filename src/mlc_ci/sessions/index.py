@@ -12,7 +12,6 @@ import json
 import os
 import platform
 import sys
-import tomllib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Mapping, Sequence, TextIO
 from packaging.utils import canonicalize_name
 
 from mlc_ci import host, index_tree
-from mlc_ci.config import Config
+from mlc_ci.config import Config, tomllib
 from mlc_ci.errors import PipelineError
 from mlc_ci.plan import index as idx
 from mlc_ci.plan import release as rel

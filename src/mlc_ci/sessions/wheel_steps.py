@@ -144,7 +144,10 @@ def prepare(config: Config, variant: Variant, layout: Layout, version: SourceVer
 
     def action(ctx: Context) -> None:
         # Checked now, not when the verified wheel is published after the whole build.
-        files.ensure_dir(layout.out, "output directory ([wheel].dist_dir or --out)")
+        files.ensure_dir(
+            layout.out, f"output directory ({config.set_by('wheel.dist_dir')} or --out)"
+        )
+        files.ensure_dir(layout.ccache, f"ccache directory ({config.set_by('wheel.ccache_dir')})")
         source = config.source_dir
         restored = source_edits.recover(source)
         if restored:
