@@ -188,7 +188,7 @@ def source_version(
     MLC_CI_SOURCE_VERSION wins (a build without the git history, such as the Docker builder,
     which gets it from the host); SOURCE_DATE_EPOCH overrides the commit time.
     """
-    epoch = _epoch_override(env)
+    epoch = epoch_override(env)
     given = env.get("MLC_CI_SOURCE_VERSION", "").strip()
     if given:
         pep = normalised_pep440(given, "MLC_CI_SOURCE_VERSION (environment)")
@@ -224,7 +224,8 @@ def source_version(
     )
 
 
-def _epoch_override(env: Mapping[str, str]) -> int | None:
+def epoch_override(env: Mapping[str, str]) -> int | None:
+    """SOURCE_DATE_EPOCH from the environment, checked (None when unset)."""
     raw = env.get("SOURCE_DATE_EPOCH", "").strip()
     if not raw:
         return None
@@ -277,7 +278,7 @@ def last_change_epoch(path: Path, env: Mapping[str, str]) -> int | None:
     """SOURCE_DATE_EPOCH for a subproject with a version of its own (the pair): the time of the
     last commit that changed `path`, so an unchanged subproject rebuilds byte for byte at every
     commit. An explicit SOURCE_DATE_EPOCH wins; None outside a git checkout."""
-    override = _epoch_override(env)
+    override = epoch_override(env)
     if override is not None:
         return override
     try:

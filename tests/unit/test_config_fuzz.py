@@ -10,7 +10,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlc_ci import config
+from mlc_ci import config, host
 from mlc_ci.errors import PipelineError
 from tests.conftest import MINIMAL
 
@@ -88,3 +88,19 @@ def test_mangled_files_never_raise_anything_else(tmp_path, cut, junk, env):
         config.load(path, env)
     except PipelineError as exc:
         assert str(exc).strip()
+
+
+@BOUNDED
+@given(jobs=st.text(max_size=6), epoch=st.text(max_size=12))
+def test_variables_read_after_loading_never_raise_anything_else(jobs, epoch):
+    # MLC_CI_JOBS and SOURCE_DATE_EPOCH are read by the sessions, not by the loader.
+    for read, env in (
+        (host.jobs, {"MLC_CI_JOBS": jobs}),
+        (host.epoch_override, {"SOURCE_DATE_EPOCH": epoch}),
+    ):
+        try:
+            value = read(env)
+        except PipelineError as exc:
+            assert "\n" not in str(exc) and "(environment) is" in str(exc)
+        else:
+            assert value is None or (isinstance(value, int) and value >= 0)
