@@ -1,13 +1,18 @@
-"""GitHub releases over the REST API with urllib: create or update, replace assets, retry.
+"""GitHub releases over the REST API with urllib: draft, upload, publish; retry.
 
-Idempotent by design: a release is looked up by tag before it is created, and an asset is
-uploaded only after every asset of the same name is deleted, so a re-run (or a retry after a
-dropped upload, which GitHub can leave behind as a half-made asset) replaces and never
-duplicates. Every failure is a PipelineError of one line; the token never appears in one.
+A release is created as a draft, its assets are uploaded, and only then is it published, so an
+immutable release (whose assets can never change once it is published) is never published
+half-made. Idempotent by design: the release is looked up by tag (drafts too) before one is
+created; an asset whose digest already matches is left alone, so a re-run of a published
+release uploads nothing; a changed asset is uploaded under a temporary name first and renamed
+once the old one is deleted, so the name never points at nothing for longer than a rename, and
+a half-made upload (a dropped connection) is removed by the next try. Every failure is a
+PipelineError of one line; the token never appears in one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
 import re
@@ -23,6 +28,7 @@ from mlc_ci.errors import PipelineError
 DEFAULT_API_URL = "https://api.github.com"
 API_VERSION = "2022-11-28"
 PAGE_SIZE = 100
+PARTIAL = ".partial"  # the temporary name of an asset being replaced
 # Answers worth another try: GitHub's own advice for 5xx, and secondary rate limits (429).
 TRANSIENT_STATUS = (429, 500, 502, 503, 504)
 NETWORK_ERRORS = (urllib.error.URLError, http.client.HTTPException, OSError)
@@ -68,25 +74,37 @@ class Client:
         status, body = self.call("GET", self._repo_url(path), allow=(404,))
         return None if status == 404 else body
 
+    def find_release(self, tag: str) -> Json | None:
+        """The release of `tag`, published or a draft (drafts are only in the list), or None."""
+        found = self.release_by_tag(tag)
+        if found is not None:
+            return found
+        for release in self._pages(self._repo_url(f"/releases?per_page={PAGE_SIZE}")):
+            if release.get("tag_name") == tag and release.get("draft"):
+                return release
+        return None
+
     def ensure_release(self, tag: str, name: str, body: str, prerelease: bool) -> Json:
-        """Create the release of `tag`, or update it when it exists (also after losing a race)."""
+        """The release of `tag`: created as a draft, or the existing one with these fields."""
         fields = {"tag_name": tag, "name": name, "body": body, "prerelease": prerelease}
-        existing = self.release_by_tag(tag)
+        existing = self.find_release(tag)
         if existing is None:
             status, answer = self.call(
-                "POST", self._repo_url("/releases"), {**fields, "draft": False}, allow=(422,)
+                "POST", self._repo_url("/releases"), {**fields, "draft": True}, allow=(422,)
             )
             if status != 422:
                 return answer
             if not _already_exists(answer):
                 raise self._error("POST", self._repo_url("/releases"), status, answer)
             # Another run created it between our lookup and our POST: update that one.
-            existing = self.release_by_tag(tag)
+            existing = self.find_release(tag)
             if existing is None:
                 raise GitHubError(
-                    f"GitHub says the release {tag} already exists but does not return it "
-                    "(a draft?); publish or delete the draft and run again."
+                    f"GitHub says the release {tag} already exists but does not return it; "
+                    "check the repository's releases and run again."
                 )
+        if all(existing.get(key) == value for key, value in fields.items()):
+            return existing
         _, answer = self.call("PATCH", self._repo_url(f"/releases/{existing['id']}"), fields)
         return answer
 
@@ -94,58 +112,85 @@ class Client:
 
     def list_assets(self, release_id: int) -> list[Json]:
         """Every asset of a release: all pages, following the Link header as GitHub says to."""
-        assets: list[Json] = []
-        url: str | None = self._repo_url(f"/releases/{release_id}/assets?per_page={PAGE_SIZE}")
+        return self._pages(self._repo_url(f"/releases/{release_id}/assets?per_page={PAGE_SIZE}"))
+
+    def _pages(self, url: str | None) -> list[Json]:
+        items: list[Json] = []
         while url:
             _, batch = self.call("GET", url)
-            assets += batch
+            items += batch
             url = next_link(self.last_link)
-        return assets
+        return items
 
     def delete_asset(self, asset_id: int) -> None:
         """Delete one asset (already gone is fine)."""
         self.call("DELETE", self._repo_url(f"/releases/assets/{asset_id}"), allow=(404,))
 
     def replace_asset(self, release: Json, path: Path, content_type: str = "") -> Json:
-        """Upload `path` as an asset of `release`, replacing any asset of the same name."""
-        url = upload_url(release["upload_url"], path.name)
-        kind = content_type or "application/octet-stream"
+        """`path` as the asset of its name: left alone when its digest matches, else uploaded
+        under a temporary name, the old one deleted, and the new one renamed."""
+        digest = "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+        assets = self.list_assets(release["id"])
+        same = [a for a in assets if a["name"] == path.name]
+        if len(same) == 1 and same[0].get("digest") == digest and same[0].get("state") != "starter":
+            return same[0]
+        temporary = path.name + PARTIAL
+        for asset in assets:
+            if asset["name"] == temporary:  # a half-made upload of an earlier try
+                self.delete_asset(asset["id"])
+        uploaded = self._upload(release, path, temporary, content_type)
+        for asset in same:
+            self.delete_asset(asset["id"])
+        url = self._repo_url(f"/releases/assets/{uploaded['id']}")
+        _, answer = self.call("PATCH", url, {"name": path.name})
+        return answer
+
+    def _upload(self, release: Json, path: Path, name: str, content_type: str) -> Json:
+        """POST the file's bytes as asset `name`, retrying drops and 5xx (a drop can leave a
+        half-made asset of that name: it is deleted before the next try)."""
+        url = upload_url(release["upload_url"], name)
+        headers = {
+            "Content-Type": content_type or "application/octet-stream",
+            "Content-Length": str(path.stat().st_size),
+        }
         for attempt in range(self.retries + 1):
-            for asset in self.list_assets(release["id"]):
-                if asset["name"] == path.name:
-                    self.delete_asset(asset["id"])
+            if attempt:
+                self.sleep(2.0**attempt)
+                for asset in self.list_assets(release["id"]):
+                    if asset["name"] == name:
+                        self.delete_asset(asset["id"])
             try:
                 with path.open("rb") as data:
                     status, answer = self.call(
                         "POST",
                         url,
                         data=data,
-                        headers={
-                            "Content-Type": kind,
-                            "Content-Length": str(path.stat().st_size),
-                        },
-                        allow=(422,),
+                        headers=headers,
+                        allow=(422, *TRANSIENT_STATUS),
                         retries=0,
                     )
             except Unreachable:
-                # The server may keep a partial asset; the next attempt deletes it first.
                 if attempt == self.retries:
                     raise
-                self.sleep(2.0**attempt)
                 continue
-            if status != 422:
-                return answer
-            if not _already_exists(answer) or attempt == self.retries:
+            if status in TRANSIENT_STATUS and attempt < self.retries:
+                continue
+            if status == 422 or status in TRANSIENT_STATUS:
                 raise self._error("POST", url, status, answer)
+            return answer
         raise AssertionError("unreachable")  # pragma: no cover
 
     def publish(
         self, tag: str, name: str, body: str, prerelease: bool, files: Iterable[Path]
     ) -> Json:
-        """The whole release: create or update it, then replace each file's asset."""
+        """The whole release: a draft (or the existing release), every file's asset, then the
+        draft published, so what readers see is complete."""
         release = self.ensure_release(tag, name, body, prerelease)
         for path in files:
             self.replace_asset(release, path)
+        if release.get("draft"):
+            url = self._repo_url(f"/releases/{release['id']}")
+            _, release = self.call("PATCH", url, {"draft": False})
         return release
 
     # -- transport ------------------------------------------------------------------------
@@ -217,6 +262,11 @@ class Client:
             return GitHubError(
                 f"GitHub answered 404 for {where}: {self.repository} does not exist or the "
                 "token cannot see it; check GITHUB_REPOSITORY and the token."
+            )
+        if status == 422 and "immutable" in message.lower():
+            return GitHubError(
+                f"GitHub refused {where} (422 {message}): the release is published and "
+                "immutable, so its assets cannot change; tag a new version."
             )
         details = ", ".join(_error_codes(body))
         return GitHubError(

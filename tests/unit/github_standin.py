@@ -4,12 +4,18 @@ GitHub cannot be reached from build machines, so the release tests talk to this 
 It speaks the documented wire format of the endpoints the release session uses (paths, status
 codes, JSON fields, `upload_url` as an RFC 6570 template pointing at a separate upload path):
 
-    GET    /repos/{owner}/{repo}/releases/tags/{tag}            200 | 404
+    GET    /repos/{owner}/{repo}/releases/tags/{tag}            200 | 404 (published only)
+    GET    /repos/{owner}/{repo}/releases                       200, paged, drafts included
     POST   /repos/{owner}/{repo}/releases                       201 | 422 already_exists
     PATCH  /repos/{owner}/{repo}/releases/{id}                  200 | 404
     GET    /repos/{owner}/{repo}/releases/{id}/assets           200, paged, Link header
+    PATCH  /repos/{owner}/{repo}/releases/assets/{id}           200 (rename) | 422 | 404
     DELETE /repos/{owner}/{repo}/releases/assets/{id}           204 | 404
     POST   /uploads/repos/{owner}/{repo}/releases/{id}/assets?name=N   201 | 422 already_exists
+
+Assets carry `digest` ("sha256:<hex>"), as GitHub's do. With `immutable=True` a published
+release behaves like one of GitHub's immutable releases: its assets can be neither uploaded,
+renamed nor deleted (422).
 
 Every request needs `Authorization: Bearer <token>` (else 401 Bad credentials). Failures are
 injected per request with `fail(method, path_fragment, kind)`: "401", "422-race" (another run
@@ -21,6 +27,7 @@ connection is closed without an answer).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import socket
@@ -40,6 +47,7 @@ class State:
     assets: dict[int, dict[str, Any]] = field(default_factory=dict)
     log: list[tuple[str, str]] = field(default_factory=list)
     failures: list[tuple[str, str, str]] = field(default_factory=list)
+    immutable: bool = False
     next_id: int = 1
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -58,9 +66,9 @@ class StandIn(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, token: str = "good-token") -> None:
+    def __init__(self, token: str = "good-token", immutable: bool = False) -> None:
         super().__init__(("127.0.0.1", 0), Handler)
-        self.state = State(token)
+        self.state = State(token, immutable=immutable)
         self.url = f"http://127.0.0.1:{self.server_address[1]}"
         # A short poll interval keeps shutdown() (and so each test's teardown) fast.
         self.thread = threading.Thread(target=self.serve_forever, args=(0.02,), daemon=True)
@@ -157,9 +165,11 @@ class Handler(BaseHTTPRequestHandler):
         self.repo = match["repo"] if match else ""
         routes = {
             ("GET", r"/tags/(?P<tag>.+)"): self._get_by_tag,
+            ("GET", r""): lambda: self._page(list(self.server.state.releases.values()), query),
             ("POST", r""): lambda: self._create(race),
             ("PATCH", r"/(?P<id>\d+)"): self._update,
             ("GET", r"/(?P<id>\d+)/assets"): lambda rid: self._list(int(rid), query),
+            ("PATCH", r"/assets/(?P<id>\d+)"): self._rename,
             ("DELETE", r"/assets/(?P<id>\d+)"): self._delete,
         }
         for (want, pattern), handler in routes.items():
@@ -172,7 +182,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _get_by_tag(self, tag: str) -> None:
         tag = urllib.parse.unquote(tag)
-        found = self.server.releases_named(tag)
+        found = [r for r in self.server.releases_named(tag) if not r["draft"]]
         if found:
             self._send(200, found[0])
         else:
@@ -223,9 +233,12 @@ class Handler(BaseHTTPRequestHandler):
         self._send(200, release)
 
     def _list(self, rid: int, query: dict[str, str]) -> None:
+        self._page(self.server.state.assets_of(rid), query)
+
+    def _page(self, items: list[dict[str, Any]], query: dict[str, str]) -> None:
         """One page, with GitHub's Link header (rel next/last/first/prev) for the others."""
         per_page, page = min(int(query.get("per_page", 30)), 100), int(query.get("page", 1))
-        assets = self.server.state.assets_of(rid)
+        assets = items
         last = max(1, -(-len(assets) // per_page))
         base = f"http://{self.headers['Host']}{self.path.split('?', 1)[0]}?per_page={per_page}"
         links = []
@@ -236,17 +249,45 @@ class Handler(BaseHTTPRequestHandler):
         headers = {"Link": ", ".join(links)} if links else {}
         self._send(200, assets[(page - 1) * per_page : page * per_page], headers)
 
+    def _frozen(self, rid: int) -> bool:
+        """True (and 422 sent) when `rid` is a published release of an immutable repository."""
+        state = self.server.state
+        release = state.releases.get(rid)
+        if state.immutable and release is not None and not release["draft"]:
+            self._send(422, {"message": "Cannot modify an immutable release"})
+            return True
+        return False
+
     def _delete(self, aid: str) -> None:
-        if self.server.state.assets.pop(int(aid), None) is None:
+        asset = self.server.state.assets.get(int(aid))
+        if asset is None:
             self._send(404, {"message": "Not Found"})
-        else:
+        elif not self._frozen(asset["release_id"]):
+            del self.server.state.assets[int(aid)]
             self._send(204, None)
+
+    def _rename(self, aid: str) -> None:
+        fields = self._json()
+        state = self.server.state
+        asset = state.assets.get(int(aid))
+        if asset is None:
+            self._send(404, {"message": "Not Found"})
+        elif self._frozen(asset["release_id"]):
+            return
+        elif any(a["name"] == fields.get("name") for a in state.assets_of(asset["release_id"])):
+            errors = [{"resource": "ReleaseAsset", "code": "already_exists", "field": "name"}]
+            self._send(422, {"message": "Validation Failed", "errors": errors})
+        else:
+            asset["name"] = fields.get("name", asset["name"])
+            self._send(200, asset)
 
     def _upload(self, rid: int, name: str) -> None:
         data = self._body()
         state = self.server.state
         if rid not in state.releases:
             self._send(404, {"message": "Not Found"})
+        elif self._frozen(rid):
+            return
         elif any(a["name"] == name for a in state.assets_of(rid)):
             self._send(
                 422,
@@ -267,6 +308,7 @@ class Handler(BaseHTTPRequestHandler):
             "label": "",
             "state": status,
             "size": len(data),
+            "digest": "sha256:" + hashlib.sha256(data).hexdigest(),
             "content_type": self.headers.get("Content-Type", ""),
             "release_id": rid,
             "data": data.decode("latin-1"),

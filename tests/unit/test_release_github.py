@@ -51,11 +51,15 @@ def uploaded(api, release_id):
 def test_publish_creates_release_and_uploads(api, files):
     release = client(api).publish("v0.1.0", "demo 0.1.0", "notes", False, files)
     assert release["tag_name"] == "v0.1.0" and release["prerelease"] is False
+    assert release["draft"] is False
     assert uploaded(api, release["id"]) == {
         "demo-0.1.0-py3-none-any.whl": ("uploaded", 3000),
         "SHA256SUMS": ("uploaded", 100),
     }
-    assert ("POST", "/repos/o/r/releases") in api.state.log
+    # Created as a draft, filled, then published: readers never see it half-made.
+    calls = [(m, p) for m, p in api.state.log if m in ("POST", "PATCH")]
+    assert calls[0] == ("POST", "/repos/o/r/releases")
+    assert calls[-1] == ("PATCH", f"/repos/o/r/releases/{release['id']}")
 
 
 def test_rerun_updates_and_replaces_never_duplicates(api, files):
@@ -66,8 +70,44 @@ def test_rerun_updates_and_replaces_never_duplicates(api, files):
     assert len(api.releases_named("v0.2.0-rc.1")) == 1
     assert second["body"] == "new notes" and second["prerelease"] is True
     assert uploaded(api, first["id"])["demo-0.1.0-py3-none-any.whl"] == ("uploaded", 7)
-    methods = [m for m, p in api.state.log if "/releases/" in p and m in ("PATCH", "DELETE")]
-    assert methods.count("PATCH") == 1 and methods.count("DELETE") == 2
+
+
+def test_a_rerun_uploads_only_what_changed_and_never_leaves_a_name_empty(api, files):
+    client(api).publish("v0.3.0", "demo", "notes", False, files)
+    files[0].write_bytes(b"rebuilt")
+    start = len(api.state.log)
+    client(api).publish("v0.3.0", "demo", "notes", False, files)
+    calls = [(m, p.split("?")[0].rsplit("/", 1)[-1]) for m, p in api.state.log[start:]]
+    changed = [c for c in calls if c[0] in ("POST", "PATCH", "DELETE")]
+    # SHA256SUMS has the same digest: untouched. The wheel: the new bytes first, then the
+    # old asset goes and the new one takes its name. The release's fields did not change.
+    assert [m for m, _ in changed] == ["POST", "DELETE", "PATCH"], changed
+
+
+def test_a_published_immutable_release_converges_on_a_rerun(files):
+    with StandIn(TOKEN, immutable=True) as api:
+        release = client(api).publish("v1.0.0", "demo", "notes", False, files)
+        assert release["draft"] is False and len(uploaded(api, release["id"])) == 2
+        start = len(api.state.log)
+        client(api).publish("v1.0.0", "demo", "notes", False, files)  # the same files
+        assert all(m == "GET" for m, _ in api.state.log[start:])  # nothing to change
+        files[0].write_bytes(b"rebuilt")
+        with pytest.raises(PipelineError, match="immutable, so its assets cannot change"):
+            client(api).publish("v1.0.0", "demo", "notes", False, files)
+
+
+def test_a_draft_left_by_an_interrupted_run_is_completed(api, files):
+    draft = client(api).ensure_release("v1.4.0", "demo", "", False)
+    assert draft["draft"] is True and client(api).release_by_tag("v1.4.0") is None
+    release = client(api).publish("v1.4.0", "demo", "", False, files)
+    assert release["id"] == draft["id"] and release["draft"] is False
+    assert len(api.releases_named("v1.4.0")) == 1
+
+
+def test_a_server_error_on_upload_is_retried(api, files):
+    api.fail("POST", "/uploads/", "500")
+    release = client(api).publish("v1.5.0", "demo", "", False, files)
+    assert set(uploaded(api, release["id"])) == {f.name for f in files}
 
 
 def test_bad_token_is_one_clear_line(api, files):
@@ -119,7 +159,9 @@ def test_dropped_upload_then_rerun_completes(api, files):
     with pytest.raises(PipelineError, match="no answer from .*re-runs are safe"):
         client(api, retries=0).publish("v1.2.0", "demo", "", False, files)
     (release,) = api.releases_named("v1.2.0")
-    assert uploaded(api, release["id"]) == {"demo-0.1.0-py3-none-any.whl": ("starter", 1500)}
+    partial = "demo-0.1.0-py3-none-any.whl.partial"
+    assert uploaded(api, release["id"]) == {partial: ("starter", 1500)}
+    assert release["draft"] is True  # never published half-made
     client(api).publish("v1.2.0", "demo", "", False, files)
     assert len(api.releases_named("v1.2.0")) == 1
     assert uploaded(api, release["id"]) == {

@@ -149,6 +149,11 @@ def test_artifacts_and_sarif(workflow):
     for stage in matrix.STAGES:
         _, uses = steps_of(jobs(workflow)[stage])
         assert any(u.startswith("actions/upload-artifact@") for u in uses), stage
+        for step in jobs(workflow)[stage]["steps"]:
+            if step.get("uses", "").startswith("actions/upload-artifact@"):
+                # Re-runs replace the artifact; a job that wrote nothing fails visibly.
+                assert step["with"]["overwrite"] is True, stage
+                assert step["with"]["if-no-files-found"] == "error", stage
     for stage in ("verify", "release"):
         _, uses = steps_of(jobs(workflow)[stage])
         assert any(u.startswith("actions/download-artifact@") for u in uses), stage
