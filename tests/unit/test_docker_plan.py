@@ -447,3 +447,19 @@ def test_plan_docker_build_cu128_prints_the_real_mlc_llm_build(root, monkeypatch
     assert "ghcr.io/mlc-ai/mlc-llm:main-cu128" in argv
     assert "ghcr.io/mlc-ai/mlc-llm:sha-0123456-cu128" in argv
     assert "docker-build-cu128: planned" in text
+
+
+def test_a_namespace_moves_the_images_to_the_repositorys_owner(cfg):
+    git = docker.git_context(
+        {
+            "GITHUB_REF": "refs/heads/main",
+            "GITHUB_SHA": SHA,
+            "MLC_CI_IMAGE_NAMESPACE": "ghcr.io/A-Fork",
+        },
+        LOCAL,
+        0,
+    )
+    tags = docker.image_tags(cfg, cfg.variant("cpu"), "production", git)
+    assert tags and all(t.startswith("ghcr.io/a-fork/") for t in tags), tags
+    assert docker.image_name("ghcr.io/mlc-ai/mlc-llm", "") == "ghcr.io/mlc-ai/mlc-llm"
+    assert docker.image_name("ghcr.io/mlc-ai/mlc-llm", "ghcr.io/Me/") == "ghcr.io/me/mlc-llm"

@@ -37,6 +37,8 @@ class GitContext:
     created_epoch: int | None = None
     now_epoch: int = 0
     revision: str = ""  # the source project's commit, when it is not this checkout's
+    # The registry namespace the images go to instead of [image].name's (a fork's own, in CI).
+    namespace: str = ""
 
     @property
     def is_pull_request(self) -> bool:
@@ -65,7 +67,16 @@ def git_context(env: Mapping[str, str], local: Mapping[str, Any], now_epoch: int
         # The commit time by default: rebuilding a commit then gives the same labels (and layers).
         created_epoch=int(epoch) if epoch else local.get("commit_epoch"),
         now_epoch=now_epoch,
+        namespace=env.get("MLC_CI_IMAGE_NAMESPACE", "").strip(),
     )
+
+
+def image_name(configured: str, namespace: str) -> str:
+    """[image].name, moved to `namespace` (e.g. ghcr.io/<the repository's owner>) when one is
+    given: a fork's token can push only under its own owner. Registry paths are lowercase."""
+    if not namespace:
+        return configured
+    return f"{namespace.rstrip('/').lower()}/{configured.rsplit('/', 1)[-1]}"
 
 
 def image_tags(config: Config, variant: Variant, target: str, git: GitContext) -> list[str]:
@@ -73,7 +84,7 @@ def image_tags(config: Config, variant: Variant, target: str, git: GitContext) -
     if not config.image.name:
         raise PipelineError(f"{config.path} sets no [image].name; set it (ghcr.io/<owner>/<name>).")
     return docker_meta.compute_tags(
-        config.image.name,
+        image_name(config.image.name, git.namespace),
         ref=git.ref,
         sha=git.sha,
         event=git.event,

@@ -112,6 +112,8 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
         require_source(config)
     builder, how = _builder(config, args.dry_run)
     git, source, version_note = _versions(config, env)
+    if args.image:  # an explicit --image is the whole name: no namespace moves it
+        git = dataclasses.replace(git, namespace="")
     build = _Build(config, variant, git, _options(args, config, builder))
     build.args["SOURCE_VERSION"] = source.pep440
     build.args["BUILD_EPOCH"] = "" if source.epoch is None else str(source.epoch)
