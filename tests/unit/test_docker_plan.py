@@ -450,7 +450,7 @@ def test_plan_docker_build_cu128_prints_the_real_mlc_llm_build(root, monkeypatch
 
 
 def test_a_namespace_moves_the_images_to_the_repositorys_owner(cfg):
-    git = docker.git_context(
+    context = docker.git_context(
         {
             "GITHUB_REF": "refs/heads/main",
             "GITHUB_SHA": SHA,
@@ -459,7 +459,7 @@ def test_a_namespace_moves_the_images_to_the_repositorys_owner(cfg):
         LOCAL,
         0,
     )
-    tags = docker.image_tags(cfg, cfg.variant("cpu"), "production", git)
+    tags = docker.image_tags(cfg, cfg.variant("cpu"), "production", context)
     assert tags and all(t.startswith("ghcr.io/a-fork/") for t in tags), tags
     assert docker.image_name("ghcr.io/mlc-ai/mlc-llm", "") == "ghcr.io/mlc-ai/mlc-llm"
     assert docker.image_name("ghcr.io/mlc-ai/mlc-llm", "ghcr.io/Me/") == "ghcr.io/me/mlc-llm"
