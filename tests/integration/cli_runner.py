@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.conftest import ROOT, explain, run_mlc_ci
+from tests.conftest import ROOT, TOOLKIT_PATH, explain, run_mlc_ci
 
-__all__ = ["ROOT", "CliResult", "run_cli"]
+__all__ = ["ROOT", "CliResult", "run_cli", "in_clone"]
 
 
 @dataclass(frozen=True)
@@ -38,3 +41,25 @@ def run_cli(
         *args, env={**(env or {}), "MLC_CI_REPORTS_DIR": str(reports)}, timeout=timeout
     )
     return CliResult(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started, reports)
+
+
+def in_clone(
+    work: Path,
+    *args: str,
+    reports: str = "reports",
+    config: str = "examples/mini-llm/pipeline.toml",
+) -> subprocess.CompletedProcess:
+    """`python -m mlc_ci ARGS --config CONFIG` inside a scratch clone `work` of this repository
+    (its versions come from the clone's git), reports in `work/<reports>`; none of this
+    machine's version or cache overrides leak in."""
+    env = {**os.environ, "PYTHONPATH": TOOLKIT_PATH, "MLC_CI_REPORTS_DIR": str(work / reports)}
+    for name in ("MLC_CI_SOURCE_VERSION", "SOURCE_DATE_EPOCH", "MLC_CI_CACHE_REMOTE"):
+        env.pop(name, None)
+    return subprocess.run(
+        (sys.executable, "-m", "mlc_ci", *args, "--config", config),
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )

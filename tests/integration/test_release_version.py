@@ -4,31 +4,13 @@ tag and refuses them for another in one line that names both."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, TOOLKIT_PATH, explain
-
-CONFIG = "examples/mini-llm/pipeline.toml"
-
-
-def mlc_ci(work: Path, *args: str) -> subprocess.CompletedProcess:
-    """`python -m mlc_ci ARGS` in the clone, with its own reports directory."""
-    env = {**os.environ, "PYTHONPATH": TOOLKIT_PATH, "MLC_CI_REPORTS_DIR": str(work / "reports")}
-    for name in ("MLC_CI_SOURCE_VERSION", "SOURCE_DATE_EPOCH", "MLC_CI_CACHE_REMOTE"):
-        env.pop(name, None)
-    return subprocess.run(
-        (sys.executable, "-m", "mlc_ci", *args, "--config", CONFIG),
-        cwd=work,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+from tests.conftest import ROOT, explain
+from tests.integration.cli_runner import in_clone as mlc_ci
 
 
 @pytest.fixture(name="tagged", scope="module")

@@ -10,7 +10,6 @@ are corrupted to show the health check catches each fault.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -21,26 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, TOOLKIT_PATH, explain
+from tests.conftest import ROOT, explain
+from tests.integration.cli_runner import in_clone as mlc_ci
 
-CONFIG = "examples/mini-llm/pipeline.toml"
 VARIANTS = ("cpu", "cu130")
 GIT = ("git", "-c", "user.name=mlc-ci test", "-c", "user.email=test@example.invalid")
-
-
-def mlc_ci(work: Path, *args: str, reports: str = "reports") -> subprocess.CompletedProcess:
-    """`python -m mlc_ci ARGS --config mini-llm` in the clone, reports in `reports`."""
-    env = {**os.environ, "PYTHONPATH": TOOLKIT_PATH, "MLC_CI_REPORTS_DIR": str(work / reports)}
-    for name in ("MLC_CI_SOURCE_VERSION", "SOURCE_DATE_EPOCH", "MLC_CI_CACHE_REMOTE"):
-        env.pop(name, None)
-    return subprocess.run(
-        (sys.executable, "-m", "mlc_ci", *args, "--config", CONFIG),
-        cwd=work,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
 
 
 def build_all(work: Path, phase: str) -> None:

@@ -30,6 +30,7 @@ def args(**kw):
         "secret": [],
         "image": "",
         "no_local_ccache": False,
+        "save": False,
         "dry_run": True,
     }
     return argparse.Namespace(**{**base, **kw})

@@ -110,8 +110,9 @@ def test_plan_from_the_docker_build_report(cfg, tmp_path):
     reports = tmp_path / "reports"
     path = write_report(reports)
     plan = integration.plan(parse(cfg), cfg, {"MLC_CI_REPORTS_DIR": str(reports)})
-    engine, step = plan.steps
+    engine, load, step = plan.steps
     assert engine.title == "check the Docker engine" and engine.action is not None
+    assert load.title.startswith("load the images the engine lacks (from ")
     assert step.argv == (
         "python",
         "-m",
@@ -160,8 +161,8 @@ def test_plan_variant_from_flag_or_environment(make_config, tmp_path):
     by_flag = integration.plan(parse(cfg, "--variant", "cu130"), cfg, env)
     by_env = integration.plan(parse(cfg), cfg, {**env, "MLC_CI_VARIANT": "cu130"})
     for plan in (by_flag, by_env):
-        assert plan.steps[1].env["MLC_CI_VARIANT"] == "cu130"
-        assert plan.steps[1].env["MLC_CI_DOCKER_REPORT"].endswith("docker-build-cu130.json")
+        assert plan.steps[-1].env["MLC_CI_VARIANT"] == "cu130"
+        assert plan.steps[-1].env["MLC_CI_DOCKER_REPORT"].endswith("docker-build-cu130.json")
     with pytest.raises(PipelineError, match="unknown variant 'rocm'"):
         integration.plan(parse(cfg, "--variant", "rocm"), cfg, env)
 

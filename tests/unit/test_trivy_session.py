@@ -49,7 +49,10 @@ def fixture_env(tmp_path, fixtures):
     built = {
         "status": "passed",
         "artifacts": [
-            {"details": {"kind": "image", "target": t, "tags": [f"reg.example/demo:{t}"]}}
+            {
+                "name": f"reg.example/demo:{t}",
+                "details": {"kind": "image", "target": t, "tags": [f"reg.example/demo:{t}"]},
+            }
             for t in ("ci", "production")
         ],
     }
@@ -122,8 +125,10 @@ def test_dry_run_plan_without_trivy(cfg, tmp_path, monkeypatch, env):
     del env["MLC_CI_TRIVY"]
     plan = session.plan(args(dry_run=True), cfg, env)
     assert plan.report_name == f"trivy-{SLUG}"
+    load = f"load the images the engine lacks (from {tmp_path / 'dist' / 'images'})"
     assert [s.title for s in plan.steps] == [
         PREPARE,
+        load,  # a fresh runner's engine gets the image from docker-build's archive
         "inspect image",
         "docker save",
         "trivy image (json)",

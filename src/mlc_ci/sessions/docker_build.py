@@ -12,11 +12,11 @@ import uuid
 from pathlib import Path
 from typing import Mapping
 
-from mlc_ci import files, host
+from mlc_ci import files, host, images
 from mlc_ci.config import Config, Variant, require_source
 from mlc_ci.errors import PipelineError
 from mlc_ci.plan import cache, docker
-from mlc_ci.report import Artifact
+from mlc_ci.report import Artifact, sha256_of
 from mlc_ci.run import Context, Step, capture
 from mlc_ci.sessions import wheel_steps
 from mlc_ci.sessions.base import Plan, SessionDef
@@ -41,6 +41,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--secret", action="append", default=[], help="id=NAME,src=FILE (e.g. id=pip_index)"
     )
     parser.add_argument("--image", default="", help="image name (default: [image].name)")
+    parser.add_argument(
+        "--save",
+        action="store_true",
+        help="also write each image as a `docker save` archive for the next CI job (also "
+        "MLC_CI_SAVE_IMAGES=1) into MLC_CI_IMAGES_DIR (default: <dist>/images)",
+    )
     parser.add_argument(
         "--no-local-ccache",
         action="store_true",
@@ -143,8 +149,10 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
         # A layer cached by an earlier build would measure nothing: a fresh value per run makes
         # the compile step (and only the steps after it) run again.
         build.args["COMPILE_RUN"] = uuid.uuid4().hex[:12]
-    for target in targets:
-        steps += build.steps(target, pushing)
+    archives = _archives(args, config, env)
+    if archives is not None:
+        notes.append(f"saving the images to {archives} for the next CI job")
+    steps += _target_steps(build, targets, pushing, archives)
     data = {"variant": variant.name, "targets": list(targets), "builder": builder, "push": pushing}
     return Plan(f"docker-build-{variant.name}", steps, data, cleanup, notes)
 
@@ -171,6 +179,10 @@ class _Build:
         self.labels = docker.labels(config, git)
         self.args = docker.build_args(config, variant, _context_paths(config), self.labels)
         self.state = Path(".cache/mlc-ci/docker").resolve()
+
+    def first_tag(self, target: str) -> str:
+        """The tag that names the target's image in the report (and in its archive)."""
+        return docker.image_tags(self.config, self.variant, target, self.git)[0]
 
     def steps(self, target: str, pushing: bool) -> list[Step]:
         """Build and inspect one target, then push its tags and read the digest."""
@@ -205,6 +217,58 @@ class _Build:
         ]
         steps.append(Step(f"digest of {target}", action=_digest(self.config, target)))
         return steps
+
+
+def _archives(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Path | None:
+    """Where --save (MLC_CI_SAVE_IMAGES=1) writes the image archives; None without it."""
+    if args.save or env.get("MLC_CI_SAVE_IMAGES", "").lower() in ("1", "true", "yes"):
+        return images.images_dir(config.wheel.dist_dir, env)
+    return None
+
+
+def _target_steps(build: "_Build", targets, pushing: bool, archives: Path | None) -> list[Step]:
+    """Each target's build (and push), then its archive when the images are saved."""
+    steps = [Step("check the images directory", action=_images_dir(archives))] if archives else []
+    for target in targets:
+        steps += build.steps(target, pushing)
+        if archives is not None:
+            where = (archives, images.archive_name(build.variant.name, target))
+            steps += _save_steps(build.config.image.docker, target, build.first_tag(target), where)
+    return steps
+
+
+def _images_dir(directory: Path):
+    def action(ctx: Context) -> None:
+        del ctx
+        files.ensure_dir(directory, "images directory (MLC_CI_IMAGES_DIR)")
+
+    return action
+
+
+def _save_steps(docker_bin: str, target: str, tag: str, where: tuple[Path, str]) -> list[Step]:
+    """`docker save` of the target's first tag to a partial file, then hashed, renamed and
+    recorded in the image's details (the verify stage loads it from there)."""
+    directory, name = where
+    partial = directory / f".{name}.partial"
+    return [
+        Step(
+            f"save {target}",
+            (docker_bin, "save", "--output", str(partial), tag),
+            on_fail=f"nothing was written to {directory / name}",
+        ),
+        Step(f"record the {target} archive", action=_record_archive(target, partial, name)),
+    ]
+
+
+def _record_archive(target: str, partial: Path, name: str):
+    def action(ctx: Context) -> None:
+        art = next(a for a in ctx["artifacts"] if a.details["target"] == target)
+        art.details["archive"] = name
+        art.details["archive_sha256"] = sha256_of(partial)
+        art.details["archive_size"] = partial.stat().st_size
+        partial.replace(partial.with_name(name))
+
+    return action
 
 
 def _cache_secret(use: cache.CacheUse, secret: Path):

@@ -88,7 +88,12 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
     notes = [f"images from {source}: " + ", ".join(f"{t}={r}" for t, r in sorted(images.items()))]
     # Without an engine every test would fail on its own; this step says why in one line.
     engine = Step("check the Docker engine", action=_engine(config.image.docker))
-    steps = [engine, Step("pytest tests/integration", argv, env=step_env)]
+    steps = [engine]
+    if source != "--image":  # a fresh runner's engine: the archives of the build job
+        where = built.images_dir(config.wheel.dist_dir, env)
+        details = built.saved_images(reports, variant.name)
+        steps.append(built.load_step(config.image.docker, details, where))
+    steps.append(Step("pytest tests/integration", argv, env=step_env))
     return Plan("integration", steps, data, notes=notes)
 
 

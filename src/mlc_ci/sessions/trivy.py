@@ -141,6 +141,7 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
             "prepare staging and ignore file",
             action=_prepare(layout, ignore_file, cache_dir, args.offline),
         ),
+        *_load(config, args, reports_dir, env),
         Step(
             "inspect image",
             plan_trivy.inspect_argv(docker, image),
@@ -361,6 +362,18 @@ def _gate(image: str, ignore_file: Path):
             )
 
     return action
+
+
+def _load(config: Config, args: argparse.Namespace, reports_dir: Path, env: Mapping[str, str]):
+    """With --target (the image from docker-build's report): load it from its archive when
+    this engine lacks it, as on a fresh CI runner."""
+    if args.image:
+        return []
+    variant = config.variant(args.variant or env.get("MLC_CI_VARIANT"))
+    target = args.target or DEFAULT_TARGET
+    details = [d for d in images.saved_images(reports_dir, variant.name) if d["target"] == target]
+    where = images.images_dir(config.wheel.dist_dir, env)
+    return [images.load_step(config.image.docker, details, where)]
 
 
 def _target_image(config: Config, target: str, reports_dir: Path, variant_name: str | None) -> str:
