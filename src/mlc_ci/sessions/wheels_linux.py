@@ -223,6 +223,7 @@ def _container_plan(args, config, built, layout, excludes, data, *, env_of_host)
             "prepare source and staging",
             action=wheel_steps.prepare(config, variant, layout, version),
         ),
+        *_container_image(config, env["CIBW_MANYLINUX_X86_64_IMAGE"], args.dry_run),
         Step("connect the shared compile cache", action=wheel_steps.connect_cache(shared)),
         Step(
             "cibuildwheel (manylinux container)",
@@ -242,6 +243,27 @@ def _container_plan(args, config, built, layout, excludes, data, *, env_of_host)
     ]
     cleanup = [Step("restore source tree", action=wheel_steps.restore())]
     return Plan(f"wheels-linux-{variant.name}", steps, data, cleanup, [data["why"]])
+
+
+def _container_image(config: Config, image: str, dry_run: bool) -> list[Step]:
+    """An engine, and the build image in it: pulled when it is missing (a hosted runner), or
+    one line naming the way to make it where nothing can be pulled (an air-gapped host)."""
+    if dry_run:
+        return []
+    host.require_engine(config.image.docker)
+    if host.image_present(config.image.docker, image):
+        return []
+    return [
+        Step(
+            f"pull {image}",
+            (config.image.docker, "pull", image),
+            retries=2,
+            on_fail=f"the container image {image} is not in the engine and cannot be pulled; "
+            "on a host without a registry make a local one (`docker/bootstrap-base.sh "
+            "mlc-ci/debian:bookworm`, say) and point [wheel].manylinux_image (or the variant's "
+            "manylinux_image) at it",
+        )
+    ]
 
 
 def _verify(config: Config, variant: Variant, excludes: tuple[str, ...], keep: str):
