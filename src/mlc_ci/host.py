@@ -286,3 +286,13 @@ def last_change_epoch(path: Path, env: Mapping[str, str]) -> int | None:
     except PipelineError:
         return None
     return int(said.strip()) if said.strip().isdigit() else None
+
+
+def docker_free_bytes(docker: str) -> tuple[int, str] | None:
+    """Free bytes on the engine's data root and that directory, or None when it is not on this
+    host (a remote engine) or cannot be read."""
+    try:
+        root = capture((docker, "info", "--format", "{{.DockerRootDir}}")).strip()
+        return shutil.disk_usage(root).free, root
+    except (PipelineError, OSError):
+        return None

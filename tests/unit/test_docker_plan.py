@@ -463,3 +463,22 @@ def test_a_namespace_moves_the_images_to_the_repositorys_owner(cfg):
     assert tags and all(t.startswith("ghcr.io/a-fork/") for t in tags), tags
     assert docker.image_name("ghcr.io/mlc-ai/mlc-llm", "") == "ghcr.io/mlc-ai/mlc-llm"
     assert docker.image_name("ghcr.io/mlc-ai/mlc-llm", "ghcr.io/Me/") == "ghcr.io/me/mlc-llm"
+
+
+def test_too_little_disk_for_the_budgets_is_one_line_naming_what_to_free():
+    budgets = {"ci": 1200, "production": 400, "development": 1500}
+    targets = ("builder", "development", "ci", "production")
+    assert docker.disk_problem(6 << 30, targets, budgets, "/var/lib/docker") is None
+    problem = docker.disk_problem(2 << 30, targets, budgets, "/var/lib/docker")
+    assert problem.startswith("only 2.0 GiB are free on /var/lib/docker (Docker's data root)")
+    assert "needs about 4.5 GiB" in problem and "docker builder prune" in problem
+    assert docker.disk_problem(0, targets, {}, "/x") is None  # no budgets, nothing to compare
+
+
+def test_the_source_label_names_the_repository_that_built_the_image(cfg):
+    env = {"GITHUB_REPOSITORY": "a-fork/mlc-ci", "GITHUB_SERVER_URL": "https://github.com"}
+    built = docker.labels(cfg, docker.git_context(env, LOCAL, 0))
+    assert built["org.opencontainers.image.source"] == "https://github.com/a-fork/mlc-ci"
+    assert built["org.opencontainers.image.url"] == cfg.project.url
+    local = docker.labels(cfg, docker.git_context({}, LOCAL, 0))
+    assert local["org.opencontainers.image.source"] == cfg.project.url

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 from mlc_ci.config import Config, Variant
 from mlc_ci.errors import PipelineError
@@ -39,6 +39,8 @@ class GitContext:
     revision: str = ""  # the source project's commit, when it is not this checkout's
     # The registry namespace the images go to instead of [image].name's (a fork's own, in CI).
     namespace: str = ""
+    # The repository that builds the image (GitHub Actions), for the source label.
+    repository_url: str = ""
 
     @property
     def is_pull_request(self) -> bool:
@@ -68,7 +70,14 @@ def git_context(env: Mapping[str, str], local: Mapping[str, Any], now_epoch: int
         created_epoch=int(epoch) if epoch else local.get("commit_epoch"),
         now_epoch=now_epoch,
         namespace=env.get("MLC_CI_IMAGE_NAMESPACE", "").strip(),
+        repository_url=_repository_url(env),
     )
+
+
+def _repository_url(env: Mapping[str, str]) -> str:
+    repository = env.get("GITHUB_REPOSITORY", "").strip()
+    server = (env.get("GITHUB_SERVER_URL") or "https://github.com").rstrip("/")
+    return f"{server}/{repository}" if repository else ""
 
 
 def image_name(configured: str, namespace: str) -> str:
@@ -96,11 +105,14 @@ def image_tags(config: Config, variant: Variant, target: str, git: GitContext) -
 
 
 def labels(config: Config, git: GitContext) -> dict[str, str]:
-    """The OCI labels of every image of this build."""
+    """The OCI labels of every image of this build. `source` is the repository that built it
+    when GITHUB_REPOSITORY says (GHCR links the package to it), else [project].url; `url` is
+    always [project].url."""
     return docker_meta.compute_labels(
         title=config.project.name,
         description=config.project.description,
-        source_url=config.project.url,
+        source_url=git.repository_url or config.project.url,
+        project_url=config.project.url,
         version=git.version,
         created_epoch=git.created_epoch,
         revision=git.revision or git.sha,
@@ -243,3 +255,22 @@ def choose_builder(
             "DOCKER_BUILDKIT=1 (e.g. Debian's /usr/bin/docker)."
         )
     return "buildkit"
+
+
+def disk_problem(free_bytes: int, targets: Sequence[str], budgets: Mapping[str, int], where: str):
+    """One line when `where` has less room than the targets' size budgets need, or None.
+
+    The need is the sum of the budgets of the targets being built plus the largest budget
+    again, for the build cache and the layers of the image being replaced.
+    """
+    if not budgets:
+        return None
+    need_mb = sum(budgets.get(t, 0) for t in targets) + max(budgets.values())
+    free_mb = free_bytes // (1 << 20)
+    if free_mb >= need_mb:
+        return None
+    return (
+        f"only {free_mb / 1024:.1f} GiB are free on {where} (Docker's data root); building "
+        f"{', '.join(targets)} needs about {need_mb / 1024:.1f} GiB ([image].size_budget_mb); "
+        "free space with `docker builder prune` and `docker image prune`, or build fewer targets."
+    )

@@ -125,6 +125,7 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
     build.args["BUILD_EPOCH"] = "" if source.epoch is None else str(source.epoch)
     steps, cleanup = _ca_steps(env, build)
     steps.append(Step("check base images", action=_check_bases(config, variant, build.state)))
+    steps.append(Step("check free disk", action=_check_disk(config, targets)))
     notes = [how, f"variant {variant.name}, targets {', '.join(targets)}"]
     if version_note:
         notes.append(version_note)
@@ -302,6 +303,21 @@ def _copy_ca(env: Mapping[str, str], target: str):
 
 def _with_image(config: Config, name: str) -> Config:
     return dataclasses.replace(config, image=dataclasses.replace(config.image, name=name))
+
+
+def _check_disk(config: Config, targets):
+    def action(ctx: Context) -> None:
+        del ctx
+        found = host.docker_free_bytes(config.image.docker)
+        if found is None:
+            print("      note: the engine's data root is not on this host; free disk not checked")
+            return
+        free, root = found
+        problem = docker.disk_problem(free, targets, config.image.size_budget_mb, root)
+        if problem:
+            raise PipelineError(problem)
+
+    return action
 
 
 def _check_bases(config: Config, variant: Variant, state: Path):
