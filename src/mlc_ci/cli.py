@@ -19,6 +19,7 @@ from mlc_ci.errors import PipelineError
 from mlc_ci.plan import matrix as ci_matrix
 from mlc_ci.run import Runner
 from mlc_ci.sessions import index as index_session
+from mlc_ci.sessions import promote as promote_session
 from mlc_ci.sessions import registry
 from mlc_ci.sessions.base import SessionDef
 from mlc_ci.versioning import git_version, ignored_note
@@ -49,6 +50,10 @@ def build_parser(sessions: Mapping[str, SessionDef]) -> argparse.ArgumentParser:
         help="json (default), stage=<json> lines for $GITHUB_OUTPUT, or a mermaid diagram",
     )
     _index_parser(sub.add_parser("index", help="the wheel index: build, check, select, yank"))
+    promote = sub.add_parser("promote", help="move the mutable image tags to the tested digests")
+    _common(promote)
+    promote.add_argument("--dry-run", action="store_true", help="print the plan only")
+    promote_session.add_arguments(promote)
     plan = sub.add_parser("plan", help="print a session's plan without running it")
     plan.add_argument("session", choices=sorted(sessions))
     plan.add_argument("session_args", nargs=argparse.REMAINDER)
@@ -85,6 +90,10 @@ def _index_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def _index(args: argparse.Namespace, env: dict[str, str], out: TextIO) -> int:
+    """`index ...` and `promote`: the publishing tools beside the sessions."""
+    if args.command == "promote":
+        defn = SessionDef("promote", "", promote_session.add_arguments, promote_session.plan)
+        return execute(defn, args, config_mod.load(args.config, env), env, out)
     if args.index_command == "yank":
         return index_session.yank(Path(args.root), (args.project, args.version, args.reason), out)
     if args.index_command == "check":
@@ -167,7 +176,7 @@ def _dispatch(argv: list[str], env: dict[str, str], out: TextIO) -> int:
             print(f"mlc-ci: note: {ignored_note(version)}", file=sys.stderr)
         print(json.dumps(data, indent=2), file=out)
         return 0
-    if args.command == "index":
+    if args.command in ("index", "promote"):
         return _index(args, env, out)
     if args.command == "plan":
         rest = list(args.session_args)

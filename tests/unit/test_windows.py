@@ -99,7 +99,9 @@ def test_msvc_vulkan_plan_with_ninja(mlc, tmp_path, monkeypatch):
     plan = wheels_windows.plan(args(variant="vulkan"), mlc, {"PATH": str(ninja.parent)})
     assert step(plan, "build mlc-llm-vulkan").env["CMAKE_GENERATOR"] == "Ninja"
     repair = step(plan, "delvewheel repair").argv
-    assert repair[repair.index("--exclude") + 1] == "vulkan-1.dll:tvm_ffi.dll:tvm.dll:tvm_runtime.dll"
+    assert (
+        repair[repair.index("--exclude") + 1] == "vulkan-1.dll:tvm_ffi.dll:tvm.dll:tvm_runtime.dll"
+    )
     assert plan.notes == ["native MSVC build, CMake generator Ninja"]
 
 

@@ -125,7 +125,7 @@ def test_least_privilege_and_safe_checkout(workflow):
         "gate": [],
         "build": ["packages"],
         "verify": ["security-events"],
-        "release": ["contents", "id-token"],
+        "release": ["contents", "id-token", "packages"],
         "pages": ["id-token", "pages"],
     }
 
@@ -137,11 +137,14 @@ def test_triggers_and_publishing_guard(workflow):
     release = jobs(workflow)["release"]
     assert "(github.event_name == 'push' && startsWith(github.ref, 'refs/tags/v'))" in release["if"]
     assert "|| github.event_name == 'schedule')" in release["if"]  # the nightly channel
-    login = [
-        s for s in jobs(workflow)["build"]["steps"] if "docker/login-action" in s.get("uses", "")
-    ]
-    assert len(login) == 1 and "github.event_name != 'pull_request'" in login[0]["if"]
-    for name in ("plan", "gate", "verify", "release"):
+    # The build jobs push the commit's tags; the release job promotes the others. Both log in,
+    # never for a pull request; the gate and verify jobs need no registry (the hand-off).
+    for name in ("build", "release"):
+        login = [
+            s for s in jobs(workflow)[name]["steps"] if "docker/login-action" in s.get("uses", "")
+        ]
+        assert len(login) == 1 and "github.event_name != 'pull_request'" in login[0]["if"], name
+    for name in ("plan", "gate", "verify", "pages"):
         assert "docker/login-action" not in str(jobs(workflow)[name]), name
 
 

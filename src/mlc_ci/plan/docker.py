@@ -224,6 +224,31 @@ def push_argv(docker: str, tag: str) -> tuple[str, ...]:
     return (docker, "push", tag)
 
 
+def is_immutable(tag: str) -> bool:
+    """A tag that names one commit's build (`sha-<7>` plus suffixes): the only kind a build job
+    pushes. Every other tag (version, branch, latest, nightly) moves by promotion, after the
+    gates."""
+    return tag.rpartition(":")[2].startswith("sha-")
+
+
+def promote_argv(image: str, digest: str, tag: str) -> tuple[str, ...]:
+    """skopeo copies the manifest `image@digest` to `tag` on the registry side (no pull, no
+    rebuild); a loopback registry speaks plain HTTP."""
+    repository = image.rpartition(":")[0] if "@" not in image else image.partition("@")[0]
+    host = repository.split("/", 1)[0]
+    plain = host.startswith(("127.0.0.1", "localhost"))
+    tls = ("--src-tls-verify=false", "--dest-tls-verify=false") if plain else ()
+    return (
+        "skopeo",
+        "copy",
+        "--all",
+        "--preserve-digests",  # the tag must name exactly the tested manifest, or fail
+        *tls,
+        f"docker://{repository}@{digest}",
+        f"docker://{tag}",
+    )
+
+
 def cached_steps(output: str) -> int:
     """Steps BuildKit took from its cache (`#12 CACHED` lines of --progress=plain)."""
     return len(re.findall(r"(?m)^#\d+ CACHED\s*$", output))

@@ -205,6 +205,8 @@ class _Build:
         ]
         if not pushing:
             return steps
+        # Only the commit's own tag: version, branch and latest tags move by promotion after
+        # integration and trivy passed (`python -m mlc_ci promote`, run by the release job).
         steps += [
             Step(
                 f"push {tag}",
@@ -215,6 +217,7 @@ class _Build:
                 on_fail="the registry's answer is above; check `docker login` and the registry",
             )
             for tag in tags
+            if docker.is_immutable(tag)
         ]
         steps.append(Step(f"digest of {target}", action=_digest(self.config, target)))
         return steps
@@ -351,6 +354,7 @@ def _inspect(config: Config, target: str, tags: list[str], iidfile: str, labels:
                     "target": target,
                     "id": image_id,
                     "tags": tags,
+                    "promote": [t for t in tags if not docker.is_immutable(t)],
                     "labels": labels if target == "production" else {},
                     "cached_steps": docker.cached_steps(log),
                     # The builder's `ccache --show-stats`, when its wheel build ran (None: cached).

@@ -26,6 +26,7 @@ from mlc_ci.plan import release as rel
 from mlc_ci.report import artifact, read, sha256_of
 from mlc_ci.run import Context, Ref, Step
 from mlc_ci.sessions import index as index_session
+from mlc_ci.sessions import promote as promote_session
 from mlc_ci.sessions.base import Plan, SessionDef
 from mlc_ci.versioning import Version, from_tag
 
@@ -109,6 +110,7 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
     notes += index[2]
     # With a files_url the index links each wheel's .metadata beside it: release assets too.
     assets += [index[3] / f"{w.name}.metadata" for w in wheels] if index[3] else []
+    steps += _promotion(reports, decision.github or decision.index, notes)
     if decision.github:
         title = f"{config.project.name} {version.pep440}"
         steps.append(
@@ -133,6 +135,16 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
         notes.append(f"no docker-build report in {reports}: this release has no images")
     data = {"tag": tag, "dry_run": dry_run, "dist": str(dist), "reports": str(reports)}
     return Plan("release", steps, data, cleanup=index[1], notes=notes)
+
+
+def _promotion(reports: Path, publishing: bool, notes: list[str]) -> list[Step]:
+    """The image tags moved to the tested digests when publishing (named in the plan else)."""
+    steps, _ = promote_session.promote_steps(reports)
+    if not steps or publishing:
+        return steps
+    tags = [s.title.removeprefix("promote ") for s in steps[:-1]]
+    notes.append(f"not done (no --publish): promote {', '.join(tags)}")
+    return []
 
 
 def _nightly_plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Plan:
@@ -166,6 +178,7 @@ def _nightly_plan(args: argparse.Namespace, config: Config, env: Mapping[str, st
         )
     elif where.assets is not None:
         notes.append(f"not done (no --publish): upload {where.assets} to the release {tag}")
+    steps += _promotion(reports, publish and not args.dry_run, notes)
     data = {"nightly": True, "index": str(where.root), "dist": str(dist)}
     return Plan("release-nightly", steps, data, cleanup=cleanup, notes=notes)
 
