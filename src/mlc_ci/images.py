@@ -75,8 +75,8 @@ def load_missing(docker: str, details: list[dict[str, Any]], directory: Path) ->
     loaded = []
     for image in details:
         ref = image["tags"][0]
-        if host.image_present(docker, ref):
-            continue
+        if _image_id(docker, ref) == image["id"]:
+            continue  # the very image (a mutable tag of an older build does not count)
         name = image.get("archive", "")
         archive = directory / name if name else None
         if archive is None or not archive.is_file():
@@ -92,7 +92,7 @@ def load_missing(docker: str, details: list[dict[str, Any]], directory: Path) ->
                 "damaged or from another build: download it again."
             )
         capture((docker, "load", "--input", str(archive)))
-        got = capture((docker, "image", "inspect", "--format", "{{.Id}}", ref)).strip()
+        got = _image_id(docker, ref)
         if got != image["id"]:
             raise PipelineError(
                 f"{archive} loaded {ref} as {got[:19]}, not the {image['id'][:19]} docker-build "
@@ -111,3 +111,10 @@ def load_step(docker: str, details: list[dict[str, Any]], directory: Path) -> St
             print(f"      {line}")
 
     return Step(f"load the images the engine lacks (from {directory})", action=action)
+
+
+def _image_id(docker: str, ref: str) -> str:
+    """The id of the engine's image named `ref` ("" when it has none)."""
+    if not host.image_present(docker, ref):
+        return ""
+    return capture((docker, "image", "inspect", "--format", "{{.Id}}", ref)).strip()

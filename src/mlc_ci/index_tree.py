@@ -223,7 +223,10 @@ def base_url(source: str) -> str:
 
 
 def check(
-    source: str, expected: Mapping[str, Sequence[str]], max_age_days: float
+    source: str,
+    expected: Mapping[str, Sequence[str]],
+    max_age_days: float,
+    own: Sequence[str] | None = None,
 ) -> tuple[list[str], int]:
     """Every problem of the tree at `source`, and how many files were verified.
 
@@ -253,7 +256,7 @@ def check(
             if verified[url]:
                 problems.append(str(verified[url]))
     problems += idx.stale(entries, datetime.now(timezone.utc), max_age_days)
-    problems += idx.gaps(entries, expected)
+    problems += idx.gaps(entries, expected, own)
     return list(dict.fromkeys(problems)), len(verified)
 
 

@@ -192,3 +192,55 @@ def test_a_rebuilt_nightly_of_the_same_commit_leaves_the_published_one():
     assert kept == rebuilt[1:] and left_out == [rebuilt[0].filename]
     # A stable file is never left out: a release with another hash is refused by merge.
     assert idx.already_nightly(state, [entry("0.1.0", sha256="c" * 64)])[1] == []
+
+
+def test_the_wheel_must_pin_the_pair_the_index_serves():
+    def report(requires):
+        meta = {"name": "mini-llm-cpu", "version": "0.1.0", "requires_dist": requires}
+        return {"install": [{"metadata": meta}]}
+
+    good = report(["numpy>=1", "tiny-runtime==0.1.0"])
+    assert idx.pin_problem(good, "mini-llm-cpu", "tiny-runtime", "0.1.0") is None
+    loose = report(["tiny-runtime>=0.1"])
+    assert idx.pin_problem(loose, "mini-llm-cpu", "tiny-runtime", "0.1.0") == (
+        "mini-llm-cpu does not require tiny-runtime==0.1.0, the pair the index serves beside it"
+    )
+
+
+def test_a_later_variant_of_a_published_nightly_is_accepted_and_gaps_look_at_the_newest():
+    state = idx.merge([], [entry("0.1.0.dev1"), entry("0.1.0.dev2")])
+    later = idx.merge(state, [entry("0.1.0.dev2", variant="cu130")])
+    assert len(later) == 3  # same version, another variant's file: not "below" anything
+    expected = {"linux": ["cpu", "cu130"]}
+    assert not idx.gaps(later, expected, own=["mini-llm-cpu", "mini-llm-cu130"])
+    with pytest.raises(PipelineError, match="'one.zero' is not a version"):
+        idx.yank(later, "mini-llm-cpu", "one.zero", "x")
+
+
+def test_two_builds_of_one_name_in_one_batch_are_refused():
+    with pytest.raises(PipelineError, match="already in the index with another sha256"):
+        idx.merge([], [entry("0.1.0"), entry("0.1.0", sha256="c" * 64)])
+
+
+def test_a_state_entry_with_a_bad_field_is_one_line():
+    good = idx.render_state([entry("0.1.0")])
+    for key, value in (
+        ("version", "one"),
+        ("yanked", 3),
+        ("filename", "x.whl"),
+        ("channel", "beta"),
+    ):
+        bad = {"schema": 1, "files": [{**good["files"][0], key: value}]}
+        with pytest.raises(PipelineError, match="entry 0 is malformed"):
+            idx.parse_state(bad, "x")
+    missing = {"schema": 1, "files": [{k: v for k, v in good["files"][0].items() if k != "url"}]}
+    with pytest.raises(PipelineError, match="entry 0 is malformed"):
+        idx.parse_state(missing, "x")
+
+
+def test_the_default_previous_index_on_github_actions_is_the_repositorys_pages_site():
+    from mlc_ci.sessions import index as session  # pylint: disable=import-outside-toplevel
+
+    env = {"GITHUB_ACTIONS": "true", "GITHUB_REPOSITORY": "My-Org/mlc-ci"}
+    assert session.pages_url(env) == "https://my-org.github.io/mlc-ci"
+    assert session.pages_url({"GITHUB_REPOSITORY": "My-Org/mlc-ci"}) == ""  # not in Actions

@@ -52,25 +52,39 @@ def test_each_mutable_tag_is_copied_from_the_tested_digest(tmp_path):
     write(tmp_path, "docker-build-cpu.json", images=[image(tags)])
     write(tmp_path, "docker-build-cu128.json", images=[image(local), image(local, "")])
     steps, notes = promote.promote_steps(tmp_path)
-    assert [s.title for s in steps] == [
+    promoted = [s.title for s in steps if s.title.startswith("promote ")]
+    assert promoted == [
         "promote ghcr.io/o/mini:1.2.3-cpu",
         "promote ghcr.io/o/mini:latest-cpu",
         "promote 127.0.0.1:5000/it/mini:main-cpu",  # the image without a digest was not pushed
-        "record the promoted digests",
+    ]
+    # Each copy is followed by a check that the tag names the tested manifest.
+    assert [s.title for s in steps][1::2][:3] == [
+        "check ghcr.io/o/mini:1.2.3-cpu",
+        "check ghcr.io/o/mini:latest-cpu",
+        "check 127.0.0.1:5000/it/mini:main-cpu",
     ]
     assert steps[0].argv == (
         "skopeo",
         "copy",
         "--all",
-        "--preserve-digests",
         f"docker://ghcr.io/o/mini@{DIGEST}",
         "docker://ghcr.io/o/mini:1.2.3-cpu",
     )
-    assert "--dest-tls-verify=false" in steps[2].argv  # a loopback registry speaks HTTP
+    assert "--dest-tls-verify=false" in steps[4].argv  # a loopback registry speaks HTTP
+    assert steps[4].argv[-2] == f"docker://127.0.0.1:5000/it/mini@{DIGEST}"
     assert notes == ["promotes 3 tag(s) by digest"]
     runner = Runner(out=io.StringIO())
     runner.run(steps[-1], 1, 1)
     assert runner.context["report"]["promoted"]["ghcr.io/o/mini:latest-cpu"] == DIGEST
+
+
+def test_image_references_with_a_registry_port():
+    assert docker.repository_of("127.0.0.1:5000/x") == "127.0.0.1:5000/x"
+    assert docker.repository_of("127.0.0.1:5000/x:sha-0123456-cpu") == "127.0.0.1:5000/x"
+    assert docker.repository_of(f"ghcr.io/o/m@{DIGEST}") == "ghcr.io/o/m"
+    assert docker.inspect_argv("127.0.0.1:5000/x:t")[3] == "--tls-verify=false"
+    assert not docker.is_immutable("ghcr.io/o/m:sha-fix-cpu")  # a branch named sha-fix
 
 
 def test_a_failed_build_is_never_promoted(tmp_path):

@@ -225,28 +225,37 @@ def push_argv(docker: str, tag: str) -> tuple[str, ...]:
 
 
 def is_immutable(tag: str) -> bool:
-    """A tag that names one commit's build (`sha-<7>` plus suffixes): the only kind a build job
-    pushes. Every other tag (version, branch, latest, nightly) moves by promotion, after the
+    """A tag that names one commit's build (`sha-<7 hex>` plus suffixes): the only kind a build
+    job pushes. Every other tag (version, branch, latest, nightly) moves by promotion, after the
     gates."""
-    return tag.rpartition(":")[2].startswith("sha-")
+    return re.match(r"sha-[0-9a-f]{7}(-|$)", tag.rpartition(":")[2]) is not None
+
+
+def repository_of(image: str) -> str:
+    """`host[:port]/path` of `host[:port]/path[:tag][@digest]` (a port is not a tag)."""
+    name = image.partition("@")[0]
+    head, slash, last = name.rpartition("/")
+    return f"{head}{slash}{last.partition(':')[0]}"
+
+
+def _plain_http(repository: str) -> tuple[str, ...]:
+    host = repository.split("/", 1)[0]
+    return ("--tls-verify=false",) if host.startswith(("127.0.0.1", "localhost")) else ()
 
 
 def promote_argv(image: str, digest: str, tag: str) -> tuple[str, ...]:
     """skopeo copies the manifest `image@digest` to `tag` on the registry side (no pull, no
-    rebuild); a loopback registry speaks plain HTTP."""
-    repository = image.rpartition(":")[0] if "@" not in image else image.partition("@")[0]
-    host = repository.split("/", 1)[0]
-    plain = host.startswith(("127.0.0.1", "localhost"))
-    tls = ("--src-tls-verify=false", "--dest-tls-verify=false") if plain else ()
-    return (
-        "skopeo",
-        "copy",
-        "--all",
-        "--preserve-digests",  # the tag must name exactly the tested manifest, or fail
-        *tls,
-        f"docker://{repository}@{digest}",
-        f"docker://{tag}",
-    )
+    rebuild); a loopback registry speaks plain HTTP. skopeo writes an unchanged manifest as it
+    is, so the tag keeps the digest; `inspect_argv` checks that afterwards (--preserve-digests
+    needs skopeo 1.6, newer than Ubuntu 22.04's)."""
+    repository = repository_of(image)
+    tls = tuple(f"--{side}-tls-verify=false" for side in ("src", "dest") if _plain_http(repository))
+    return ("skopeo", "copy", "--all", *tls, f"docker://{repository}@{digest}", f"docker://{tag}")
+
+
+def inspect_argv(tag: str) -> tuple[str, ...]:
+    """The raw manifest a tag names (its sha256 is the digest)."""
+    return ("skopeo", "inspect", "--raw", *_plain_http(repository_of(tag)), f"docker://{tag}")
 
 
 def cached_steps(output: str) -> int:

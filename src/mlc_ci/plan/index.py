@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from html.parser import HTMLParser
 from typing import Any, Iterable, Mapping, Sequence
 
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
@@ -82,7 +83,7 @@ def parse_state(data: Any, where: str) -> list[Entry]:
     fields = {f.name for f in dataclasses.fields(Entry)}
     entries = []
     for number, item in enumerate(data.get("files") or []):
-        if not isinstance(item, dict) or set(item) - fields or not _required(item):
+        if not isinstance(item, dict) or set(item) - fields or not _well_formed(item):
             raise PipelineError(
                 f"{where}: entry {number} is malformed; restore the file from the last "
                 "published tree."
@@ -91,11 +92,22 @@ def parse_state(data: Any, where: str) -> list[Entry]:
     return entries
 
 
-def _required(item: Mapping[str, Any]) -> bool:
-    strings = ("filename", "project", "version", "channel", "sha256", "url", "published")
-    return all(isinstance(item.get(key), str) for key in strings) and isinstance(
-        item.get("variants"), list
-    )
+def _well_formed(item: Mapping[str, Any]) -> bool:
+    """Every field of an Entry, typed, with a wheel name and a version that parse."""
+    strings = [f.name for f in dataclasses.fields(Entry) if f.name not in ("variants", "yanked")]
+    if not all(isinstance(item.get(key), str) for key in strings):
+        return False
+    variants = item.get("variants")
+    if not isinstance(variants, list) or not all(isinstance(v, str) for v in variants):
+        return False
+    if not (item.get("yanked") is None or isinstance(item.get("yanked"), str)):
+        return False
+    try:
+        parse_wheel_filename(item["filename"])
+        Version(item["version"])
+    except (InvalidVersion, ValueError):
+        return False
+    return item["channel"] in CHANNELS
 
 
 def render_state(entries: Sequence[Entry]) -> dict[str, Any]:
@@ -121,7 +133,8 @@ def merge(
     problems = []
     added = []
     for entry in new:
-        if hashes.get(entry.filename, entry.sha256) != entry.sha256:
+        hashes.setdefault(entry.filename, entry.sha256)  # two builds of one name in one batch
+        if hashes[entry.filename] != entry.sha256:
             problems.append(
                 f"{entry.filename} is already in the index with another sha256 "
                 f"({hashes[entry.filename][:12]} vs {entry.sha256[:12]}); a published file "
@@ -169,6 +182,10 @@ def _order_problems(previous: Sequence[Entry], added: Sequence[Entry]) -> list[s
         if entry.channel != "nightly":
             continue
         same = [e for e in previous if e.project == entry.project]
+        if any(
+            e.channel == "nightly" and Version(e.version) == Version(entry.version) for e in same
+        ):
+            continue  # another file of a nightly already published (a variant added later)
         newest = max((Version(e.version) for e in same), default=None)
         if newest is not None and Version(entry.version) <= newest:
             problems.append(
@@ -181,7 +198,12 @@ def _order_problems(previous: Sequence[Entry], added: Sequence[Entry]) -> list[s
 def yank(entries: Sequence[Entry], project: str, version: str, reason: str) -> list[Entry]:
     """Every file of `project` at `version` marked yanked (PEP 592); nothing is deleted."""
     name = canonicalize_name(project)
-    wanted = Version(version)
+    try:
+        wanted = Version(version)
+    except InvalidVersion as exc:
+        raise PipelineError(
+            f"'{version}' is not a version (PEP 440); name the one to yank."
+        ) from exc
     hits = [e for e in entries if e.project == name and Version(e.version) == wanted]
     if not hits:
         raise PipelineError(
@@ -338,29 +360,35 @@ def published_at(entry: Entry) -> datetime:
     return when
 
 
-def gaps(entries: Sequence[Entry], expected: Mapping[str, Sequence[str]]) -> list[str]:
-    """Versions that some variants have and others lack, per channel and platform.
+def gaps(
+    entries: Sequence[Entry],
+    expected: Mapping[str, Sequence[str]],
+    own: Iterable[str] | None = None,
+) -> list[str]:
+    """Variants missing from the newest version of a channel, per platform.
 
-    `expected` maps a platform to the variants that build it (from the config: a variant with
-    `windows = false` has no Windows wheel); without an entry, every variant seen is expected.
+    Only the newest version counts: a variant added later never had the older ones. The
+    projects are the variants' own (one distribution per variant), so versions are compared
+    across projects of one channel. `expected` maps a platform to the variants that build it
+    (from the config: `windows = false` has no Windows wheel); without it, every variant seen.
+    `own` names the variants' distributions (the pair, at its own versions, is left out).
     """
-    have: dict[tuple[str, str, str], set[str]] = {}
-    seen: set[str] = set()
-    for entry in entries:
-        if entry.yanked is not None:
-            continue
-        for variant in entry.variants:
-            seen.add(variant)
-            have.setdefault((entry.channel, entry.platform, entry.version), set()).add(variant)
+    projects = None if own is None else {canonicalize_name(name) for name in own}
+    live = [e for e in entries if e.yanked is None and (projects is None or e.project in projects)]
+    seen = {v for e in live for v in e.variants}
     problems = []
-    for (channel, platform, version), variants in sorted(have.items()):
-        wanted = set(expected.get(platform, seen)) & seen
-        missing = sorted(wanted - variants)
-        if missing:
-            problems.append(
-                f"{channel} {version} has {platform} wheels for {', '.join(sorted(variants))} "
-                f"but none for {', '.join(missing)}"
-            )
+    for channel in CHANNELS:
+        for platform in sorted({e.platform for e in live if e.channel == channel}):
+            mine = [e for e in live if e.channel == channel and e.platform == platform]
+            newest = max(Version(e.version) for e in mine)
+            have = {v for e in mine if Version(e.version) == newest for v in e.variants}
+            wanted = set(expected.get(platform, seen)) & seen
+            missing = sorted(wanted - have)
+            if missing:
+                problems.append(
+                    f"{channel} {newest} has {platform} wheels for {', '.join(sorted(have))} "
+                    f"but none for {', '.join(missing)}"
+                )
     return problems
 
 
@@ -456,3 +484,24 @@ def select_variant(
     if not driver:
         return fallback, "no NVIDIA driver found (nvidia-smi)"
     return fallback, f"driver {driver} is older than every CUDA variant's minimum"
+
+
+def pin_problem(
+    report: Mapping[str, Any], project: str, pair: str, version: str | None
+) -> str | None:
+    """One line when the resolved wheel does not require the resolved pair at exactly its
+    version (from its metadata in pip's --report)."""
+    for item in report.get("install") or []:
+        meta = item.get("metadata") or {}
+        if canonicalize_name(str(meta.get("name", ""))) != project:
+            continue
+        for line in meta.get("requires_dist") or []:
+            try:
+                requirement = Requirement(str(line))
+            except InvalidRequirement:
+                continue
+            pins = [str(spec.version) for spec in requirement.specifier if spec.operator == "=="]
+            if canonicalize_name(requirement.name) == pair and pins == [version]:
+                return None
+        return f"{project} does not require {pair}=={version}, the pair the index serves beside it"
+    return None

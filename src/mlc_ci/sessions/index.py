@@ -31,7 +31,16 @@ from mlc_ci.sessions.base import Plan
 
 # The resolvers read only the tree: no user or site configuration adds another index.
 NEW = "NEW"  # --previous NEW: the first publish of a new index
-ISOLATED = {"PIP_CONFIG_FILE": os.devnull, "UV_NO_CONFIG": "1", "PIP_NO_INPUT": "1"}
+ISOLATED = {
+    "PIP_CONFIG_FILE": os.devnull,
+    "UV_NO_CONFIG": "1",
+    "PIP_NO_INPUT": "1",
+    **dict.fromkeys(
+        ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "UV_INDEX_URL", "UV_INDEX"),
+        "",
+    ),
+    **dict.fromkeys(("UV_EXTRA_INDEX_URL", "UV_DEFAULT_INDEX", "UV_FIND_LINKS"), ""),
+}
 
 
 def add_build_arguments(parser: argparse.ArgumentParser) -> None:
@@ -86,16 +95,30 @@ def target(
     with the config's."""
     root = Path(args.index_dir).resolve()
     given = args.previous or env.get("MLC_CI_INDEX_PREVIOUS", "").strip()
-    previous = given or _default_previous(config, root)
+    previous = given or _default_previous(config, root, env)
     files_url = config.index.files_url if args.files_url is None else args.files_url
+    if "://" in previous and not files_url:
+        raise PipelineError(
+            f"the previous index {previous} is a URL, whose files/ cannot be carried over; set "
+            "[index].files_url (where the wheels are stored) or pass --previous DIR."
+        )
     return Target(root, previous, channel, files_url)
 
 
-def _default_previous(config: Config, root: Path) -> str:
-    """The tree itself when it holds a state; else the served index ([index].url); else NEW."""
-    if (root / idx.STATE).is_file() or not config.index.url:
+def _default_previous(config: Config, root: Path, env: Mapping[str, str]) -> str:
+    """The tree itself when it holds a state; else the served index: [index].url, or on GitHub
+    Actions the repository's Pages site; else the (empty) tree."""
+    if (root / idx.STATE).is_file():
         return str(root)
-    return config.index.url
+    return config.index.url or pages_url(env) or str(root)
+
+
+def pages_url(env: Mapping[str, str]) -> str:
+    """https://<owner>.github.io/<name> of GITHUB_REPOSITORY in a GitHub Actions run, else ""."""
+    if env.get("GITHUB_ACTIONS") != "true" or "/" not in env.get("GITHUB_REPOSITORY", ""):
+        return ""
+    owner, name = env["GITHUB_REPOSITORY"].split("/", 1)
+    return f"https://{owner.lower()}.github.io/{name}"
 
 
 def build_plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Plan:
@@ -190,6 +213,11 @@ def _collect(config: Config, dist: Path, reports: Path, channel: str):
                 f"({', '.join(versions)}); one publish is one commit's build: rebuild every "
                 "variant from one commit, or remove the stale reports."
             )
+        if channel == "nightly" and versions and idx.channel_of(versions[0]) != "nightly":
+            # A scheduled run on a tagged commit builds the release: it is no nightly.
+            print(f"      note: {versions[0]} is a release, not a nightly: nothing to publish")
+            ctx["index_new"], ctx["index_paired"] = [], sorted(paired)
+            return
         built = {v for p in mine for v in own[rel.project_of(p.name)]}
         new = []
         for path in found:
@@ -260,20 +288,23 @@ def _rehearsal(config: Config, name: str, where: Target, venv: Path) -> list[Ste
     uv_pre = ("--prerelease", "allow") if channel == "nightly" else ()
     pip_pre = ("--pre",) if channel == "nightly" else ()
     key = name.replace("-", "_")
-    uv = ("uv", "pip", "install", "--dry-run", "--no-cache", "--python", python)
+    # Only the tree's own files are resolved (--no-deps): the project's PyPI dependencies
+    # are not the index's business; the pair it pins is named, and its pin checked.
+    wanted = (dist, *_pair_of(config, name))
+    uv = ("uv", "pip", "install", "--dry-run", "--no-cache", "--no-deps", "--python", python)
     pip = (python, "-m", "pip", "install", "--dry-run", "--quiet", "--ignore-installed")
-    pip += ("--no-cache-dir", "--disable-pip-version-check", "--report", "-")
+    pip += ("--no-deps", "--no-cache-dir", "--disable-pip-version-check", "--report", "-")
     return [
         Step(
             f"uv resolves {dist} ({channel})",
-            (*uv, "--index-url", url, *uv_pre, dist),
+            (*uv, "--index-url", url, *uv_pre, *wanted),
             env=ISOLATED,
             tee=True,
             save_as=f"uv_{key}",
         ),
         Step(
             f"pip resolves {dist} ({channel})",
-            (*pip, "--index-url", url, *pip_pre, dist),
+            (*pip, "--index-url", url, *pip_pre, *wanted),
             env=ISOLATED,
             capture=True,
             save_as=f"pip_{key}",
@@ -285,20 +316,24 @@ def _rehearsal(config: Config, name: str, where: Target, venv: Path) -> list[Ste
     ]
 
 
+def _pair_of(config: Config, name: str) -> tuple[str, ...]:
+    """The pair the variant's wheel pins, when the pipeline builds it (it is in the tree)."""
+    return (config.pair_distribution(config.variants[name]),) if config.pair_source else ()
+
+
 def _check_resolution(config: Config, name: str, channel: str, where: tuple[str, str]):
     url, key = where
     variant = config.variants[name]
-    projects = [canonicalize_name(variant.distribution)]
-    if config.pair_source:
-        projects.append(canonicalize_name(config.pair_distribution(variant)))
+    projects = [canonicalize_name(n) for n in (variant.distribution, *_pair_of(config, name))]
 
     def action(ctx: Context) -> None:
         expected = idx.expected_resolution(ctx["index_entries"], name, channel, projects)
         got_uv = idx.parse_uv_resolution(ctx[f"uv_{key}"])
         try:
-            got_pip = idx.parse_resolution(json.loads(ctx[f"pip_{key}"]))
+            pip_report = json.loads(ctx[f"pip_{key}"])
         except ValueError as exc:
             raise PipelineError(f"pip's --report for {name} is not JSON ({exc}).") from exc
+        got_pip = idx.parse_resolution(pip_report)
         problems = [
             p
             for p in (
@@ -307,6 +342,9 @@ def _check_resolution(config: Config, name: str, channel: str, where: tuple[str,
             )
             if p
         ]
+        if len(projects) == 2 and not problems:
+            pin = idx.pin_problem(pip_report, projects[0], projects[1], expected.get(projects[1]))
+            problems += [pin] if pin else []
         if problems:
             raise PipelineError("; ".join(problems) + "; nothing was published.")
         rehearsed = ctx.setdefault("report", {}).setdefault("rehearsal", {})
@@ -337,12 +375,14 @@ def _discard(where: Target):
 def check(source: str, config: Config | None, max_age_days: float, out: TextIO) -> int:
     """`index check`: every problem on its own line, then one summary line; 1 when any."""
     expected: dict[str, Sequence[str]] = {}
+    own = None
     if config is not None:
         expected = {
             "linux": list(config.variants),
             "windows": [n for n, v in config.variants.items() if v.windows],
         }
-    problems, checked = index_tree.check(source, expected, max_age_days)
+        own = [v.distribution for v in config.variants.values()]
+    problems, checked = index_tree.check(source, expected, max_age_days, own)
     for problem in problems:
         print(f"index check: {problem}", file=out)
     if problems:

@@ -10,6 +10,7 @@ rebuild, so what the tags name is byte for byte what was tested.
 from __future__ import annotations
 
 import argparse
+import hashlib
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -17,7 +18,7 @@ from mlc_ci.config import Config
 from mlc_ci.errors import PipelineError
 from mlc_ci.plan import docker
 from mlc_ci.report import read
-from mlc_ci.run import Context, Step
+from mlc_ci.run import Context, Step, capture
 from mlc_ci.sessions.base import Plan
 
 
@@ -44,20 +45,40 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
 def promote_steps(reports: Path) -> tuple[list[Step], list[str]]:
     """The skopeo copies for the images of `reports`, then their record in the report."""
     images = _pushed(reports)
-    steps = [
-        Step(
-            f"promote {tag}",
-            docker.promote_argv(image["tags"][0], image["digest"], tag),
-            retries=2,
-            on_fail="skopeo's answer is above; check the registry login (skopeo reads docker's)",
-        )
-        for image in images
-        for tag in image["promote"]
-    ]
+    steps = []
+    for image in images:
+        for tag in image["promote"]:
+            steps += [
+                Step(
+                    f"promote {tag}",
+                    docker.promote_argv(image["tags"][0], image["digest"], tag),
+                    retries=2,
+                    on_fail="skopeo's answer is above; check the registry login (skopeo reads "
+                    "docker's)",
+                ),
+                Step(f"check {tag}", action=_check(tag, image["digest"])),
+            ]
     if steps:
         steps.append(Step("record the promoted digests", action=_record(images)))
-    notes = [f"promotes {len(steps) - 1} tag(s) by digest" if steps else "nothing to promote"]
+    count = sum(len(image["promote"]) for image in images)
+    notes = [f"promotes {count} tag(s) by digest" if steps else "nothing to promote"]
     return steps, notes
+
+
+def _check(tag: str, digest: str):
+    """The tag names exactly the tested manifest (its raw bytes hash to the digest)."""
+
+    def action(ctx: Context) -> None:
+        del ctx
+        raw = capture(docker.inspect_argv(tag))
+        got = {hashlib.sha256(text.encode("utf-8")).hexdigest() for text in (raw, raw[:-1])}
+        if digest.removeprefix("sha256:") not in got:
+            raise PipelineError(
+                f"{tag} now names another manifest than the tested {digest[:19]}; the registry "
+                "rewrote it: promote with a registry that keeps manifests as they are."
+            )
+
+    return action
 
 
 def _pushed(reports: Path) -> list[dict[str, Any]]:

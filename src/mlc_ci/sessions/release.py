@@ -142,7 +142,7 @@ def _promotion(reports: Path, publishing: bool, notes: list[str]) -> list[Step]:
     steps, _ = promote_session.promote_steps(reports)
     if not steps or publishing:
         return steps
-    tags = [s.title.removeprefix("promote ") for s in steps[:-1]]
+    tags = [s.title.removeprefix("promote ") for s in steps if s.title.startswith("promote ")]
     notes.append(f"not done (no --publish): promote {', '.join(tags)}")
     return []
 
