@@ -99,7 +99,7 @@ def compute_tags(  # pylint: disable=too-many-arguments
     return [f"{image}:{tag}" for tag in dict.fromkeys(tags)]
 
 
-def compute_labels(
+def compute_labels(  # pylint: disable=too-many-arguments
     *,
     title: str,
     description: str,
