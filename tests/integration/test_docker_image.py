@@ -439,6 +439,9 @@ def test_push_then_pull_by_digest_gives_the_same_image(
         )
     repository = f"mlc-ci-it/{built.cfg.project.name}"
     name = f"{REGISTRY}/{repository}"
+    # A branch of this run's own: the registry keeps tags across runs, and the branch tag
+    # must be absent until promotion.
+    branch = f"mlc-ci-it-{secrets.token_hex(4)}"
     result = run_cli(
         "docker-build",
         "production",
@@ -450,7 +453,7 @@ def test_push_then_pull_by_digest_gives_the_same_image(
         "--variant",
         built.variant.name,
         reports=tmp_path,
-        env=PUSH_ENV,
+        env={**PUSH_ENV, "GITHUB_REF": f"refs/heads/{branch}"},
     )
     artifacts = image_artifacts(tmp_path / f"docker-build-{built.variant.name}.json")
     for details in artifacts.values():
@@ -459,14 +462,14 @@ def test_push_then_pull_by_digest_gives_the_same_image(
     details = artifacts["production"]
     sha7 = git_head()[:7]
     suffix = built.variant.name
-    assert details["tags"] == [f"{name}:mlc-ci-it-{suffix}", f"{name}:sha-{sha7}-{suffix}"]
+    assert details["tags"] == [f"{name}:{branch}-{suffix}", f"{name}:sha-{sha7}-{suffix}"]
     digest = details["digest"]
     assert re.fullmatch(r"sha256:[0-9a-f]{64}", digest), details
     # The build pushes the commit's own tag only; the branch tag waits for the gates.
-    assert details["promote"] == [f"{name}:mlc-ci-it-{suffix}"]
+    assert details["promote"] == [f"{name}:{branch}-{suffix}"]
     assert manifest_digest(REGISTRY, repository, f"sha-{sha7}-{suffix}") == digest
     with pytest.raises(urllib.error.HTTPError):
-        manifest_digest(REGISTRY, repository, f"mlc-ci-it-{suffix}")
+        manifest_digest(REGISTRY, repository, f"{branch}-{suffix}")
     # Promotion (what the release job runs after integration and trivy) moves it by digest,
     # registry to registry: skopeo, no pull and no rebuild.
     promoted = run_cli("promote", "--config", str(built.cfg.path), reports=tmp_path)
@@ -474,7 +477,7 @@ def test_push_then_pull_by_digest_gives_the_same_image(
     for tag in details["tags"]:
         assert manifest_digest(REGISTRY, repository, tag.rsplit(":", 1)[1]) == digest
     record = json.loads((tmp_path / "promote.json").read_text())
-    assert record["data"]["promoted"] == {f"{name}:mlc-ci-it-{suffix}": digest}
+    assert record["data"]["promoted"] == {f"{name}:{branch}-{suffix}": digest}
 
     # Drop the local names first, so the pull has to fetch the manifest and config again.
     for tag in details["tags"]:
