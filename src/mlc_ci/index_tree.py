@@ -14,6 +14,7 @@ import shutil
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 import zipfile
 from datetime import datetime, timezone
 from email.parser import BytesHeaderParser
@@ -191,15 +192,22 @@ def rehearsal_view(
 
 def swap_in(stage: Path, root: Path) -> None:
     """Put the staged tree at `root`; the old tree is removed only once the new one is there."""
-    old = root.with_name(f".{root.name}.old-{os.getpid()}")
-    if root.exists():
-        os.replace(root, old)
+    # A name no earlier run used (a PID comes back, in containers especially).
+    old = root.with_name(f".{root.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     try:
-        os.replace(stage, root)
-    except OSError:
-        if old.exists():
-            os.replace(old, root)  # the previous tree comes back; nothing is lost
-        raise
+        if root.exists():
+            os.replace(root, old)
+        try:
+            os.replace(stage, root)
+        except OSError:
+            if old.exists():
+                os.replace(old, root)  # the previous tree comes back; nothing is lost
+            raise
+    except OSError as exc:
+        raise PipelineError(
+            f"cannot put the new index in place at {root} ({exc.strerror or exc}); the previous "
+            "tree is unchanged: check the directory's permissions and run again."
+        ) from exc
     shutil.rmtree(old, ignore_errors=True)
 
 

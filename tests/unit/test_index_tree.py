@@ -181,3 +181,11 @@ def test_index_select_without_a_url_is_one_line(root):
         "index", "select", "--config", "examples/mini-llm/pipeline.toml", "--driver", "", cwd=root
     )
     assert proc.returncode == 2 and "no index URL: set [index].url" in proc.stderr
+
+
+def test_a_swap_that_cannot_rename_is_one_line_and_keeps_the_tree(tree, tmp_path):
+    stage = tmp_path / "no-such-stage"  # gone before the swap: the rename fails
+    with pytest.raises(PipelineError, match="cannot put the new index in place"):
+        index_tree.swap_in(stage, tree)
+    assert (tree / "index-state.json").is_file()  # the previous tree came back
+    assert not list(tree.parent.glob(".index.old-*"))
