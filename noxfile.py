@@ -97,6 +97,14 @@ def release(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
+def rehearse(session: nox.Session) -> None:
+    """The CI workflow of one event on this host, job by job (`-- --event pull_request`)."""
+    # nox too: every job of the rehearsal runs `nox -s ...` in its own fresh clone.
+    session.install("-e", ".", "nox>=2024.4.15", "uv", env={"UV_COMPILE_BYTECODE": "1"})
+    _mlc_ci(session, "rehearse")
+
+
+@nox.session(default=False)
 def bench(session: nox.Session) -> None:
     """Benchmarks on mini-llm (benchmarks/README.md): `-- --reps 3 --only wheel,remote`."""
     _toolkit(session, "test", "docker", "wheels")

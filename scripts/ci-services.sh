@@ -4,8 +4,10 @@
 #   registry  Debian's docker-registry (distribution 2.x) on 127.0.0.1:5000, no auth
 #   pypi      pypiserver on 127.0.0.1:8080, unauthenticated uploads, no fallback to pypi.org
 #   redis     Debian's redis-server on 127.0.0.1:6379, in memory only (the shared compile cache)
+#   github    the stand-in for GitHub's release API (tests/unit/github_standin.py) on 127.0.0.1:8091,
+#             which `python -m mlc_ci rehearse --event tag` publishes its release to
 #
-# Usage: scripts/ci-services.sh start|stop|status [docker] [registry] [pypi] [redis]   (default: all)
+# Usage: scripts/ci-services.sh start|stop|status [docker] [registry] [pypi] [redis] [github]  (default: all)
 #
 # Installs nothing: the CI entry point installs docker.io, docker-registry, redis-server, curl
 # and `pip install pypiserver` first. A service that already answers is left alone and is not
@@ -18,16 +20,21 @@
 #   MLC_CI_REGISTRY_PORT    registry port on 127.0.0.1 (5000)
 #   MLC_CI_PYPI_PORT        package index port on 127.0.0.1 (8080)
 #   MLC_CI_REDIS_PORT       compile-cache server port on 127.0.0.1 (6379)
+#   MLC_CI_GITHUB_PORT      GitHub stand-in port on 127.0.0.1 (8091); its token is
+#                           MLC_CI_GITHUB_TOKEN (rehearsal)
 #   MLC_CI_DOCKERD, MLC_CI_REGISTRY_BIN, MLC_CI_PYPI_SERVER, MLC_CI_REDIS_SERVER   binaries to run
 set -euo pipefail
 
-readonly ALL_SERVICES=(docker registry pypi redis)
+readonly ALL_SERVICES=(docker registry pypi redis github)
 STATE_DIR=${MLC_CI_STATE_DIR:-/tmp/mlc-ci-services}
 TIMEOUT=${MLC_CI_SERVICE_TIMEOUT:-60}
 DOCKER_SOCK=${MLC_CI_DOCKER_SOCK:-/var/run/docker.sock}
 REGISTRY_PORT=${MLC_CI_REGISTRY_PORT:-5000}
 PYPI_PORT=${MLC_CI_PYPI_PORT:-8080}
 REDIS_PORT=${MLC_CI_REDIS_PORT:-6379}
+GITHUB_PORT=${MLC_CI_GITHUB_PORT:-8091}
+GITHUB_TOKEN_STANDIN=${MLC_CI_GITHUB_TOKEN:-rehearsal}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DOCKERD=${MLC_CI_DOCKERD:-dockerd}
 REGISTRY_BIN=${MLC_CI_REGISTRY_BIN:-/usr/bin/docker-registry}
 PYPI_SERVER=${MLC_CI_PYPI_SERVER:-pypi-server}
@@ -43,7 +50,7 @@ die() {
 
 usage() {
     cat <<USAGE
-usage: ${0##*/} start|stop|status [docker] [registry] [pypi] [redis]
+usage: ${0##*/} start|stop|status [docker] [registry] [pypi] [redis] [github]
   start   start the selected services (default: all) unless they already answer
   stop    stop what 'start' started (by pidfile); safe to repeat
   status  print each service's state; exit 3 if any selected service does not answer
@@ -79,12 +86,19 @@ answers_redis() {
     [[ $reply == +PONG* ]]
 }
 
+# Every request needs a token: an unauthenticated one answers 401 Bad credentials.
+answers_github() {
+    [[ $(curl -sS --max-time 5 -o /dev/null -w '%{http_code}' \
+        "http://$HOST:$GITHUB_PORT/repos/o/r/releases" 2>/dev/null) == 401 ]]
+}
+
 endpoint() {
     case $1 in
         docker) printf 'unix://%s\n' "$DOCKER_SOCK" ;;
         registry) printf 'http://%s:%s/v2/\n' "$HOST" "$REGISTRY_PORT" ;;
         pypi) printf 'http://%s:%s/\n' "$HOST" "$PYPI_PORT" ;;
         redis) printf 'redis://%s:%s\n' "$HOST" "$REDIS_PORT" ;;
+        github) printf 'http://%s:%s\n' "$HOST" "$GITHUB_PORT" ;;
     esac
 }
 
@@ -113,6 +127,7 @@ live_pid() {
         registry) pattern=registry ;;
         pypi) pattern=pypi ;;
         redis) pattern=redis-server ;;
+        github) pattern=github_standin ;;
     esac
     # Read then match: `tr | grep -q` could fail under pipefail when grep exits first.
     cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline")
@@ -210,6 +225,12 @@ start_redis() {
         --maxmemory 512mb --maxmemory-policy allkeys-lru --daemonize no
 }
 
+start_github() {
+    need python3 "install Python 3"
+    spawn github env PYTHONPATH="$ROOT" python3 -m tests.unit.github_standin \
+        --port "$GITHUB_PORT" --token "$GITHUB_TOKEN_STANDIN"
+}
+
 start_one() {
     local service=$1 pid
     if "answers_$service"; then
@@ -289,7 +310,7 @@ main() {
     ((${#services[@]})) || services=("${ALL_SERVICES[@]}")
     for service in "${services[@]}"; do
         case $service in
-            docker | registry | pypi | redis) ;;
+            docker | registry | pypi | redis | github) ;;
             *) die "unknown service '$service'; choose from: ${ALL_SERVICES[*]}" ;;
         esac
     done

@@ -21,6 +21,7 @@ from mlc_ci.run import Runner
 from mlc_ci.sessions import index as index_session
 from mlc_ci.sessions import promote as promote_session
 from mlc_ci.sessions import registry
+from mlc_ci.sessions import rehearse as rehearse_session
 from mlc_ci.sessions.base import SessionDef
 from mlc_ci.versioning import git_version, ignored_note
 
@@ -54,6 +55,10 @@ def build_parser(sessions: Mapping[str, SessionDef]) -> argparse.ArgumentParser:
     _common(promote)
     promote.add_argument("--dry-run", action="store_true", help="print the plan only")
     promote_session.add_arguments(promote)
+    rehearse = sub.add_parser("rehearse", help="run the CI workflow of one event on this host")
+    _common(rehearse)
+    rehearse.add_argument("--dry-run", action="store_true", help="print the jobs only")
+    rehearse_session.add_arguments(rehearse)
     plan = sub.add_parser("plan", help="print a session's plan without running it")
     plan.add_argument("session", choices=sorted(sessions))
     plan.add_argument("session_args", nargs=argparse.REMAINDER)
@@ -90,7 +95,12 @@ def _index_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def _index(args: argparse.Namespace, env: dict[str, str], out: TextIO) -> int:
-    """`index ...` and `promote`: the publishing tools beside the sessions."""
+    """`index ...`, `promote` and `rehearse`: the tools beside the sessions."""
+    if args.command == "rehearse":
+        defn = SessionDef(
+            "rehearse", "", rehearse_session.add_arguments, rehearse_session.plan_rehearsal
+        )
+        return execute(defn, args, config_mod.load(args.config, env), env, out)
     if args.command == "promote":
         defn = SessionDef("promote", "", promote_session.add_arguments, promote_session.plan)
         return execute(defn, args, config_mod.load(args.config, env), env, out)
@@ -176,7 +186,7 @@ def _dispatch(argv: list[str], env: dict[str, str], out: TextIO) -> int:
             print(f"mlc-ci: note: {ignored_note(version)}", file=sys.stderr)
         print(json.dumps(data, indent=2), file=out)
         return 0
-    if args.command in ("index", "promote"):
+    if args.command in ("index", "promote", "rehearse"):
         return _index(args, env, out)
     if args.command == "plan":
         rest = list(args.session_args)

@@ -287,6 +287,7 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "MLC_CI_CACHE_READ_ONLY": ("cache", "read_only"),
     "MLC_CI_INDEX_URL": ("index", "url"),
     "MLC_CI_INDEX_FILES_URL": ("index", "files_url"),
+    "MLC_CI_RELEASE_GITHUB": ("release", "github"),
 }
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 

@@ -27,6 +27,7 @@ connection is closed without an answer).
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import re
@@ -66,8 +67,8 @@ class StandIn(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, token: str = "good-token", immutable: bool = False) -> None:
-        super().__init__(("127.0.0.1", 0), Handler)
+    def __init__(self, token: str = "good-token", immutable: bool = False, port: int = 0) -> None:
+        super().__init__(("127.0.0.1", port), Handler)
         self.state = State(token, immutable=immutable)
         self.url = f"http://127.0.0.1:{self.server_address[1]}"
         # A short poll interval keeps shutdown() (and so each test's teardown) fast.
@@ -344,3 +345,19 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(raw)))
         self.end_headers()
         self.wfile.write(raw)
+
+
+def main() -> None:
+    """Serve until stopped: `python -m tests.unit.github_standin --port 8091 --token T` (the
+    `github` service of scripts/ci-services.sh, which `rehearse` publishes a release to)."""
+    parser = argparse.ArgumentParser(description="a local stand-in for GitHub's release API")
+    parser.add_argument("--port", type=int, default=8091)
+    parser.add_argument("--token", default="rehearsal")
+    args = parser.parse_args()
+    server = StandIn(args.token, port=args.port)
+    print(f"GitHub stand-in on {server.url} (token {args.token})", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

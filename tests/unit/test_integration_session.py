@@ -120,7 +120,7 @@ def test_plan_from_the_docker_build_report(cfg, tmp_path):
         "tests/integration",
         "-m",
         "integration",
-        f"--junitxml={reports}/integration/junit.xml",
+        f"--junitxml={reports}/integration-cpu/junit.xml",
     )
     assert json.loads(step.env["MLC_CI_IMAGES"]) == {
         "builder": "r/x:main-cpu-builder",
@@ -129,7 +129,7 @@ def test_plan_from_the_docker_build_report(cfg, tmp_path):
     assert step.env["MLC_CI_CONFIG"] == str(cfg.path)
     assert step.env["MLC_CI_VARIANT"] == "cpu"
     assert step.env["MLC_CI_DOCKER_REPORT"] == str(path.resolve())
-    assert plan.report_name == "integration"
+    assert plan.report_name == "integration-cpu"
     assert plan.data == {
         "images": {"builder": "r/x:main-cpu-builder", "production": "r/x:main-cpu"},
         "variant": "cpu",

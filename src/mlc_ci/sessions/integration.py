@@ -73,7 +73,8 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
         source = str(path)
         step_env["MLC_CI_DOCKER_REPORT"] = str(path.resolve())
     step_env["MLC_CI_IMAGES"] = json.dumps(images, sort_keys=True)
-    out = reports / "integration"
+    # Per variant: the verify jobs of several variants hand their reports to one release job.
+    out = reports / f"integration-{variant.name}"
     argv = (
         "python",
         "-m",
@@ -94,7 +95,7 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
         details = built.saved_images(reports, variant.name)
         steps.append(built.load_step(config.image.docker, details, where))
     steps.append(Step("pytest tests/integration", argv, env=step_env))
-    return Plan("integration", steps, data, notes=notes)
+    return Plan(f"integration-{variant.name}", steps, data, notes=notes)
 
 
 def _engine(docker: str):

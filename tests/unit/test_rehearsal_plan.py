@@ -1,0 +1,227 @@
+"""plan/rehearsal.py: the jobs of a rehearsal, their environment, reuse and the registry rules."""
+
+from __future__ import annotations
+
+import pytest
+
+from mlc_ci.errors import PipelineError
+from mlc_ci.plan import rehearsal as plan
+
+pytestmark = pytest.mark.unit
+
+SHA = "0123456789abcdef0123456789abcdef01234567"
+
+
+def entry(session, runner="ubuntu-22.04", variant="", python=None):
+    """A matrix entry as plan/matrix.py makes it."""
+    name = f"{session} ({variant})" if variant else session
+    artifact = f"{session}-{variant}" if variant else session
+    return {
+        "session": session,
+        "python": python,
+        "runner": runner,
+        "name": name,
+        "variant": variant,
+        "artifact": artifact,
+    }
+
+
+MATRIX = {
+    "gate": [entry("lint"), entry("unit-3.12", python="3.12")],
+    "build": [
+        entry("wheels-linux", variant="cpu"),
+        entry("wheels-windows", runner="windows-2022", variant="cpu"),
+        entry("docker-build", variant="cpu"),
+    ],
+    "verify": [
+        entry("integration", variant="cpu"),
+        entry("trivy", variant="cpu"),
+        entry("gpu-smoke", runner=["self-hosted", "gpu"], variant="cu130"),
+    ],
+    "release": [entry("release")],
+}
+TARGET = plan.Target(
+    config="examples/mini-llm/pipeline.toml",
+    namespace="127.0.0.1:5000/rehearsal-1",
+    repository="local/mini-llm",
+    github_api="http://127.0.0.1:8091",
+    github_token="tok",
+)
+
+
+def jobs(event="tag", facts=plan.Facts(mingw=True), only=()):
+    """The planned jobs of MATRIX by name."""
+    return {
+        j.name: j
+        for j in plan.plan_jobs(MATRIX, plan.Event(event, SHA, "v1.2.3"), TARGET, facts, only)
+    }
+
+
+def test_commands_are_the_workflows_and_a_windows_job_cross_builds_here():
+    found = jobs()
+    assert found["lint"].argv == ("nox", "-s", "lint")
+    assert found["unit-3.12"].argv == ("nox", "-s", "unit-3.12")
+    assert found["wheels-linux (cpu)"].argv == (
+        "nox",
+        "-s",
+        "wheels-linux",
+        "--",
+        "--variant",
+        "cpu",
+    )
+    windows = found["wheels-windows (cpu)"]
+    assert windows.runs == plan.LOCAL
+    assert windows.argv[-4:] == ("--variant", "cpu", "--cross", "mingw")
+
+
+def test_what_cannot_run_here_is_listed_with_its_reason():
+    found = jobs(facts=plan.Facts())
+    assert found["wheels-windows (cpu)"].runs == plan.NOT_RUNNABLE
+    assert "MinGW" in found["wheels-windows (cpu)"].reason
+    assert found["trivy (cpu)"].runs == plan.NOT_RUNNABLE and "trivy" in found["trivy (cpu)"].reason
+    assert found["gpu-smoke (cu130)"].runs == plan.NOT_RUNNABLE
+    assert "self-hosted, gpu" in found["gpu-smoke (cu130)"].reason
+    with_gpu = jobs(facts=plan.Facts(mingw=True, trivy=True, gpus=1))
+    assert all(job.runnable for job in with_gpu.values())
+
+
+def test_release_runs_only_for_a_tag():
+    assert jobs("tag")["release"].runnable
+    for event in ("pull_request", "push"):
+        release = jobs(event)["release"]
+        assert release.runs == plan.NOT_FOR_EVENT and not release.runnable
+
+
+def test_stage_environments_follow_the_workflow():
+    found = jobs("pull_request")
+    gate, build = found["lint"].env, found["docker-build (cpu)"].env
+    assert gate["GITHUB_EVENT_NAME"] == "pull_request" and gate["GITHUB_REF"] == "refs/pull/1/merge"
+    assert "MLC_CI_CONFIG" not in gate  # the gate checks the repository itself
+    assert build["MLC_CI_CONFIG"] == TARGET.config
+    assert build["MLC_CI_PUSH"] == "" and build["MLC_CI_SAVE_IMAGES"] == "1"
+    assert build["MLC_CI_IMAGE_NAMESPACE"] == TARGET.namespace
+    tagged = jobs("tag")
+    assert tagged["docker-build (cpu)"].env["MLC_CI_PUSH"] == "1"
+    release = tagged["release"].env
+    assert release["GITHUB_REF"] == "refs/tags/v1.2.3" and release["GITHUB_REF_TYPE"] == "tag"
+    assert release["MLC_CI_PUBLISH"] == "1" and release["GITHUB_API_URL"] == TARGET.github_api
+    assert release["MLC_CI_INDEX_FILES_URL"].endswith("/local/mini-llm/releases/download/v1.2.3")
+    assert release["SESSION"] == "release" and release["VARIANT"] == ""
+
+
+def test_without_a_github_stand_in_nothing_is_published():
+    target = plan.Target(config="p.toml", namespace="127.0.0.1:5000/x")
+    (release,) = [
+        j
+        for j in plan.plan_jobs(MATRIX, plan.Event("tag", SHA, "v1.2.3"), target, plan.Facts())
+        if j.session == "release"
+    ]
+    assert release.env["MLC_CI_PUBLISH"] == "" and "GITHUB_TOKEN" not in release.env
+
+
+def test_only_keeps_named_jobs_and_refuses_unknown_ones():
+    assert set(jobs(only=["lint", "release"])) == {"lint", "release"}
+    with pytest.raises(PipelineError, match="--only names no job of this matrix: nope"):
+        jobs(only=["nope"])
+
+
+def test_contract_fills_variant_and_python():
+    found = jobs()
+    assert found["unit-3.12"].contract().produces == (
+        "reports/unit-3.12.json",
+        "reports/unit-3.12/junit.xml",
+    )
+    integration = found["integration (cpu)"].contract()
+    assert integration.consumes[0] == "reports/docker-build-cpu.json"
+    assert found["integration (cpu)"].downloads and not found["lint"].downloads
+    assert found["integration (cpu)"].uploads == ("reports/",)
+
+
+def test_missing_products_and_drop():
+    job = jobs()["docker-build (cpu)"]
+    made = ["reports/docker-build-cpu.json", "dist/images/docker-cpu-ci.tar"]
+    assert plan.missing_products(job, made) == []
+    assert plan.missing_products(job, made[:1]) == ["dist/images/docker-cpu-*.tar"]
+    assert plan.dropped("dist/images/docker-cpu-ci.tar", ["dist/images/*"])
+    assert not plan.dropped("reports/docker-build-cpu.json", ["dist/images/*"])
+
+
+def test_reuse_takes_passed_gate_jobs_of_the_same_commit_only():
+    planned = list(jobs().values())
+    rows = [
+        {
+            "name": "lint",
+            "stage": "gate",
+            "status": "passed",
+            "argv": ["nox", "-s", "lint"],
+            "artifact_dir": "/a/lint",
+        },
+        {
+            "name": "unit-3.12",
+            "stage": "gate",
+            "status": "failed",
+            "argv": ["nox", "-s", "unit-3.12"],
+            "artifact_dir": "/a/unit",
+        },
+        {
+            "name": "wheels-linux (cpu)",
+            "stage": "build",
+            "status": "passed",
+            "argv": ["nox", "-s", "wheels-linux", "--", "--variant", "cpu"],
+            "artifact_dir": "/a/w",
+        },
+    ]
+    assert plan.reuse(planned, {"sha": SHA, "jobs": rows}, SHA) == {"lint": "/a/lint"}
+    assert plan.reuse(planned, {"sha": "f" * 40, "jobs": rows}, SHA) == {}
+    rows[0]["argv"] = ["nox", "-s", "lint", "--", "--fix"]
+    assert plan.reuse(planned, {"sha": SHA, "jobs": rows}, SHA) == {}
+
+
+IMAGE = {
+    "tags": ["127.0.0.1:5000/r/app:sha-0123456-cpu"],
+    "digest": "sha256:" + "a" * 64,
+    "promote": ["127.0.0.1:5000/r/app:1.2.3-cpu", "127.0.0.1:5000/r/app:latest-cpu"],
+}
+
+
+def test_no_mutable_tag_may_exist_before_the_release_job():
+    assert plan.early_tags([IMAGE], {"127.0.0.1:5000/r/app": ["sha-0123456-cpu"]}) == []
+    assert plan.early_tags([IMAGE], {"127.0.0.1:5000/r/app": ["sha-0123456-cpu", "1.2.3-cpu"]}) == [
+        "127.0.0.1:5000/r/app:1.2.3-cpu existed before the release job ran"
+    ]
+
+
+def test_each_promoted_tag_must_name_the_verified_digest():
+    good = {ref: IMAGE["digest"] for ref in IMAGE["promote"]}
+    assert plan.promotion_problems([IMAGE], good) == []
+    bad = {**good, "127.0.0.1:5000/r/app:latest-cpu": "sha256:" + "b" * 64}
+    (problem,) = plan.promotion_problems([IMAGE], bad)
+    assert problem.startswith("127.0.0.1:5000/r/app:latest-cpu names sha256:bbbbbbbbbbbb")
+    (missing,) = plan.promotion_problems([IMAGE], {IMAGE["promote"][0]: IMAGE["digest"]})
+    assert "latest-cpu names nothing" in missing
+
+
+def test_table_rows_say_why_a_job_did_not_run():
+    rows = [
+        {
+            "name": "trivy (cpu)",
+            "runs": plan.NOT_RUNNABLE,
+            "argv": ["nox", "-s", "trivy"],
+            "artifact": "trivy-cpu",
+            "status": "not run",
+            "reason": "no trivy scanner here",
+        },
+        {
+            "name": "lint",
+            "runs": plan.HERE,
+            "argv": ["nox", "-s", "lint"],
+            "artifact": "lint",
+            "status": "passed",
+            "seconds": 61.4,
+            "files_in": 0,
+            "files_out": 1,
+        },
+    ]
+    trivy, lint = plan.table_rows(rows)
+    assert trivy[3:] == ["-", "-", "-", "not run: no trivy scanner here"]
+    assert lint == ["lint", "here", "nox -s lint", "61", "-", "lint (1)", "passed"]
