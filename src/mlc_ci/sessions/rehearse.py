@@ -229,7 +229,10 @@ def _row(job: plan.Job, reused_from: str) -> dict[str, Any]:
     return row
 
 
-def _print_table(rows: Sequence[Mapping[str, Any]], out: TextIO) -> None:
+def _print_table(rows: Sequence[dict[str, Any]], out: TextIO) -> None:
+    for row in rows:
+        if row["status"] == "pending":  # the workflow's `!failure()`: later stages never start
+            row.update(status="not run", reason="an earlier stage failed")
     print("\n" + report_mod.table(plan.table_rows(rows), plan.TABLE_HEADERS), file=out, flush=True)
 
 
@@ -327,7 +330,8 @@ class _Work:
                 try:
                     row["files_out"] = self._upload(job, clone)
                 except PipelineError as exc:
-                    row.update(status="failed", error=str(exc))
+                    if row["status"] != "failed":  # the job's own cause comes first
+                        row.update(status="failed", error=str(exc))
                 shutil.rmtree(clone, ignore_errors=True)
             row["seconds"] = round(time.monotonic() - start, 1)
             row["log"] = str(log)
