@@ -70,6 +70,8 @@ CAUSES: tuple[tuple[str, str], ...] = (
 )
 
 _COMPILED = tuple((re.compile(pattern), message) for pattern, message in CAUSES)
+# Colour codes of tools that colour their output (twine, rich): noise in a one-line message.
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 def cause(output: str) -> str:
@@ -86,5 +88,5 @@ def cause(output: str) -> str:
 
 def last_lines(lines: Iterable[str], count: int = 1) -> str:
     """The last `count` non-empty lines, joined with ' | ' (one line for a message)."""
-    kept = [line.strip() for line in lines if line.strip()]
+    kept = [ANSI.sub("", line).strip() for line in lines if ANSI.sub("", line).strip()]
     return " | ".join(kept[-count:])

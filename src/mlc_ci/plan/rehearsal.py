@@ -234,6 +234,10 @@ def stage_env(stage: str, event: Event, target: Target) -> dict[str, str]:
                 GITHUB_TOKEN=target.github_token,
                 GITHUB_API_URL=target.github_api,
                 GITHUB_SERVER_URL=target.github_api,
+                # GitHub's job uploads through trusted publishing (its id-token); the local
+                # index takes any credentials, and twine asks for some.
+                TWINE_USERNAME="rehearsal",
+                TWINE_PASSWORD="rehearsal",
                 # The local stand-in receives the release even where pipeline.toml turns
                 # GitHub releases off (its index_url is loopback, too).
                 MLC_CI_RELEASE_GITHUB="1",

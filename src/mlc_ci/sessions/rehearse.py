@@ -328,7 +328,7 @@ class _Work:
         finally:
             if clone.is_dir():
                 try:
-                    row["files_out"] = self._upload(job, clone)
+                    row["files_out"] = self._upload(job, clone, row["status"] == "passed")
                 except PipelineError as exc:
                     if row["status"] != "failed":  # the job's own cause comes first
                         row.update(status="failed", error=str(exc))
@@ -370,7 +370,7 @@ class _Work:
                 count += 1
         return count
 
-    def _upload(self, job: plan.Job, clone: Path) -> int:
+    def _upload(self, job: plan.Job, clone: Path, passed: bool) -> int:
         """actions/upload-artifact with overwrite: the stage's paths, less what --drop drops;
         no file at all fails the job (if-no-files-found: error)."""
         target = self.artifacts / job.artifact
@@ -381,8 +381,8 @@ class _Work:
         for name in kept:
             (target / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(clone / name, target / name)
-        if job.stage == "release" and (clone / "site").is_dir():
-            self._deploy(clone / "site")
+        if passed and job.stage == "release" and (clone / "site").is_dir():
+            self._deploy(clone / "site")  # the pages job: only after a release that passed
         return len(kept)
 
     def _deploy(self, site: Path) -> None:
