@@ -43,6 +43,16 @@ config = { USE_CUDA = false }
 """
 
 
+@pytest.fixture(autouse=True)
+def _no_runner_event(monkeypatch) -> None:
+    """A test sets the GitHub variables it needs; the runner's own (a pull request's event and
+    ref, the repository) never change what the code under test does, in-process or in the CLI
+    subprocesses the tests start."""
+    for name in list(os.environ):
+        if name.startswith(("GITHUB_", "RUNNER_")):
+            monkeypatch.delenv(name)
+
+
 @pytest.fixture(name="root")
 def fixture_root() -> Path:
     """The mlc-ci repository root."""
