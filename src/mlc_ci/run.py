@@ -134,6 +134,13 @@ class Runner:
         self.env = dict(os.environ if env is None else env)
         self.context: Context = {}
         self.results: list[StepResult] = []
+        self.live: set[subprocess.Popen] = set()  # the streaming step running now, if any
+
+    def stop(self) -> None:
+        """Stop the process group of the step running now (from another thread: a rehearsal
+        interrupted while its jobs run side by side)."""
+        for proc in list(self.live):
+            _stop_group(proc)
 
     def run_all(self, steps: Sequence[Step]) -> list[StepResult]:
         """Run every step; stop at the first failure (it is raised as StepFailed)."""
@@ -246,6 +253,7 @@ class Runner:
             )
         except (FileNotFoundError, PermissionError) as exc:
             raise missing_tool(argv[0]) from exc
+        self.live.add(proc)
         try:
             assert proc.stdout is not None
             for line in proc.stdout:
@@ -256,6 +264,7 @@ class Runner:
             _stop_group(proc)
             raise
         finally:
+            self.live.discard(proc)
             proc.stdout.close()
         self.out.flush()
         return subprocess.CompletedProcess(argv, proc.returncode, "".join(lines), "")

@@ -30,6 +30,7 @@ CLASSES = (
     "the real cause",
     "release safety",
     "wheel index",
+    "rehearsal",
 )
 
 # MINIMAL (project and cpu variant) plus what the release and Windows cases need.

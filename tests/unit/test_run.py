@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import sys
+import threading
+import time
 
 import pytest
 
@@ -173,3 +175,28 @@ def test_output_that_is_not_utf8_is_no_traceback():
     code = "import sys; sys.stdout.buffer.write(b'\\xff\\xfe bad bytes\\n'); sys.exit(1)"
     with pytest.raises(StepFailed, match="bad bytes"):
         Runner(out=io.StringIO()).run(Step("x", (PY, "-c", code)))
+
+
+def test_stop_ends_the_running_step_from_another_thread(tmp_path):
+    # A rehearsal interrupted while jobs run side by side: no job may outlive it.
+    runner = Runner(out=io.StringIO())
+    child = tmp_path / "child.pid"
+    script = f"import os, time; open({str(child)!r}, 'w').write(str(os.getpid())); time.sleep(60)"
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            runner.run(Step("sleeps", (sys.executable, "-c", script)))
+        except StepFailed as exc:
+            failed.append(exc)
+
+    worker = threading.Thread(target=run)
+    started = time.monotonic()
+    worker.start()
+    while not (child.is_file() and child.read_text()) and time.monotonic() - started < 30:
+        time.sleep(0.05)
+    runner.stop()
+    worker.join(timeout=30)
+    assert not worker.is_alive() and time.monotonic() - started < 30
+    assert failed and "step 'sleeps' failed" in str(failed[0])
+    assert not runner.live

@@ -290,10 +290,21 @@ class _Work:
                     self._take_artifact(job, Path(row["artifact_dir"]), row)
             pending = [(job, row) for job, row in staged if row["status"] == "pending"]
             side_by_side = self.args.jobs > 1 and len(pending) > 1
-            with concurrent.futures.ThreadPoolExecutor(max_workers=self.args.jobs) as pool:
-                futures = [pool.submit(self._job, j, r, side_by_side) for j, r in pending]
+            runners = [Runner(env=self._env(job)) for job, _ in pending]
+            pool = concurrent.futures.ThreadPoolExecutor(max_workers=self.args.jobs)
+            futures = [
+                pool.submit(self._job, job, row, runner, side_by_side)
+                for (job, row), runner in zip(pending, runners)
+            ]
+            try:
                 for future in futures:
                     future.result()
+            except BaseException:  # Ctrl-C, SIGTERM: no job outlives the rehearsal
+                for runner in runners:
+                    runner.stop()
+                raise
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
             failed = [row for _, row in staged if row["status"] == "failed"]
             if failed:
                 raise PipelineError(
@@ -302,7 +313,7 @@ class _Work:
 
         return action
 
-    def _job(self, job: plan.Job, row: dict[str, Any], side_by_side: bool) -> None:
+    def _job(self, job: plan.Job, row: dict[str, Any], runner: Runner, side_by_side: bool) -> None:
         slug = job.artifact
         clone = self.workdir / "jobs" / slug
         log = self.workdir / "logs" / f"{slug}.log"
@@ -311,10 +322,9 @@ class _Work:
         print(f"-- {job.name}: {' '.join(job.argv)}", flush=True)
         try:
             with log.open("w", encoding="utf-8") as handle:
-                out: TextIO = handle if side_by_side else _Tee(handle, sys.stdout)
+                runner.out = handle if side_by_side else _Tee(handle, sys.stdout)
                 self._checkout(clone)
                 row["files_in"] = self._download(job, clone) if job.downloads else 0
-                runner = Runner(out=out, env=self._env(job))
                 runner.run(Step(job.name, job.argv, cwd=str(clone)))
                 made = _files(clone, job.uploads)
                 missing = plan.missing_products(job, made)
