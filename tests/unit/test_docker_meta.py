@@ -279,3 +279,12 @@ def test_labels(created_epoch, now_epoch, created):
 def test_labels_reject_bad_timestamps(epoch):
     with pytest.raises(TagError):
         compute_labels(**LABELS, created_epoch=epoch, now_epoch=0)
+
+
+def test_a_detached_untagged_checkout_gets_its_sha_tag_only():
+    # `git checkout <sha>` or a CI clone of a commit: no branch, no version, no error.
+    assert compute_tags(IMAGE, ref="", sha=SHA, event="push", variant="cpu") == [
+        f"{IMAGE}:{SHA_TAG}-cpu"
+    ]
+    with pytest.raises(TagError, match="needs its number"):
+        compute_tags(IMAGE, ref="", sha=SHA, event="pull_request")

@@ -204,3 +204,11 @@ def test_the_index_is_deployed_only_after_a_release_job_that_passed(workflow):
     runs, uses = steps_of(pages)
     assert not any(runs) and [u.split("@")[0] for u in uses] == ["actions/deploy-pages"]
     assert pages["environment"]["name"] == "github-pages"
+
+
+def test_verify_provisions_its_scanner_and_services(workflow):
+    steps = jobs(workflow)["verify"]["steps"]
+    (setup,) = [s for s in steps if s.get("uses", "").startswith("aquasecurity/setup-trivy@")]
+    assert setup["if"] == "matrix.session == 'trivy'" and setup["with"]["version"].startswith("v")
+    (services,) = [s for s in steps if s.get("run") == SERVICES + "\n"]
+    assert services["if"] == "matrix.session == 'integration'"

@@ -149,6 +149,10 @@ def _event_tags(
         return [sanitize_tag(branch)] + (["latest"] if branch == default_branch else [])
     if ref.startswith("refs/tags/"):
         return _version_tags(ref[len("refs/tags/") :])
+    if not ref and event == "push":
+        # A detached checkout of an untagged commit (`git checkout <sha>`, a CI clone): no branch
+        # or version to name, so the commit's own sha tag alone, as metadata-action gives.
+        return []
     raise TagError(
         f"ref '{ref}' is neither refs/heads/<branch> nor refs/tags/<tag>; pass the full Git "
         "ref (GITHUB_REF)."

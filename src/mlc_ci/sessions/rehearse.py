@@ -339,6 +339,7 @@ class _Work:
             if clone.is_dir():
                 try:
                     row["files_out"] = self._upload(job, clone, row["status"] == "passed")
+                    row["artifact_dir"] = str(self.artifacts / job.artifact)
                 except PipelineError as exc:
                     if row["status"] != "failed":  # the job's own cause comes first
                         row.update(status="failed", error=str(exc))

@@ -1,0 +1,175 @@
+"""`rehearse` for real on a small repository of its own: clones, artifacts, reuse, a broken
+hand-off and what it refuses.
+
+The repository's noxfile has one session per stage that writes what the artifact contract says
+it produces (no toolchain, no venv), so a whole rehearsal takes seconds; the integration session
+fails in one line when the wheel it consumes is missing. tests/integration/test_rehearsal.py and
+.ci/run rehearse the real mini-llm workflow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mlc_ci import cli
+from tests.conftest import MINIMAL
+
+pytestmark = pytest.mark.unit
+
+NOXFILE = """
+import pathlib
+import sys
+
+import nox
+
+nox.options.default_venv_backend = "none"
+
+
+def write(*paths):
+    for path in paths:
+        pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
+        pathlib.Path(path).write_text("{}", encoding="utf-8")
+
+
+@nox.session(tags=["gate", "linux"])
+def lint(session):
+    write("reports/lint.json")
+
+
+@nox.session(name="wheels-linux", tags=["build", "linux"])
+def wheels_linux(session):
+    variant = session.posargs[-1]
+    write(f"reports/wheels-linux-{variant}.json", f"dist/demo_{variant}-0.1.0-py3-none-any.whl")
+
+
+@nox.session(tags=["verify", "linux", "docker"])
+def integration(session):
+    variant = session.posargs[-1]
+    if not list(pathlib.Path("dist").glob("*.whl")):
+        print("mlc-ci: error: no wheel in dist/; download the build artifact.")
+        sys.exit(2)
+    write(f"reports/integration-{variant}.json", f"reports/integration-{variant}/junit.xml")
+
+
+@nox.session(tags=["release", "linux"])
+def release(session):
+    write("dist/SHA256SUMS", "dist/RELEASE_NOTES.md", "reports/release.json")
+"""
+
+
+@pytest.fixture(name="repo")
+def fixture_repo(make_config, tmp_path, monkeypatch) -> Path:
+    """A committed repository with the noxfile above and a pipeline.toml; the cwd."""
+    # A local index: a tag rehearsal refuses to publish anywhere else.
+    config = make_config(MINIMAL + '\n[release]\nindex_url = "http://127.0.0.1:8080/"\n')
+    (tmp_path / "noxfile.py").write_text(NOXFILE, encoding="utf-8")
+    git = ("git", "-c", "user.name=t", "-c", "user.email=t@example.invalid")
+    subprocess.run(("git", "init", "-q", "-b", "main", str(tmp_path)), check=True)
+    subprocess.run((*git, "-C", str(tmp_path), "add", "-A"), check=True)
+    subprocess.run((*git, "-C", str(tmp_path), "commit", "-qm", "demo"), check=True)
+    monkeypatch.chdir(tmp_path)
+    # `nox` as the jobs find it on PATH: this interpreter's.
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.delenv("MLC_CI_REPORTS_DIR", raising=False)
+    monkeypatch.setenv("MLC_CI_PROBE", "from the caller")  # must not reach a job
+    return config
+
+
+def rehearse(config: Path, *args: str) -> tuple[int, dict]:
+    """Run the CLI in-process; the exit status and the rehearsal's report."""
+    code = cli.main(["rehearse", "--config", str(config), *args])
+    event = args[args.index("--event") + 1]
+    path = Path("reports") / f"rehearsal-{event}.json"
+    return code, json.loads(path.read_text(encoding="utf-8"))
+
+
+def rows(report: dict) -> dict[str, dict]:
+    """The report's job rows by name."""
+    return {row["name"]: row for row in report["data"]["jobs"]}
+
+
+def test_a_pull_request_runs_every_stage_in_fresh_clones(repo, capsys):
+    code, report = rehearse(repo, "--event", "pull_request", "--jobs", "2")
+    out = capsys.readouterr().out
+    assert code == 0, out
+    found = rows(report)
+    assert found["lint"]["status"] == "passed" and found["lint"]["files_in"] == 0
+    assert found["wheels-linux (cpu)"]["files_out"] == 2
+    # verify downloads every artifact so far: lint's report and the wheel job's two files
+    assert found["integration (cpu)"]["files_in"] == 3
+    assert found["release"]["status"] == "not run"
+    assert "the workflow releases only v* tags" in found["release"]["reason"]
+    work = Path(report["data"]["workdir"])
+    assert not (work / "jobs" / "lint").exists()  # each clone is removed after its job
+    assert (work / "artifacts" / "wheels-linux-cpu" / "dist").is_dir()
+    log = (work / "logs" / "lint.log").read_text(encoding="utf-8")
+    assert "nox -s lint" in log
+    assert report["status"] == "passed"
+    assert "not run: the workflow releases only v* tags and the schedule" in out  # the table
+
+
+def test_a_broken_hand_off_fails_the_verify_job_in_one_line(repo, capsys):
+    code, report = rehearse(repo, "--event", "pull_request", "--drop", "dist/*")
+    err = capsys.readouterr().err
+    assert code != 0
+    errors = [line for line in err.splitlines() if line.startswith("mlc-ci: error:")]
+    assert errors == [
+        "mlc-ci: error: integration (cpu) failed: no wheel in dist/; download the build artifact."
+    ]
+    found = rows(report)
+    assert found["wheels-linux (cpu)"]["files_out"] == 1  # the report; the wheel was dropped
+    assert found["release"]["status"] == "not run"
+
+
+def test_reuse_takes_the_gate_of_the_same_commit(repo, capsys):
+    assert rehearse(repo, "--event", "pull_request")[0] == 0
+    code, report = rehearse(
+        repo, "--event", "push", "--reuse", "reports/rehearsal-pull_request.json", "--only", "lint"
+    )
+    assert code == 0, capsys.readouterr().out
+    (lint,) = report["data"]["jobs"]
+    assert lint["runs"] == "reused" and lint["status"] == "passed" and lint["files_out"] == 1
+
+
+def test_a_job_that_writes_nothing_fails_its_upload(repo, capsys):
+    noxfile = Path("noxfile.py")
+    text = noxfile.read_text(encoding="utf-8")
+    noxfile.write_text(text.replace('write("reports/lint.json")', "pass"), encoding="utf-8")
+    subprocess.run(
+        ("git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-qam", "x"),
+        check=True,
+    )
+    code, report = rehearse(repo, "--event", "pull_request")
+    assert code != 0
+    lint = rows(report)["lint"]
+    assert lint["status"] == "failed"
+    assert "its artifact lacks reports/lint.json" in lint["error"]
+    assert rows(report)["wheels-linux (cpu)"]["reason"] == "an earlier stage failed"
+    assert "mlc-ci: error: lint failed" in capsys.readouterr().err
+
+
+def test_unknown_job_and_a_foreign_workdir_are_refused(repo, tmp_path, capsys):
+    assert cli.main(["rehearse", "--config", str(repo), "--event", "push", "--only", "x"]) == 2
+    assert "--only names no job of this matrix: x" in capsys.readouterr().err
+    foreign = tmp_path / "elsewhere"
+    foreign.mkdir()
+    (foreign / "keep.txt").write_text("mine")
+    argv = ["rehearse", "--config", str(repo), "--event", "push", "--workdir", str(foreign)]
+    assert cli.main(argv) != 0
+    assert "is not empty and not a rehearsal's; pick another" in capsys.readouterr().err
+    assert (foreign / "keep.txt").read_text() == "mine"
+
+
+def test_a_tag_that_names_another_commit_is_refused(repo, capsys):
+    git = ("git", "-c", "user.name=t", "-c", "user.email=t@example.invalid")
+    subprocess.run(("git", "tag", "v0.1.0"), check=True)
+    subprocess.run((*git, "commit", "-q", "--allow-empty", "-m", "next"), check=True)
+    argv = ["rehearse", "--config", str(repo), "--event", "tag", "--tag", "v0.1.0"]
+    assert cli.main(argv) != 0
+    assert "tag v0.1.0 already names" in capsys.readouterr().err
