@@ -186,8 +186,12 @@ def test_image_tags_need_an_image_name(make_config):
         docker.image_tags(bare, bare.variant(), "production", git())
 
 
-def test_image_tags_need_a_ref(cfg):
+def test_image_tags_of_a_detached_checkout_and_of_a_bad_ref(cfg):
+    # No ref (a detached, untagged checkout): the commit's sha tag alone.
     context = docker.git_context({}, {"sha": SHA}, 0)
+    (only,) = docker.image_tags(cfg, cfg.variant("cpu"), "production", context)
+    assert only.endswith(f":sha-{SHA[:7]}-cpu")
+    context = docker.git_context({"GITHUB_REF": "main"}, {"sha": SHA}, 0)
     with pytest.raises(PipelineError, match="pass the full Git ref"):
         docker.image_tags(cfg, cfg.variant("cpu"), "production", context)
 

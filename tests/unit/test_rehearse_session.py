@@ -9,6 +9,7 @@ fails in one line when the wheel it consumes is missing. tests/integration/test_
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -173,3 +174,40 @@ def test_a_tag_that_names_another_commit_is_refused(repo, capsys):
     argv = ["rehearse", "--config", str(repo), "--event", "tag", "--tag", "v0.1.0"]
     assert cli.main(argv) != 0
     assert "tag v0.1.0 already names" in capsys.readouterr().err
+
+
+def test_side_by_side_a_failed_job_prints_its_last_lines(repo, capsys):
+    noxfile = Path("noxfile.py")
+    text = noxfile.read_text(encoding="utf-8")
+    failing = 'variant = session.posargs[-1]\n    if variant == "gpu":\n        sys.exit("broken")'
+    noxfile.write_text(text.replace("variant = session.posargs[-1]", failing, 1), encoding="utf-8")
+    with repo.open("a", encoding="utf-8") as handle:
+        handle.write('\n[variants.gpu]\ndistribution = "demo-gpu"\n')
+    # Uncommitted: the rehearsal runs HEAD, says so, and these changes are not in it.
+    shown = io.StringIO()
+    assert cli.main(["rehearse", "--config", str(repo), "--event", "push", "--dry-run"], shown) == 0
+    assert "the working tree has uncommitted changes" in shown.getvalue()
+    subprocess.run(
+        ("git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-qam", "x"),
+        check=True,
+    )
+    code = cli.main(["rehearse", "--config", str(repo), "--event", "push", "--jobs", "2"])
+    captured = capsys.readouterr()
+    assert code != 0
+    assert "-- wheels-linux (gpu): failed" in captured.out and "   | broken" in captured.out
+    assert "-- wheels-linux (cpu): passed" in captured.out
+    assert "wheels-linux (gpu) failed" in captured.err
+
+
+def test_reuse_needs_a_readable_report_and_its_artifacts(repo, capsys):
+    argv = ["rehearse", "--config", str(repo), "--event", "push"]
+    assert cli.main([*argv, "--reuse", "nope.json"]) != 0
+    assert "--reuse nope.json: cannot read it as a rehearsal report" in capsys.readouterr().err
+    assert rehearse(repo, "--event", "pull_request")[0] == 0
+    report = Path("reports/rehearsal-pull_request.json")
+    data = json.loads(report.read_text(encoding="utf-8"))
+    for row in data["data"]["jobs"]:
+        row["artifact_dir"] = str(Path("gone") / row["name"])
+    report.write_text(json.dumps(data), encoding="utf-8")
+    assert cli.main([*argv, "--reuse", str(report), "--only", "lint"]) != 0
+    assert "--reuse: the artifact of lint" in capsys.readouterr().err
