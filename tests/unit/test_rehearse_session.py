@@ -211,3 +211,35 @@ def test_reuse_needs_a_readable_report_and_its_artifacts(repo, capsys):
     report.write_text(json.dumps(data), encoding="utf-8")
     assert cli.main([*argv, "--reuse", str(report), "--only", "lint"]) != 0
     assert "--reuse: the artifact of lint" in capsys.readouterr().err
+
+
+DOCKER_BUILD = """
+
+@nox.session(name="docker-build", tags=["build", "linux", "docker"])
+def docker_build(session):
+    import json
+    variant = session.posargs[-1]
+    image = {"kind": "image", "target": "production", "id": "sha256:" + "1" * 64,
+             "tags": ["127.0.0.1:5000/x/demo:sha-0000000-" + variant], "digest": "",
+             "promote": ["127.0.0.1:5000/x/demo:0.1.0-" + variant]}
+    art = {"name": image["tags"][0], "path": "", "size": 1, "sha256": "1" * 64, "details": image}
+    write(f"dist/images/docker-{variant}-production.tar", f"reports/docker-build-{variant}.json")
+    report = {"session": f"docker-build-{variant}", "status": "passed", "artifacts": [art]}
+    pathlib.Path(f"reports/docker-build-{variant}.json").write_text(json.dumps(report))
+"""
+
+
+def test_a_tag_whose_build_pushed_nothing_stops_before_release(repo, capsys):
+    noxfile = Path("noxfile.py")
+    noxfile.write_text(noxfile.read_text(encoding="utf-8") + DOCKER_BUILD, encoding="utf-8")
+    subprocess.run(
+        ("git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-qam", "x"),
+        check=True,
+    )
+    code, report = rehearse(repo, "--event", "tag", "--tag", "v0.1.0")
+    assert code != 0
+    assert "the build stage pushed no image" in capsys.readouterr().err
+    found = rows(report)
+    assert found["docker-build (cpu)"]["status"] == "passed"
+    assert found["integration (cpu)"]["status"] == "passed"
+    assert found["release"]["status"] == "not run"
