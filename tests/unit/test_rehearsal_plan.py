@@ -85,11 +85,10 @@ def test_what_cannot_run_here_is_listed_with_its_reason():
     assert all(job.runnable for job in with_gpu.values())
 
 
-def test_release_runs_only_for_a_tag():
-    assert jobs("tag")["release"].runnable
-    for event in ("pull_request", "push"):
-        release = jobs(event)["release"]
-        assert release.runs == plan.NOT_FOR_EVENT and not release.runnable
+def test_release_runs_for_a_tag_and_a_default_branch_push_only():
+    assert jobs("tag")["release"].runnable and jobs("push")["release"].runnable
+    release = jobs("pull_request")["release"]
+    assert release.runs == plan.NOT_FOR_EVENT and not release.runnable
 
 
 def test_stage_environments_follow_the_workflow():

@@ -323,3 +323,33 @@ def test_publishing_needs_the_tag_in_git(make_config, repo, built, monkeypatch, 
         )  # fmt: skip
         assert not api.state.log
     assert status == 2 and "tag v0.1.0 is not in this checkout" in capsys.readouterr().err
+
+
+def test_a_default_branch_push_only_moves_the_image_tags(make_config, repo, built, monkeypatch):
+    image = report.Artifact(
+        "ghcr.io/o/demo:sha-0123456-cpu",
+        "",
+        100,
+        "e" * 64,
+        {
+            "kind": "image",
+            "target": "production",
+            "tags": ["ghcr.io/o/demo:sha-0123456-cpu"],
+            "digest": "sha256:" + "d" * 64,
+            "promote": ["ghcr.io/o/demo:main-cpu", "ghcr.io/o/demo:latest-cpu"],
+        },
+    )
+    report.write(report.SessionReport("docker-build-cpu", "passed", artifacts=[image]), built[1])
+    push = {"GITHUB_EVENT_NAME": "push", "GITHUB_REF": "refs/heads/main"}
+    status, out = run(make_config, repo, built, "--dry-run", env=push, monkeypatch=monkeypatch)
+    assert status == 0, out
+    assert "== release-branch (dry run) ==" in out
+    assert "promote ghcr.io/o/demo:main-cpu, ghcr.io/o/demo:latest-cpu" in out
+    assert "GitHub release" not in out and "upload wheels" not in out
+    status, out = run(make_config, repo, built, env=push, monkeypatch=monkeypatch)
+    assert status == 0, out
+    assert "not done (no --publish): promote ghcr.io/o/demo:main-cpu" in out
+    assert not (built[0] / "SHA256SUMS").exists()  # nothing of a release is written
+    other = {"GITHUB_EVENT_NAME": "push", "GITHUB_REF": "refs/heads/develop"}
+    status, _ = run(make_config, repo, built, env=other, monkeypatch=monkeypatch)
+    assert status != 0  # another branch is no release: it needs a tag

@@ -144,7 +144,9 @@ def test_triggers_and_publishing_guard(workflow):
     assert {"pull_request", "schedule", "workflow_dispatch"} <= set(on)
     release = jobs(workflow)["release"]
     assert "(github.event_name == 'push' && startsWith(github.ref, 'refs/tags/v'))" in release["if"]
-    assert "|| github.event_name == 'schedule')" in release["if"]  # the nightly channel
+    assert "|| github.event_name == 'schedule'" in release["if"]  # the nightly channel
+    # a push to main: its release job only promotes the branch and latest image tags
+    assert "|| (github.event_name == 'push' && github.ref == 'refs/heads/main'))" in release["if"]
     # The build jobs push the commit's tags; the release job promotes the others. Both log in,
     # never for a pull request; the gate and verify jobs need no registry (the hand-off).
     for name in ("build", "release"):
@@ -201,6 +203,7 @@ def test_the_index_is_deployed_only_after_a_release_job_that_passed(workflow):
     (upload,) = [s for s in release["steps"] if "upload-pages-artifact" in s.get("uses", "")]
     assert upload["with"]["path"] == "site" and "site/index-state.json" in upload["if"]
     assert pages["needs"] == ["release"] and "needs.release.result == 'success'" in pages["if"]
+    assert "startsWith(github.ref, 'refs/tags/v') || github.event_name == 'schedule'" in pages["if"]
     runs, uses = steps_of(pages)
     assert not any(runs) and [u.split("@")[0] for u in uses] == ["actions/deploy-pages"]
     assert pages["environment"]["name"] == "github-pages"

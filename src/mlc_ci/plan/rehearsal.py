@@ -38,6 +38,7 @@ UPLOADS: dict[str, tuple[str, ...]] = {
         "dist/RELEASE_NOTES.md",
         "reports/release.json",
         "reports/release-nightly.json",
+        "reports/release-branch.json",
     ),
 }
 DOWNLOADS: dict[str, bool] = {"gate": False, "build": False, "verify": True, "release": True}
@@ -98,7 +99,7 @@ CONTRACT: dict[str, Contract] = {
     ),
     "release": Contract(
         consumes=("reports/wheels-linux-*.json", "dist/*.whl"),
-        produces=("dist/SHA256SUMS", "dist/RELEASE_NOTES.md", "reports/release.json"),
+        produces=("reports/release*.json",),
     ),
 }
 
@@ -289,8 +290,8 @@ def plan_jobs(
             if wanted and entry["name"] not in wanted:
                 continue
             runs, reason, extra = _how(entry, facts)
-            if stage == "release" and event.name != "tag":
-                runs, reason = NOT_FOR_EVENT, "the workflow releases only v* tags and the schedule"
+            if stage == "release" and event.name == "pull_request":
+                runs, reason = NOT_FOR_EVENT, "a pull request publishes nothing and moves no tag"
             jobs.append(
                 Job(
                     stage=stage,

@@ -122,6 +122,14 @@ class Manifest:
     notes: list[str] = field(default_factory=list)
 
 
+def default_branch_push(env: Mapping[str, str], default_branch: str) -> bool:
+    """A GitHub Actions push to the default branch (whose release job only promotes)."""
+    return (
+        env.get("GITHUB_EVENT_NAME") == "push"
+        and env.get("GITHUB_REF") == f"refs/heads/{default_branch}"
+    )
+
+
 def tag_from_env(explicit: str | None, env: Mapping[str, str]) -> str:
     """The release tag: --tag, else the pushed tag of a GitHub Actions run."""
     if explicit:

@@ -177,7 +177,9 @@ def plan_rehearsal(args: argparse.Namespace, config: Config, env: Mapping[str, s
 
 def _steps(work: "_Work", pairs: list[tuple[plan.Job, dict[str, Any]]]) -> list[Step]:
     """The mirror, each stage's jobs, and around them the engine and registry steps."""
-    tagged = work.event.name == "tag"
+    # A tag's release job and a default-branch push's both move image tags: the registry is
+    # read around them.
+    promotes = work.event.name in ("tag", "push")
     steps = [Step(f"mirror {work.event.sha[:12]} into {work.workdir}", action=work.mirror)]
     for stage in ci_matrix.STAGES:
         staged = [(job, row) for job, row in pairs if job.stage == stage]
@@ -186,13 +188,13 @@ def _steps(work: "_Work", pairs: list[tuple[plan.Job, dict[str, Any]]]) -> list[
             steps.append(
                 Step("remove the build stage's images from the engine", action=work.unload)
             )
-        if stage == "release" and tagged and runs:
+        if stage == "release" and promotes and runs:
             steps.append(
                 Step("registry: no mutable tag before the release job", action=work.before)
             )
         if any(row["status"] == "pending" or row.get("artifact_dir") for _, row in staged):
             steps.append(Step(f"stage {stage}: {len(staged)} job(s)", action=work.stage(staged)))
-        if stage == "release" and tagged and runs:
+        if stage == "release" and promotes and runs:
             steps.append(
                 Step("registry: each promoted tag at its verified digest", action=work.after)
             )

@@ -72,6 +72,8 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
         args.index_dir = env["MLC_CI_INDEX_DIR"].strip()
     if getattr(args, "nightly", False) or env.get("MLC_CI_NIGHTLY", "").lower() in TRUE:
         return _nightly_plan(args, config, env)
+    if not args.tag and rel.default_branch_push(env, config.image.default_branch):
+        return _branch_plan(args, env)
     tag = rel.tag_from_env(args.tag, env)
     version = from_tag(tag)
     # --dry-run prints the plan and writes nothing, like every session's; a rehearsal that
@@ -145,6 +147,18 @@ def _promotion(reports: Path, publishing: bool, notes: list[str]) -> list[Step]:
     tags = [s.title.removeprefix("promote ") for s in steps if s.title.startswith("promote ")]
     notes.append(f"not done (no --publish): promote {', '.join(tags)}")
     return []
+
+
+def _branch_plan(args: argparse.Namespace, env: Mapping[str, str]) -> Plan:
+    """A push to the default branch publishes nothing: once the gates passed, its branch and
+    `latest` image tags move to the tested digests (with --publish, as for a tag)."""
+    reports = Path(args.reports or env.get("MLC_CI_REPORTS_DIR") or "reports").resolve()
+    publish = args.publish or env.get("MLC_CI_PUBLISH", "").lower() in TRUE
+    notes = [f"a push to {env.get('GITHUB_REF', '')}: no release, only the image tags move"]
+    steps = _promotion(reports, publish and not args.dry_run, notes)
+    if not steps and not any("not done" in note for note in notes):
+        notes.append(f"nothing to promote: no pushed image in {reports}/docker-build-*.json")
+    return Plan("release-branch", steps, {"reports": str(reports)}, notes=notes)
 
 
 def _nightly_plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Plan:
