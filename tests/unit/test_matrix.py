@@ -47,6 +47,7 @@ def test_sessions_grouped_by_stage_in_order():
         "runner": "ubuntu-22.04",
         "variant": "",
         "artifact": "unit-3.12",
+        "download": "*",
     }
     runners = {e["session"]: e["runner"] for e in stages["build"]}
     assert runners == {"wheels-linux": ["self-hosted", "gpu"], "wheels-windows": "windows-2022"}
@@ -127,6 +128,7 @@ def test_matrix_command_from_the_real_noxfile():
             "runner": "ubuntu-22.04",
             "variant": "",
             "artifact": "release",
+            "download": "*",
         }
     ]
 
@@ -175,6 +177,7 @@ def test_the_variant_axis_of_the_root_profile(root):
         names = [n for n, e in jobs.items() if e["session"] == session]
         assert names == [f"{session} ({v})" for v in variants]
         assert [jobs[n]["artifact"] for n in names] == [f"{session}-{v}" for v in variants]
+        assert [jobs[n]["download"] for n in names] == [f"*-{v}" for v in variants]
     assert all(e["runner"] in ("ubuntu-22.04", "windows-2022") for e in stages["build"])
     artifacts = [e["artifact"] for entries in stages.values() for e in entries]
     assert len(artifacts) == len(set(artifacts))

@@ -44,8 +44,10 @@ def session_step(job):
 def test_downloads_match_the_contract(stage_jobs, stage):
     downloads = uses(stage_jobs[stage], "actions/download-artifact")
     assert bool(downloads) is plan.DOWNLOADS[stage]
-    for step in downloads:  # every artifact of the run so far, into the checkout
-        assert "name" not in step["with"] and "pattern" not in step["with"]
+    for step in downloads:  # into the checkout, merged; verify: its variant's artifacts only
+        assert "name" not in step["with"]
+        pattern = "${{ matrix.download }}" if stage == "verify" else None
+        assert step["with"].get("pattern") == pattern
         assert step["with"]["merge-multiple"] is True and step["with"]["path"] == "."
 
 

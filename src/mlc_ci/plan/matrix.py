@@ -121,7 +121,7 @@ def build(
     pull_request: bool = False,
     axis: Mapping[str, list[str]] | None = None,
 ) -> dict[str, list[Entry]]:
-    """Stage -> [{session, name, python, runner, variant, artifact}], in the order nox lists the
+    """Stage -> [{session, name, python, runner, variant, artifact, download}], in the order nox lists the
     sessions; a session on the variant `axis` gets one entry per variant. `pull_request`: no
     GPU runner for this run (a pull request, or another event than a push to the default branch
     or a tag), so sessions tagged cuda alone are left out."""
@@ -143,6 +143,9 @@ def build(
                     "variant": variant,
                     # Unique per job: artifacts of one workflow run cannot share a name.
                     "artifact": f"{session}-{variant}" if variant else session,
+                    # What a verify or release job downloads: a variant's job the artifacts
+                    # of its own variant (named <session>-<variant>), the others every one.
+                    "download": f"*-{variant}" if variant else "*",
                 }
             )
     return matrix

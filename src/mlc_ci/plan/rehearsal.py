@@ -6,7 +6,8 @@ downloads, and what this host can run. The artifact contract is data here, and
 tests/unit/test_workflow_contract.py holds .github/workflows/ci.yml to it:
 
 - gate and build jobs start from the checkout alone (they download nothing);
-- verify and release jobs download every artifact of the run so far (merge-multiple);
+- verify jobs download the artifacts of their variant (`*-<variant>`), release jobs every one of
+  the run so far (merge-multiple);
 - each job uploads its artifact (named per session and variant) from the paths of its stage.
 """
 
@@ -170,6 +171,7 @@ class Job:
     reason: str = ""
     variant: str = ""
     python: str | None = None
+    download: str = "*"  # the artifact names it downloads (verify and release stages)
 
     @property
     def downloads(self) -> bool:
@@ -304,6 +306,8 @@ def plan_jobs(
                     reason=reason,
                     variant=entry["variant"],
                     python=entry.get("python"),
+                    # The workflow's release job takes every artifact (no pattern).
+                    download=entry.get("download", "*") if stage == "verify" else "*",
                 )
             )
     return jobs

@@ -372,10 +372,12 @@ class _Work:
         return env
 
     def _download(self, job: plan.Job, clone: Path) -> int:
-        """actions/download-artifact with merge-multiple: every artifact so far, merged."""
-        del job
+        """actions/download-artifact with merge-multiple: the artifacts so far whose names
+        match the job's pattern, merged."""
         count = 0
-        for artifact in sorted(p for p in self.artifacts.glob("*") if p.is_dir()):
+        for artifact in sorted(self.artifacts.glob(job.download)):
+            if not artifact.is_dir():
+                continue
             for path in sorted(p for p in artifact.rglob("*") if p.is_file()):
                 target = clone / path.relative_to(artifact)
                 target.parent.mkdir(parents=True, exist_ok=True)
