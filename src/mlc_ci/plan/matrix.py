@@ -122,9 +122,9 @@ def build(
     axis: Mapping[str, list[str]] | None = None,
 ) -> dict[str, list[Entry]]:
     """Stage -> [{session, name, python, runner, variant, artifact, download}], in the order
-    nox lists the sessions; a session on the variant `axis` gets one entry per variant. `pull_request`: no
-    GPU runner for this run (a pull request, or another event than a push to the default branch
-    or a tag), so sessions tagged cuda alone are left out."""
+    nox lists the sessions; a session on the variant `axis` gets one entry per variant.
+    `pull_request`: no GPU runner for this run (a pull request, or another event than a push to
+    the default branch or a tag), so sessions tagged cuda alone are left out."""
     gpu = None if pull_request else gpu_runner(gpu_labels)
     matrix: dict[str, list[Entry]] = {stage: [] for stage in STAGES}
     for item in listing:
