@@ -135,12 +135,19 @@ class Runner:
         self.context: Context = {}
         self.results: list[StepResult] = []
         self.live: set[subprocess.Popen] = set()  # the streaming step running now, if any
+        self.stopped = False
 
     def stop(self) -> None:
-        """Stop the process group of the step running now (from another thread: a rehearsal
-        interrupted while its jobs run side by side)."""
+        """Stop the process group of the step running now, and start no other (from another
+        thread: a rehearsal interrupted while its jobs run side by side)."""
+        self.stopped = True
         for proc in list(self.live):
             _stop_group(proc)
+
+    def check_stopped(self) -> None:
+        """Fail at once once stop() was called."""
+        if self.stopped:
+            raise StepFailed("stopped: the run was interrupted")
 
     def run_all(self, steps: Sequence[Step]) -> list[StepResult]:
         """Run every step; stop at the first failure (it is raised as StepFailed)."""
@@ -236,6 +243,7 @@ class Runner:
         The command runs in its own process group, so an interrupt (Ctrl-C, SIGTERM) stops it
         and everything it started before the cleanup steps run.
         """
+        self.check_stopped()
         lines: collections.deque[str] | list[str] = (
             [] if step.tee and step.save_as else collections.deque(maxlen=KEPT_LINES)
         )
@@ -254,6 +262,8 @@ class Runner:
         except (FileNotFoundError, PermissionError) as exc:
             raise missing_tool(argv[0]) from exc
         self.live.add(proc)
+        if self.stopped:  # stop() came between the start and the line above
+            _stop_group(proc)
         try:
             assert proc.stdout is not None
             for line in proc.stdout:

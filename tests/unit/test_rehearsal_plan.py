@@ -108,14 +108,17 @@ def test_stage_environments_follow_the_workflow():
     assert release["SESSION"] == "release" and release["VARIANT"] == ""
 
 
-def test_without_a_github_stand_in_nothing_is_published():
+def test_without_a_github_stand_in_nothing_goes_to_github():
     target = plan.Target(config="p.toml", namespace="127.0.0.1:5000/x")
     (release,) = [
         j
         for j in plan.plan_jobs(MATRIX, plan.Event("tag", SHA, "v1.2.3"), target, plan.Facts())
         if j.session == "release"
     ]
-    assert release.env["MLC_CI_PUBLISH"] == "" and "GITHUB_TOKEN" not in release.env
+    # It publishes as the workflow's job does, to the local index and registry, but never
+    # to GitHub.
+    assert release.env["MLC_CI_PUBLISH"] == "1" and release.env["MLC_CI_RELEASE_GITHUB"] == "0"
+    assert "GITHUB_TOKEN" not in release.env and "GITHUB_API_URL" not in release.env
 
 
 def test_only_keeps_named_jobs_and_refuses_unknown_ones():

@@ -24,6 +24,8 @@ from tests.conftest import MINIMAL
 pytestmark = pytest.mark.unit
 
 NOXFILE = """
+import json
+import os
 import pathlib
 import sys
 
@@ -40,7 +42,8 @@ def write(*paths):
 
 @nox.session(tags=["gate", "linux"])
 def lint(session):
-    write("reports/lint.json")
+    probe = {name: os.environ.get(name) for name in ("MLC_CI_PROBE", "GITHUB_EVENT_NAME", "CI")}
+    write("reports/lint.json"); pathlib.Path("reports/lint.json").write_text(json.dumps(probe))
 
 
 @nox.session(name="wheels-linux", tags=["build", "linux"])
@@ -109,6 +112,9 @@ def test_a_pull_request_runs_every_stage_in_fresh_clones(repo, capsys):
     work = Path(report["data"]["workdir"])
     assert not (work / "jobs" / "lint").exists()  # each clone is removed after its job
     assert (work / "artifacts" / "wheels-linux-cpu" / "dist").is_dir()
+    seen = json.loads((work / "artifacts" / "lint" / "reports" / "lint.json").read_text())
+    # The caller's MLC_CI_* stays out; the event's variables are in, as on a runner.
+    assert seen == {"MLC_CI_PROBE": None, "GITHUB_EVENT_NAME": "pull_request", "CI": "true"}
     log = (work / "logs" / "lint.log").read_text(encoding="utf-8")
     assert "nox -s lint" in log
     assert report["status"] == "passed"
@@ -141,7 +147,11 @@ def test_reuse_takes_the_gate_of_the_same_commit(repo, capsys):
 def test_a_job_that_writes_nothing_fails_its_upload(repo, capsys):
     noxfile = Path("noxfile.py")
     text = noxfile.read_text(encoding="utf-8")
-    noxfile.write_text(text.replace('write("reports/lint.json")', "pass"), encoding="utf-8")
+    lint = (
+        'write("reports/lint.json"); '
+        'pathlib.Path("reports/lint.json").write_text(json.dumps(probe))'
+    )
+    noxfile.write_text(text.replace(lint, "pass"), encoding="utf-8")
     subprocess.run(
         ("git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-qam", "x"),
         check=True,
@@ -183,14 +193,20 @@ def test_side_by_side_a_failed_job_prints_its_last_lines(repo, capsys):
     noxfile.write_text(text.replace("variant = session.posargs[-1]", failing, 1), encoding="utf-8")
     with repo.open("a", encoding="utf-8") as handle:
         handle.write('\n[variants.gpu]\ndistribution = "demo-gpu"\n')
-    # Uncommitted: the rehearsal runs HEAD, says so, and these changes are not in it.
-    shown = io.StringIO()
-    assert cli.main(["rehearse", "--config", str(repo), "--event", "push", "--dry-run"], shown) == 0
-    assert "the working tree has uncommitted changes" in shown.getvalue()
+    dry_run = ["rehearse", "--config", str(repo), "--event", "push", "--dry-run"]
+    # The plan must be HEAD's, which the jobs clone: an uncommitted pipeline.toml is refused.
+    assert cli.main(dry_run) != 0
+    assert "pipeline.toml is not committed as it is here" in capsys.readouterr().err
     subprocess.run(
         ("git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-qam", "x"),
         check=True,
     )
+    # Any other change is only named: the jobs run HEAD without it.
+    source = Path("src-tree/CMakeLists.txt")
+    source.write_text(source.read_text(encoding="utf-8") + "# local\n", encoding="utf-8")
+    shown = io.StringIO()
+    assert cli.main(dry_run, shown) == 0
+    assert "the working tree has uncommitted changes" in shown.getvalue()
     code = cli.main(["rehearse", "--config", str(repo), "--event", "push", "--jobs", "2"])
     captured = capsys.readouterr()
     assert code != 0
@@ -243,3 +259,16 @@ def test_a_tag_whose_build_pushed_nothing_stops_before_release(repo, capsys):
     assert found["docker-build (cpu)"]["status"] == "passed"
     assert found["integration (cpu)"]["status"] == "passed"
     assert found["release"]["status"] == "not run"
+
+
+def test_a_file_as_workdir_and_a_report_of_another_shape_are_refused(repo, tmp_path, capsys):
+    argv = ["rehearse", "--config", str(repo), "--event", "push"]
+    (tmp_path / "a-file").write_text("x", encoding="utf-8")
+    assert cli.main([*argv, "--workdir", str(tmp_path / "a-file")]) != 0
+    assert "is a file; name a directory" in capsys.readouterr().err
+    (tmp_path / "list.json").write_text("[1, 2]", encoding="utf-8")
+    assert cli.main([*argv, "--reuse", str(tmp_path / "list.json")]) != 0
+    assert "is not a rehearsal report (no job rows)" in capsys.readouterr().err
+    assert rehearse(repo, "--event", "push", "--only", "lint")[0] == 0
+    assert cli.main([*argv, "--reuse", "reports/rehearsal-push.json"]) != 0
+    assert "is this rehearsal's own earlier run" in capsys.readouterr().err

@@ -200,3 +200,6 @@ def test_stop_ends_the_running_step_from_another_thread(tmp_path):
     assert not worker.is_alive() and time.monotonic() - started < 30
     assert failed and "step 'sleeps' failed" in str(failed[0])
     assert not runner.live
+    # and no step starts after it (a job that was still cloning when the interrupt came)
+    with pytest.raises(StepFailed, match="stopped: the run was interrupted"):
+        runner.run(Step("after", (sys.executable, "-c", "pass")))

@@ -43,29 +43,28 @@ UPLOADS: dict[str, tuple[str, ...]] = {
     ),
 }
 DOWNLOADS: dict[str, bool] = {"gate": False, "build": False, "verify": True, "release": True}
-# Variables the workflow sets for the session step of a stage (values per event below).
-STAGE_ENV: dict[str, tuple[str, ...]] = {
-    "gate": ("SESSION", "VARIANT"),
-    "build": (
-        "SESSION",
-        "VARIANT",
-        "MLC_CI_PUSH",
-        "MLC_CI_IMAGE_NAMESPACE",
-        "MLC_CI_SAVE_IMAGES",
-        "MLC_CI_CACHE_REMOTE",
-    ),
-    "verify": ("SESSION", "VARIANT"),
-    "release": (
-        "SESSION",
-        "VARIANT",
-        "MLC_CI_PUBLISH",
-        "GITHUB_TOKEN",
-        "MLC_CI_INDEX_DIR",
-        "MLC_CI_NIGHTLY",
-        "MLC_CI_INDEX_FILES_URL",
-        "MLC_CI_INDEX_PREVIOUS",
-    ),
-}
+# What a rehearsal's job gets that the workflow's session step does not set itself: GitHub's
+# own variables of every runner, the rehearsed pipeline.toml, and the local stand-ins for
+# trusted publishing and for GitHub. Everything else of stage_env() is the workflow's step env
+# (tests/unit/test_workflow_contract.py compares the two).
+NOT_IN_WORKFLOW = frozenset(
+    {
+        "CI",
+        "GITHUB_EVENT_NAME",
+        "GITHUB_REF",
+        "GITHUB_REF_NAME",
+        "GITHUB_REF_TYPE",
+        "GITHUB_SHA",
+        "GITHUB_REPOSITORY",
+        "GITHUB_BASE_REF",
+        "GITHUB_API_URL",
+        "GITHUB_SERVER_URL",
+        "MLC_CI_CONFIG",
+        "MLC_CI_RELEASE_GITHUB",
+        "TWINE_USERNAME",
+        "TWINE_PASSWORD",
+    }
+)
 PR_NUMBER = 1  # the pull request a pull_request rehearsal pretends to be
 
 
@@ -219,16 +218,27 @@ def stage_env(stage: str, event: Event, target: Target) -> dict[str, str]:
             MLC_CI_PUSH="" if event.name == "pull_request" else "1",
             MLC_CI_IMAGE_NAMESPACE=target.namespace,
             MLC_CI_SAVE_IMAGES="1",
+            # The workflow gives tags no shared cache (a blank); other events its secret,
+            # which a rehearsal does not have.
+            MLC_CI_CACHE_REMOTE=" " if event.name == "tag" else "",
         )
     if stage == "release":
         publish = bool(target.github_api)
         env.update(
-            MLC_CI_PUBLISH="1" if publish else "",
+            # As the workflow: the release job always publishes; without a stand-in, to the
+            # local index and registry only, never to GitHub.
+            MLC_CI_PUBLISH="1",
+            # GitHub's job uploads through trusted publishing (its id-token); the local index
+            # takes any credentials, and twine asks for some.
+            TWINE_USERNAME="rehearsal",
+            TWINE_PASSWORD="rehearsal",
             MLC_CI_INDEX_DIR="site",
             MLC_CI_NIGHTLY="",
             MLC_CI_INDEX_PREVIOUS=target.previous,
         )
-        if publish:
+        if not publish:
+            env["MLC_CI_RELEASE_GITHUB"] = "0"
+        else:
             env.update(
                 MLC_CI_INDEX_FILES_URL=(
                     f"{target.github_api.rstrip('/')}/{target.repository}/releases/download/"
@@ -237,10 +247,6 @@ def stage_env(stage: str, event: Event, target: Target) -> dict[str, str]:
                 GITHUB_TOKEN=target.github_token,
                 GITHUB_API_URL=target.github_api,
                 GITHUB_SERVER_URL=target.github_api,
-                # GitHub's job uploads through trusted publishing (its id-token); the local
-                # index takes any credentials, and twine asks for some.
-                TWINE_USERNAME="rehearsal",
-                TWINE_PASSWORD="rehearsal",
                 # The local stand-in receives the release even where pipeline.toml turns
                 # GitHub releases off (its index_url is loopback, too).
                 MLC_CI_RELEASE_GITHUB="1",

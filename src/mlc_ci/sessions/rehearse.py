@@ -26,6 +26,7 @@ import argparse
 import concurrent.futures
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -46,6 +47,7 @@ from mlc_ci.sessions.base import Plan
 from mlc_ci.versioning import from_tag
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+REGISTRY = re.compile(r"(127\.0\.0\.1|localhost|\[::1\])(:\d+)?")
 ERROR_PREFIX = "mlc-ci: error: "  # how cli.main prints a session's one-line error
 TAIL = 40  # lines of a failed job's log printed when jobs run side by side
 # Variables of this host that a runner of the same kind would have too; every other MLC_CI_*
@@ -90,7 +92,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _loopback(url: str, what: str, fix: str) -> None:
-    host_part = urllib.parse.urlsplit(url if "//" in url else f"//{url}").hostname or ""
+    try:
+        host_part = urllib.parse.urlsplit(url if "//" in url else f"//{url}").hostname or ""
+    except ValueError:
+        host_part = ""
     if host_part not in LOOPBACK:
         raise PipelineError(f"{what} {url} is not on this machine; {fix}.")
 
@@ -106,8 +111,17 @@ def _check_args(args: argparse.Namespace, config: Config) -> None:
     elif args.tag:
         raise PipelineError(f"--tag is for --event tag; drop it for --event {args.event}.")
     _loopback(args.registry, "--registry", "rehearse against a local registry")
+    if not REGISTRY.fullmatch(args.registry):
+        raise PipelineError(
+            f"--registry {args.registry}: give the registry as host:port (127.0.0.1:5000), "
+            "without a scheme or a path."
+        )
     if args.github_api:
         _loopback(args.github_api, "--github-api", "point it at a local GitHub stand-in")
+        if not args.github_api.startswith(("http://", "https://")):
+            raise PipelineError(
+                f"--github-api {args.github_api}: give its URL (http://127.0.0.1:8091)."
+            )
     if args.event == "tag" and config.release.index_url:
         _loopback(
             config.release.index_url,
@@ -144,9 +158,14 @@ def plan_rehearsal(args: argparse.Namespace, config: Config, env: Mapping[str, s
     """Mirror HEAD, then one step per stage (its jobs), the registry checks, the table."""
     _check_args(args, config)
     repo = Path.cwd()
+    _committed(repo, config.path)
     matrix, facts, sha = _probe(config, env, repo, args.event)
     workdir = Path(args.workdir or repo / ".rehearsal" / args.event).resolve()
-    pages = workdir.parent / "pages"
+    if workdir.exists() and not workdir.is_dir():
+        raise PipelineError(f"--workdir {workdir} is a file; name a directory.")
+    # The served index tree, kept between rehearsals (the pages job's site), in the repository's
+    # own .rehearsal/ whatever --workdir says.
+    pages = repo / ".rehearsal" / "pages"
     stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime())
     target = plan.Target(
         config=os.path.relpath(config.path, repo),
@@ -159,9 +178,10 @@ def plan_rehearsal(args: argparse.Namespace, config: Config, env: Mapping[str, s
     )
     event = plan.Event(args.event, sha, args.tag, config.image.default_branch)
     jobs = plan.plan_jobs(matrix, event, target, facts, args.only)
-    reused = _reused(args.reuse, jobs, sha)
+    reused = _reused(args.reuse, jobs, sha, workdir)
     pairs = [(job, _row(job, reused.get(job.name, ""))) for job in jobs]
     work = _Work(workdir, repo, event, args, config.image.docker)
+    work.pages = pages
     notes = [f"{args.event} of {sha[:12]}" + (f" tagged {args.tag}" if args.tag else "")]
     if capture(("git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no")).strip():
         notes.append("the working tree has uncommitted changes: the jobs run HEAD without them")
@@ -201,17 +221,43 @@ def _steps(work: "_Work", pairs: list[tuple[plan.Job, dict[str, Any]]]) -> list[
     return steps
 
 
-def _reused(path: str, jobs: Sequence[plan.Job], sha: str) -> dict[str, str]:
+def _committed(repo: Path, config: Path) -> None:
+    """The jobs clone HEAD: what the rehearsal plans from must be what they get."""
+    for path in (config, repo / "noxfile.py"):
+        rel = os.path.relpath(path, repo)
+        if rel.startswith(".."):
+            raise PipelineError(
+                f"{path} is outside the repository {repo}, whose HEAD the jobs clone; rehearse "
+                "a pipeline.toml of the repository, from its root."
+            )
+        changed = capture(("git", "-C", str(repo), "status", "--porcelain", "--", rel)).strip()
+        if changed:
+            raise PipelineError(
+                f"{rel} is not committed as it is here, and the jobs run HEAD's; commit it "
+                "(or stash the change) before rehearsing."
+            )
+
+
+def _reused(path: str, jobs: Sequence[plan.Job], sha: str, workdir: Path) -> dict[str, str]:
     if not path:
         return {}
+    fix = "pass the reports/rehearsal-<event>.json of an earlier rehearsal"
     try:
         earlier = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise PipelineError(
-            f"--reuse {path}: cannot read it as a rehearsal report ({exc}); pass the "
-            "reports/rehearsal-<event>.json of an earlier rehearsal."
+            f"--reuse {path}: cannot read it as a rehearsal report ({exc}); {fix}."
         ) from exc
-    return plan.reuse(jobs, earlier.get("data", earlier), sha)
+    data = earlier.get("data") if isinstance(earlier, dict) else None
+    rows = data.get("jobs") if isinstance(data, dict) else None
+    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+        raise PipelineError(f"--reuse {path} is not a rehearsal report (no job rows); {fix}.")
+    if Path(str(data.get("workdir", ""))).resolve() == workdir:
+        raise PipelineError(
+            f"--reuse {path} is this rehearsal's own earlier run, whose artifacts it is about "
+            "to clear; reuse the other event's rehearsal, or give another --workdir."
+        )
+    return plan.reuse(jobs, data, sha)
 
 
 def _row(job: plan.Job, reused_from: str) -> dict[str, Any]:
@@ -252,6 +298,7 @@ class _Work:
         self.mirror_dir = workdir / "origin.git"
         self.artifacts = workdir / "artifacts"
         self.before_tags: dict[str, list[str]] = {}
+        self.pages = workdir.parent / "pages"
 
     # --- set-up --------------------------------------------------------------------------
 
@@ -327,6 +374,7 @@ class _Work:
                 runner.out = handle if side_by_side else _Tee(handle, sys.stdout)
                 self._checkout(clone)
                 row["files_in"] = self._download(job, clone) if job.downloads else 0
+                runner.check_stopped()
                 runner.run(Step(job.name, job.argv, cwd=str(clone)))
                 made = _files(clone, job.uploads)
                 missing = plan.missing_products(job, made)
@@ -403,7 +451,7 @@ class _Work:
     def _deploy(self, site: Path) -> None:
         """The pages job: the index tree the release job wrote replaces the served one, which
         the next tag rehearsal reads back as its previous tree."""
-        pages = self.workdir.parent / "pages"
+        pages = self.pages
         staged = pages.with_name("pages.new")
         shutil.rmtree(staged, ignore_errors=True)
         shutil.copytree(site, staged)
@@ -449,7 +497,11 @@ class _Work:
     def before(self, ctx: Context) -> None:
         """Each pushed image's repository before release: none of its mutable tags yet."""
         del ctx
-        images = [image for image in self._images() if image.get("digest")]
+        every = self._images()
+        if not every:
+            print("      no docker-build report: no image tags to move", flush=True)
+            return
+        images = [image for image in every if image.get("digest")]
         if not images:
             raise PipelineError(
                 "the build stage pushed no image (no digest in its docker-build reports); a tag "
@@ -467,7 +519,7 @@ class _Work:
         """Every promoted tag now names the digest the verify stage tested."""
         del ctx
         images = [image for image in self._images() if image.get("digest")]
-        after = {ref: _manifest_digest(ref) for image in images for ref in image["promote"]}
+        after = {ref: _manifest_digest(ref) for image in images for ref in image.get("promote", [])}
         problems = plan.promotion_problems(images, after)
         if problems:
             raise PipelineError("; ".join(problems))
