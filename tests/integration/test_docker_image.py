@@ -327,11 +327,15 @@ def test_production_labels_are_present_and_correct(built: Built, docker_client, 
     missing = [name for name in names if not labels.get(LABEL_PREFIX + name)]
     assert not missing, f"labels missing or empty: {missing} (has {sorted(labels)})"
     project = built.cfg.project
+    # The source is the repository that built the image where the build knew it (a CI job's
+    # GITHUB_REPOSITORY, which its report records), else [project].url.
+    source = (built.report or {}).get("data", {}).get("source_url") or project.url
+    assert source == project.url or re.fullmatch(r"https?://[^/]+/[\w.-]+/[\w.-]+", source)
     expected = {
         "title": project.name,
         "description": project.description,
         "url": project.url,
-        "source": project.url,
+        "source": source,
         "licenses": project.license,
     }
     got = {name: labels[LABEL_PREFIX + name] for name in expected}

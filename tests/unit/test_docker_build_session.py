@@ -59,6 +59,12 @@ def test_all_targets_in_build_order(mini):
     assert build.argv[build.argv.index("-f") + 1] == "docker/Dockerfile"
 
 
+def test_the_report_says_where_the_source_label_points(mini):
+    assert docker_build.plan(args(), mini, {}).data["source_url"] == mini.project.url
+    ci = docker_build.plan(args(), mini, {"GITHUB_REPOSITORY": "o/r"})
+    assert ci.data["source_url"] == "https://github.com/o/r"
+
+
 def test_push_from_flag_or_environment(mini):
     plan = docker_build.plan(args(target="production", push=True), mini, {})
     assert any(t.startswith("push ghcr.io/mlc-ai/mini-llm:") for t in titles(plan))

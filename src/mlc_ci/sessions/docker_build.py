@@ -155,6 +155,9 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
         notes.append(f"saving the images to {archives} for the next CI job")
     steps += _target_steps(build, targets, pushing, archives)
     data = {"variant": variant.name, "targets": list(targets), "builder": builder, "push": pushing}
+    # Where the source label points: the repository that built it (GITHUB_REPOSITORY), else
+    # [project].url.
+    data["source_url"] = git.repository_url or config.project.url
     return Plan(f"docker-build-{variant.name}", steps, data, cleanup, notes)
 
 
