@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tests.conftest import ROOT, TOOLKIT_PATH, explain, run_mlc_ci
 
-__all__ = ["ROOT", "CliResult", "run_cli", "in_clone"]
+__all__ = ["ROOT", "CliResult", "run_cli", "in_clone", "scratch_clone"]
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,21 @@ def run_cli(
         *args, env={**(env or {}), "MLC_CI_REPORTS_DIR": str(reports)}, timeout=timeout
     )
     return CliResult(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started, reports)
+
+
+def scratch_clone(work: Path) -> Path:
+    """A clone of this repository's HEAD at `work`, without its tags: the test alone decides
+    the versions there (CI runs these tests on a tagged commit too, where HEAD's own tag would
+    otherwise win)."""
+    subprocess.run(("git", "clone", "-q", "--shared", str(ROOT), str(work)), check=True)
+    tags = subprocess.run(
+        ("git", "-C", str(work), "tag", "--list"), check=True, capture_output=True, text=True
+    ).stdout.split()
+    if tags:
+        subprocess.run(
+            ("git", "-C", str(work), "tag", "--delete", *tags), check=True, capture_output=True
+        )
+    return work
 
 
 def in_clone(

@@ -9,15 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, explain
+from tests.conftest import explain
 from tests.integration.cli_runner import in_clone as mlc_ci
+from tests.integration.cli_runner import scratch_clone
 
 
 @pytest.fixture(name="tagged", scope="module")
 def fixture_tagged(tmp_path_factory) -> Path:
     """A clone of HEAD tagged v0.2.0, with mini-llm's cpu wheel built in it."""
     work = tmp_path_factory.mktemp("tagged") / "repo"
-    subprocess.run(("git", "clone", "-q", "--shared", str(ROOT), str(work)), check=True)
+    scratch_clone(work)
     subprocess.run(("git", "-C", str(work), "tag", "v0.2.0"), check=True)
     built = mlc_ci(work, "wheels-linux", "--variant", "cpu")
     assert built.returncode == 0, explain(built)

@@ -20,8 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, explain
+from tests.conftest import explain
 from tests.integration.cli_runner import in_clone as mlc_ci
+from tests.integration.cli_runner import scratch_clone
 
 VARIANTS = ("cpu", "cu130")
 GIT = ("git", "-c", "user.name=mlc-ci test", "-c", "user.email=test@example.invalid")
@@ -79,7 +80,7 @@ def fixture_published(assets) -> dict:
         pytest.skip("no CUDA toolkit (nvcc) on this host: the cu130 variant cannot build")
     base, files_url = assets
     work, tree = base / "repo", base / "index"
-    subprocess.run(("git", "clone", "-q", "--shared", str(ROOT), str(work)), check=True)
+    scratch_clone(work)
     reports = {}
     for number in (1, 2):
         if number == 2:
