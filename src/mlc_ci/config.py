@@ -89,6 +89,8 @@ class Wheel:
     plat: str = "auto"
     ccache_dir: str = ".cache/ccache"
     manylinux_image: str = "quay.io/pypa/manylinux_2_28_x86_64"
+    # Where a missing local manylinux_image is made from (docker/Dockerfile's toolchain stage).
+    manylinux_base: str = ""
     mingw_toolchain: str = ""
     dist_dir: str = "dist"
     tests: str = ""  # the source's own pytest suite (relative to it), run in the ci image

