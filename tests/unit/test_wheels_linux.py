@@ -95,7 +95,8 @@ def test_plan_order_and_smoke_in_clean_venv(cfg, tmp_path, monkeypatch):
 
 def test_container_plan_builds_in_the_image_and_checks_on_the_host(cfg, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    plan = wheels_linux.plan(args(variant="cu130", container=True, python="3"), cfg, {})
+    env = {"MLC_CI_CA_BUNDLE": "/etc/ssl/certs/ca-certificates.crt"}
+    plan = wheels_linux.plan(args(variant="cu130", container=True, python="3"), cfg, env)
     steps = steps_by_title(plan)
     titles = [s.title for s in plan.steps]
     image = cfg.wheel.manylinux_image
@@ -111,6 +112,10 @@ def test_container_plan_builds_in_the_image_and_checks_on_the_host(cfg, tmp_path
     # The toolkit is the image's; the host has no nvcc here and needs none.
     assert build.env["CUDACXX"] == "/usr/local/cuda/bin/nvcc"
     assert build.env["HOME"].endswith("container-home")
+    # The container gets its home and the extra CA (for pip's isolated build environment).
+    passed = {build.argv[i + 1] for i, a in enumerate(build.argv) if a == "--env"}
+    assert {"HOME", "PIP_CERT", "SSL_CERT_FILE", "CUDACXX"} <= passed
+    assert build.env["PIP_CERT"] == build.env["HOME"] + "/ca.pem"
     repair = steps["auditwheel repair"]
     assert isinstance(repair.argv[repair.argv.index("--plat") + 1], Ref)
     # Everything the host build checks still runs on the host.

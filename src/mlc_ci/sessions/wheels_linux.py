@@ -83,7 +83,7 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
     build_env = env_at(os.path.commonpath([str(config.source_dir), str(layout.cmake_build)]))
     data["ccache"] = "CCACHE_DIR" in build_env
     steps, notes = _build_steps(config, (variant, version), layout, (build_env, how[0]), env)
-    cleanup = _in_container(container, (steps, build_env, data), env, args.dry_run)
+    cleanup = _in_container(container, (steps, data), env, args.dry_run)
     notes = [why, f"version {version.pep440 or '(not read)'} from {version.origin}", *notes]
     keep = f"the unrepaired wheel stays in {layout.raw}; nothing was copied to {layout.out}"
     repair_env = {} if version.epoch is None else {"SOURCE_DATE_EPOCH": str(version.epoch)}
@@ -121,15 +121,19 @@ def _where(args, config: Config, built, env: Mapping[str, str], home: str | None
     cuda = "/usr/local/cuda" if variant.is_cuda else None
     env_at = _env_factory(config, variant, layout, (version, cuda), env)
     how = (container.build_argv(), Ref("plat"))  # the image's glibc decides (Container.steps)
-    return container, how, _defaulted(env_at, True)
+    inside = container.env(env)
+
+    def at(base_dir: str, ccache: bool = True) -> dict[str, str]:
+        return {**env_at(base_dir, ccache), **inside}
+
+    return container, how, at
 
 
 def _in_container(container, where, env: Mapping[str, str], dry_run: bool) -> list[Step]:
-    """A container build's environment, its checks after "prepare"; returns its cleanup."""
+    """A container build's checks, after "prepare"; returns its cleanup."""
     if not container:
         return []
-    steps, build_env, data = where
-    build_env.update(container.env(env))
+    steps, data = where
     data["builder_image"] = container.image
     checks, cleanup = container.steps(env, dry_run)
     steps[1:1] = checks
