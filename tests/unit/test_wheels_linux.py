@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import json
 import subprocess
@@ -359,3 +360,85 @@ def test_a_long_smoke_command_keeps_the_step_titles_short(make_config, tmp_path,
     smoke = [s for s in plan.steps if s.title.startswith("smoke: ")]
     assert smoke and all(len(s.title) <= 70 for s in smoke), [s.title for s in smoke]
     assert smoke[0].argv[-25:] == tuple(words.split())  # the whole command still runs
+
+
+def docker_with(tmp_path, *present: str) -> str:
+    """A docker CLI stand-in (20.10, engine up, no buildx) that holds only `present` images."""
+    path = tmp_path / "docker"
+    names = " ".join(present)
+    path.write_text(
+        "#!/bin/sh\n"
+        'case "$1" in\n'
+        '  --version) echo "Docker version 20.10.24, build 297e128"; exit 0 ;;\n'
+        "  buildx) exit 1 ;;\n"
+        '  version) echo "20.10.24"; exit 0 ;;\n'
+        "  image) for have in " + names + '; do [ "$5" = "$have" ] && exit 0; done; exit 1 ;;\n'
+        "esac\nexit 99\n",
+        encoding="utf-8",
+    )
+    path.chmod(0o755)
+    return str(path)
+
+
+def container_cfg(make_config, docker: str, base: str = ""):
+    """A pipeline.toml whose engine is `docker` (and whose builder is made from `base`)."""
+    text = make_config().read_text(encoding="utf-8")
+    # A builder made here needs a tagged name.
+    image = 'manylinux_image = "mlc-ci/wheel-builder:bullseye"\n' if base else ""
+    text = text.replace(
+        "[variants.cpu]", f'[wheel]\nmanylinux_base = "{base}"\n{image}\n[variants.cpu]', 1
+    )
+    path = make_config(text)
+    cfg = config.load(path, env={})
+    return dataclasses.replace(cfg, image=dataclasses.replace(cfg.image, docker=docker))
+
+
+def test_container_image_present_needs_no_step(make_config, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = container_cfg(make_config, "")
+    cfg = dataclasses.replace(
+        cfg,
+        image=dataclasses.replace(
+            cfg.image, docker=docker_with(tmp_path, cfg.wheel.manylinux_image)
+        ),
+    )
+    plan = wheels_linux.plan(args(variant="cpu", container=True, dry_run=False), cfg, {})
+    titles = [s.title for s in plan.steps]
+    assert not [t for t in titles if t.startswith(("pull ", "make "))]
+    assert titles[1] == "prepare the container's home"
+
+
+def test_a_missing_image_is_pulled_or_made_from_its_base(make_config, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    pulled = container_cfg(make_config, docker_with(tmp_path))
+    plan = wheels_linux.plan(args(variant="cpu", container=True, dry_run=False), pulled, {})
+    pull = plan.steps[1]
+    assert pull.argv[1:] == ("pull", pulled.wheel.manylinux_image) and pull.retries == 2
+    made = container_cfg(
+        make_config, docker_with(tmp_path, "mlc-ci/debian:bullseye"), "mlc-ci/debian:bullseye"
+    )
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n", encoding="utf-8")
+    env = {"MLC_CI_CA_BUNDLE": str(ca)}
+    plan = wheels_linux.plan(args(variant="cpu", container=True, dry_run=False), made, env)
+    steps = steps_by_title(plan)
+    make = next(s for s in plan.steps if s.title.startswith("make "))
+    assert "--target" in make.argv and make.argv[make.argv.index("--target") + 1] == "toolchain"
+    assert "BASE_IMAGE=mlc-ci/debian:bullseye" in make.argv
+    assert make.env == {"DOCKER_BUILDKIT": "1"}
+    assert "copy the extra CA into the context" in steps and "remove the CA copy" in steps
+    steps["prepare the container's home"].action({})
+    home = tmp_path / ".cache" / "mlc-ci" / "container-home"
+    assert (home / "ca.pem").read_text(encoding="utf-8") == ca.read_text(encoding="utf-8")
+
+
+def test_a_missing_base_is_one_line_before_anything_runs(make_config, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = container_cfg(make_config, docker_with(tmp_path), "mlc-ci/debian:bullseye")
+    with pytest.raises(PipelineError) as err:
+        wheels_linux.plan(args(variant="cpu", container=True, dry_run=False), cfg, {})
+    assert str(err.value) == (
+        f"the base image mlc-ci/debian:bullseye ([wheel].manylinux_base) of "
+        f"{cfg.wheel.manylinux_image} is not in the engine; make it with "
+        "`docker/bootstrap-base.sh mlc-ci/debian:bullseye bullseye`."
+    )
