@@ -82,15 +82,24 @@ class Lint:
 
 
 @dataclass(frozen=True)
+class ContainerBuild:
+    """wheels-linux --container: the builder image the project's backend runs in."""
+
+    linux_wheels: bool = False  # build in it unless --no-container (CI's Linux wheels)
+    image: str = "quay.io/pypa/manylinux_2_28_x86_64"  # a variant's manylinux_image wins
+    base: str = ""  # where a missing image is made from (docker/Dockerfile's toolchain stage)
+    python: str = "python3"  # the image's interpreter that drives pip
+    # Dockerfile lines (RUN/ENV/ARG/WORKDIR) baked onto the image, before the variant's.
+    setup: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Wheel:
     """How wheels are built, repaired and verified."""
 
     frontend: str = "pip"
     plat: str = "auto"
     ccache_dir: str = ".cache/ccache"
-    manylinux_image: str = "quay.io/pypa/manylinux_2_28_x86_64"
-    # Where a missing local manylinux_image is made from (docker/Dockerfile's toolchain stage).
-    manylinux_base: str = ""
     mingw_toolchain: str = ""
     dist_dir: str = "dist"
     tests: str = ""  # the source's own pytest suite (relative to it), run in the ci image
@@ -194,6 +203,7 @@ class Variant:  # pylint: disable=too-many-instance-attributes
     smoke: tuple[str, ...] = ()
     smoke_requires: tuple[str, ...] = ()
     manylinux_image: str = ""
+    container_setup: tuple[str, ...] = ()
     windows: bool = True
     # The pair's distribution for this variant (MLC-LLM: mlc-ai-nightly-cu128); "" = [pair]'s.
     pair_distribution: str = ""
@@ -216,6 +226,7 @@ class Config:  # pylint: disable=too-many-instance-attributes
     python: Python = Python()
     lint: Lint = Lint()
     wheel: Wheel = Wheel()
+    container: ContainerBuild = ContainerBuild()
     image: Image = Image()
     scan: Scan = Scan()
     release: Release = Release()
@@ -278,6 +289,7 @@ class Config:  # pylint: disable=too-many-instance-attributes
 ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "MLC_CI_SOURCE": ("project", "source"),
     "MLC_CI_PLAT": ("wheel", "plat"),
+    "MLC_CI_CONTAINER": ("container", "linux_wheels"),
     "MLC_CI_CCACHE_DIR": ("wheel", "ccache_dir"),
     "MLC_CI_DIST_DIR": ("wheel", "dist_dir"),
     "MLC_CI_IMAGE": ("image", "name"),
@@ -298,6 +310,7 @@ _SECTIONS: dict[str, type] = {
     "python": Python,
     "lint": Lint,
     "wheel": Wheel,
+    "container": ContainerBuild,
     "image": Image,
     "scan": Scan,
     "release": Release,
@@ -568,6 +581,7 @@ def _check_values(config: Config, blame: _Blame) -> None:
     for requirement in config.project.build_requires:
         build_tool_pin(requirement, blame("project.build_requires"))
     _check_commands(config.wheel.smoke, "wheel.smoke", blame)
+    _check_setup(config.container.setup, "container.setup", blame)
     _check_pair(config.pair, blame)
     _check_index(config.index, blame)
     _check_image_variants(config, blame)
@@ -624,6 +638,7 @@ def _check_variant(variant: Variant, blame: _Blame) -> None:
     where = f"variants.{variant.name}"
     if not variant.distribution.strip():
         raise _bad(blame, f"{where}.distribution", "is empty; set the variant's distribution")
+    _check_setup(variant.container_setup, f"{where}.container_setup", blame)
     for key in variant.config:
         if not CMAKE_NAME_RE.fullmatch(key):
             raise _bad(
@@ -645,6 +660,23 @@ def _check_variant(variant: Variant, blame: _Blame) -> None:
                     f"entry {entry!r} has a brace that is not one of the placeholders "
                     f"{', '.join(allowed)}; remove it",
                 )
+
+
+# The Dockerfile instructions a setup line may be: nothing that changes the base (FROM),
+# the user the build runs as (USER) or what runs (ENTRYPOINT/CMD).
+SETUP_INSTRUCTIONS = ("RUN", "ENV", "ARG", "WORKDIR")
+
+
+def _check_setup(lines: tuple[str, ...], where: str, blame: _Blame) -> None:
+    for line in lines:
+        word = line.split(maxsplit=1)[0] if line.strip() else ""
+        if word not in SETUP_INSTRUCTIONS or "\n" in line:
+            raise _bad(
+                blame,
+                where,
+                f"has {line!r}; each entry is one Dockerfile line starting with "
+                f"{', '.join(SETUP_INSTRUCTIONS)}",
+            )
 
 
 def _check_commands(commands: tuple[str, ...], where: str, blame: _Blame) -> None:

@@ -3,6 +3,7 @@ policy data): the facts the runtime-pairing gate decides on."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from importlib import resources
@@ -48,6 +49,19 @@ def read(path: Path) -> SharedObject:
     except (OSError, ELFError) as exc:
         raise PipelineError(f"cannot read {path} as an ELF shared object ({exc}).") from exc
     return SharedObject(str(path), soname, tuple(needed), frozenset(undefined), frozenset(exported))
+
+
+def comments(data: bytes, name: str) -> tuple[str, ...]:
+    """The strings of the `.comment` section (the compilers that built the objects: "GCC: (Debian
+    10.2.1-6) 10.2.1 20210110"), each once, in order."""
+    try:
+        section = ELFFile(io.BytesIO(data)).get_section_by_name(".comment")
+    except ELFError as exc:
+        raise PipelineError(f"cannot read {name} as an ELF shared object ({exc}).") from exc
+    if section is None:
+        return ()
+    strings = (part.decode("utf-8", "replace") for part in section.data().split(b"\0"))
+    return tuple(dict.fromkeys(text for text in strings if text))
 
 
 def find_system(soname: str, dirs: tuple[str, ...] = SYSTEM_DIRS) -> Path | None:

@@ -135,3 +135,12 @@ def test_the_wrong_runtime_version_in_the_smoke_venv_fails(make_config, tmp_path
         "the smoke venv holds tiny-runtime 0.0.9, but demo_cpu-1.0-py3-none-any.whl requires "
         "tiny-runtime==0.1.0; keep."
     )
+
+
+def test_comments_name_the_compiler_once(tmp_path):
+    library = compile_library(tmp_path / "liba.so", "int a() { return 1; }", "liba.so")
+    found = elf.comments(library.read_bytes(), "liba.so")
+    assert found and all(text.startswith("GCC: ") for text in found)
+    assert len(found) == len(set(found))
+    with pytest.raises(PipelineError, match=r"^cannot read x.so as an ELF shared object"):
+        elf.comments(b"not an ELF file", "x.so")

@@ -313,6 +313,35 @@ def test_container_plat_refuses_what_the_image_cannot_make(configured, getconf, 
         wheels.container_plat(configured, getconf, "img:1")
 
 
+@pytest.mark.parametrize(
+    "line, comment",
+    [
+        ("c++ (Debian 10.2.1-6) 10.2.1 20210110", "GCC: (Debian 10.2.1-6) 10.2.1 20210110"),
+        (
+            "g++ (GCC) 14.2.1 20240801 (Red Hat 14.2.1-1)",
+            "GCC: (GCC) 14.2.1 20240801 (Red Hat 14.2.1-1)",
+        ),
+        ("clang version 18.1.8", None),
+        ("", None),
+    ],
+)
+def test_expected_comment_of_a_gcc_version_line(line, comment):
+    assert wheels.expected_comment(line) == comment
+
+
+def test_compiler_problems_name_each_library_another_compiler_built():
+    expected = "GCC: (Debian 10.2.1-6) 10.2.1 20210110"
+    found = {
+        "a/liba.so": (expected, "GCC: (GNU) 12"),
+        "a/libb.so": ("GCC: (GNU) 12",),
+        "a/libc.so": (),
+    }
+    assert wheels.compiler_problems(found, expected, "img:1") == [
+        f"a/libb.so was not compiled in img:1: its .comment has GCC: (GNU) 12, not {expected!r}",
+        f"a/libc.so was not compiled in img:1: its .comment has nothing, not {expected!r}",
+    ]
+
+
 def test_outermost_mounts_cover_the_nested_ones():
     assert wheels.outermost(["/w/a/b", "/w/a", "/w/ab", "/x/", "/w/a/b/c"]) == [
         "/w/a",

@@ -18,6 +18,7 @@ from mlc_ci.plan import wheels
 from mlc_ci.run import Ref, Runner, Step
 from mlc_ci.sessions import wheel_steps, wheels_linux
 from mlc_ci.versioning import SourceVersion
+from tests.unit.test_pairing import compile_library
 
 pytestmark = pytest.mark.unit
 
@@ -100,13 +101,18 @@ def test_container_plan_builds_in_the_image_and_checks_on_the_host(cfg, tmp_path
     plan = wheels_linux.plan(args(variant="cu130", container=True, python="3"), cfg, env)
     steps = steps_by_title(plan)
     titles = [s.title for s in plan.steps]
-    image = cfg.wheel.manylinux_image
+    image = cfg.container.image
     # The tag is decided from the image before anything compiles.
-    assert titles.index(f"read the glibc of {image}") < titles.index("build demo-cu130 wheel")
+    assert titles.index(f"read the glibc and compiler of {image}") < titles.index(
+        "build demo-cu130 wheel"
+    )
+    assert titles.index("locate built wheel") + 1 == titles.index(
+        f"check the libraries were compiled in {image}"
+    )
     assert titles.index("choose the manylinux tag") < titles.index("build demo-cu130 wheel")
     build = steps["build demo-cu130 wheel"]
     assert build.argv[:3] == ("docker", "run", "--rm")
-    inner = build.argv[build.argv.index(cfg.wheel.manylinux_image) + 4 :]
+    inner = build.argv[build.argv.index(cfg.container.image) + 4 :]
     assert inner[:5] == ("python3", "-m", "pip", "wheel", "--no-deps")
     assert build.argv[-1] == str(cfg.source_dir)
     assert any(a.endswith("-container") for a in build.argv if a.startswith("-Cbuild-dir="))
@@ -128,10 +134,29 @@ def test_container_plan_builds_in_the_image_and_checks_on_the_host(cfg, tmp_path
 def test_container_tag_choice_feeds_the_verification(cfg, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     plan = wheels_linux.plan(args(variant="cpu", container=True), cfg, {})
-    ctx = {"image_glibc": "glibc 2.31\n"}
+    version = subprocess.run(
+        ("c++", "--version"), capture_output=True, text=True, check=True
+    ).stdout
+    ctx = {"image_probe": f"glibc 2.31\n{version}", "image_id": "sha256:abc\n"}
     steps_by_title(plan)["choose the manylinux tag"].action(ctx)
     assert ctx["plat"] == "manylinux_2_31_x86_64"
-    assert ctx["report"]["builder"]["glibc"] == "glibc 2.31"
+    builder = ctx["report"]["builder"]
+    assert (builder["glibc"], builder["id"]) == ("glibc 2.31", "sha256:abc")
+    assert builder["compiler"] == version.splitlines()[0]
+    # A library this host's c++ compiled passes the check; one with another compiler's does not.
+    library = compile_library(tmp_path / "libdemo.so", "int demo() { return 1; }", "libdemo.so")
+    ctx["wheel"] = str(tmp_path / "demo-1.0-py3-none-linux_x86_64.whl")
+    with zipfile.ZipFile(ctx["wheel"], "w") as wheel:
+        wheel.write(library, "demo/libdemo.so")
+        wheel.writestr("demo/__init__.py", "")
+    check = steps_by_title(plan)[f"check the libraries were compiled in {cfg.container.image}"]
+    check.action(ctx)
+    assert list(builder["libraries"]) == ["demo/libdemo.so"]
+    builder["compiler"] = "c++ (Debian 10.2.1-6) 10.2.1 20210110"
+    with pytest.raises(
+        PipelineError, match=r"demo/libdemo.so was not compiled in .*'GCC: \(Debian 10.2.1-6\)"
+    ):
+        check.action(ctx)
 
 
 def test_container_build_passes_the_shared_cache_by_name(make_config, tmp_path, monkeypatch):
@@ -384,9 +409,9 @@ def container_cfg(make_config, docker: str, base: str = ""):
     """A pipeline.toml whose engine is `docker` (and whose builder is made from `base`)."""
     text = make_config().read_text(encoding="utf-8")
     # A builder made here needs a tagged name.
-    image = 'manylinux_image = "mlc-ci/wheel-builder:bullseye"\n' if base else ""
+    image = 'image = "mlc-ci/wheel-builder:bullseye"\n' if base else ""
     text = text.replace(
-        "[variants.cpu]", f'[wheel]\nmanylinux_base = "{base}"\n{image}\n[variants.cpu]', 1
+        "[variants.cpu]", f'[container]\nbase = "{base}"\n{image}\n[variants.cpu]', 1
     )
     path = make_config(text)
     cfg = config.load(path, env={})
@@ -398,9 +423,7 @@ def test_container_image_present_needs_no_step(make_config, tmp_path, monkeypatc
     cfg = container_cfg(make_config, "")
     cfg = dataclasses.replace(
         cfg,
-        image=dataclasses.replace(
-            cfg.image, docker=docker_with(tmp_path, cfg.wheel.manylinux_image)
-        ),
+        image=dataclasses.replace(cfg.image, docker=docker_with(tmp_path, cfg.container.image)),
     )
     plan = wheels_linux.plan(args(variant="cpu", container=True, dry_run=False), cfg, {})
     titles = [s.title for s in plan.steps]
@@ -413,7 +436,7 @@ def test_a_missing_image_is_pulled_or_made_from_its_base(make_config, tmp_path, 
     pulled = container_cfg(make_config, docker_with(tmp_path))
     plan = wheels_linux.plan(args(variant="cpu", container=True, dry_run=False), pulled, {})
     pull = plan.steps[1]
-    assert pull.argv[1:] == ("pull", pulled.wheel.manylinux_image) and pull.retries == 2
+    assert pull.argv[1:] == ("pull", pulled.container.image) and pull.retries == 2
     made = container_cfg(
         make_config, docker_with(tmp_path, "mlc-ci/debian:bullseye"), "mlc-ci/debian:bullseye"
     )
@@ -438,7 +461,70 @@ def test_a_missing_base_is_one_line_before_anything_runs(make_config, tmp_path, 
     with pytest.raises(PipelineError) as err:
         wheels_linux.plan(args(variant="cpu", container=True, dry_run=False), cfg, {})
     assert str(err.value) == (
-        f"the base image mlc-ci/debian:bullseye ([wheel].manylinux_base) of "
-        f"{cfg.wheel.manylinux_image} is not in the engine; make it with "
+        f"the base image mlc-ci/debian:bullseye ([container].base) of "
+        f"{cfg.container.image} is not in the engine; make it with "
         "`docker/bootstrap-base.sh mlc-ci/debian:bullseye bullseye`."
     )
+
+
+def test_container_setup_is_baked_into_a_builder_of_its_own(make_config, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    text = (
+        make_config()
+        .read_text(encoding="utf-8")
+        .replace(
+            "[variants.cpu]",
+            '[container]\nimage = "img:1"\nsetup = ["ENV A=1"]\n\n[variants.cpu]\n'
+            'container_setup = ["RUN echo baked > /baked"]',
+            1,
+        )
+    )
+    cfg = config.load(make_config(text), env={})
+    cfg = dataclasses.replace(
+        cfg, image=dataclasses.replace(cfg.image, docker=docker_with(tmp_path, "img:1"))
+    )
+    plan = wheels_linux.plan(args(variant="cpu", container=True, dry_run=False), cfg, {})
+    baked = wheels.setup_image(
+        "cpu", wheels.setup_dockerfile("img:1", ("ENV A=1", "RUN echo baked > /baked"))
+    )
+    steps = steps_by_title(plan)
+    write, bake = (
+        steps[f"write the setup Dockerfile of {baked}"],
+        steps[f"bake the setup into {baked}"],
+    )
+    assert "--target" not in bake.argv and bake.argv[bake.argv.index("-t") + 1] == baked
+    write.action({})
+    dockerfile = tmp_path / bake.argv[bake.argv.index("-f") + 1]
+    assert dockerfile.read_text(encoding="utf-8").splitlines()[1:] == [
+        "FROM img:1",
+        "USER root",
+        "ENV A=1",
+        "RUN echo baked > /baked",
+    ]
+    # The build runs in the baked image; a changed setup names another one.
+    assert baked in steps["build demo-cpu wheel"].argv
+    assert wheels.setup_image("cpu", wheels.setup_dockerfile("img:1", ("ENV A=2",))) != baked
+
+
+def test_the_configured_default_and_the_flags(make_config, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    text = (
+        make_config()
+        .read_text(encoding="utf-8")
+        .replace(
+            "[variants.cpu]",
+            '[container]\nlinux_wheels = true\npython = "3.12"\n\n[variants.cpu]',
+            1,
+        )
+    )
+    cfg = config.load(make_config(text), env={})
+    inside = wheels_linux.plan(args(variant="cpu", container=None, python=None), cfg, {})
+    build = steps_by_title(inside)["build demo-cpu wheel"]
+    assert build.argv[:2] == ("docker", "run") and "python3.12" in build.argv
+    host = wheels_linux.plan(args(variant="cpu", container=False), cfg, {})
+    assert steps_by_title(host)["build demo-cpu wheel"].argv[0] != "docker"
+    off = config.load(make_config(text), env={"MLC_CI_CONTAINER": "0"})
+    plain = wheels_linux.plan(args(variant="cpu", container=None), off, {})
+    assert steps_by_title(plain)["build demo-cpu wheel"].argv[0] != "docker"
+    with pytest.raises(PipelineError, match=r"build there \(--no-container\)"):
+        wheels_linux.plan(args(variant="cpu", container=None, check_reproducible=True), cfg, {})

@@ -176,7 +176,9 @@ def build_argv(
         if opts.builder == "buildx"
         else [opts.docker, "build"]
     )
-    argv += ["--progress=plain", "-f", opts.dockerfile, "--target", target]
+    argv += ["--progress=plain", "-f", opts.dockerfile]
+    if target:  # a Dockerfile of one stage has none to name
+        argv += ["--target", target]
     if opts.network:
         argv += ["--network", opts.network]
     if opts.platform:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import re
 import shlex
 from pathlib import PurePosixPath
@@ -395,6 +396,38 @@ def container_plat(
             f"{setting} to {own}."
         )
     return configured
+
+
+def expected_comment(version_line: str) -> str | None:
+    """What GCC writes into `.comment` for the compiler whose `c++ --version` starts with
+    `version_line` ("c++ (Debian 10.2.1-6) 10.2.1 20210110" -> "GCC: (Debian 10.2.1-6) 10.2.1
+    20210110"); None for a compiler that is not GCC."""
+    match = re.fullmatch(r"\S+ (\(.+\) \d+\.\d+.*)", version_line.strip())
+    return f"GCC: {match[1]}" if match else None
+
+
+def compiler_problems(found: Mapping[str, Iterable[str]], expected: str, image: str) -> list[str]:
+    """Libraries (name -> their `.comment` strings) that the image's compiler did not build."""
+    return [
+        f"{name} was not compiled in {image}: its .comment has "
+        f"{', '.join(strings) or 'nothing'}, not {expected!r}"
+        for name, strings in found.items()
+        if expected not in strings
+    ]
+
+
+def setup_dockerfile(base: str, lines: Iterable[str]) -> str:
+    """The builder image with its setup lines ([container].setup, the variant's container_setup) baked on (as root: a base may end as
+    another user; the build itself runs as the caller's user)."""
+    return "\n".join(
+        [f"{MARKER}: the wheels-linux --container builder", f"FROM {base}", "USER root", *lines, ""]
+    )
+
+
+def setup_image(variant: str, dockerfile: str) -> str:
+    """The local name of a baked builder: per variant, tagged by its Dockerfile's content, so an
+    unchanged setup is built once and a changed one never reuses a stale image."""
+    return f"mlc-ci/wheel-builder-{variant}:{hashlib.sha256(dockerfile.encode()).hexdigest()[:12]}"
 
 
 def outermost(paths: Iterable[str]) -> list[str]:

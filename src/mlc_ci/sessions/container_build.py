@@ -9,15 +9,22 @@ the manylinux tag, which is read from the image before anything is compiled.
 from __future__ import annotations
 
 import os
+import re
+import zipfile
+from pathlib import Path
 from typing import Mapping
 
-from mlc_ci import host
+from mlc_ci import elf, host
 from mlc_ci.config import Config, Variant
 from mlc_ci.errors import PipelineError
 from mlc_ci.plan import docker, wheels
 from mlc_ci.run import Context, Step
 from mlc_ci.sessions import docker_build
 from mlc_ci.sessions.wheel_steps import BuildArgv, Layout
+
+# The glibc (the manylinux tag) and the compiler (the .comment check) of a builder image.
+PROBE = "getconf GNU_LIBC_VERSION && c++ --version"
+_LIBRARY = re.compile(r"\.so(\.\d+)*$")
 
 # Index settings the container's pip reads by name, when the caller has them.
 PASSED_THROUGH = ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "CCACHE_REMOTE_STORAGE")
@@ -28,8 +35,11 @@ class Container:
 
     def __init__(self, config: Config, variant: Variant, layout: Layout, python: str) -> None:
         self.config = config
-        self.image = variant.manylinux_image or config.wheel.manylinux_image
-        self.python = python if python.startswith("python") else f"python{python}"
+        self.base = variant.manylinux_image or config.container.image
+        setup = (*config.container.setup, *variant.container_setup)
+        self.dockerfile = wheels.setup_dockerfile(self.base, setup) if setup else ""
+        self.image = wheels.setup_image(variant.name, self.dockerfile) if setup else self.base
+        self.python = python if python.startswith(("python", "/")) else f"python{python}"
         self.scratch = layout.stage.parents[1]
         self.home = self.scratch / "container-home"
         self.mounts = (str(self.scratch), str(config.source_dir), str(layout.ccache))
@@ -64,50 +74,102 @@ class Container:
         tag from the image's glibc; and the cleanup steps."""
         made, cleanup = ([], []) if dry_run else self._image_steps(host_env)
         docker_cli = self.config.image.docker
-        probe = (docker_cli, "run", "--rm", "--entrypoint", "getconf", self.image)
+        probe = (docker_cli, "run", "--rm", "--entrypoint", "sh", self.image, "-c", PROBE)
         return [
             *made,
             Step("prepare the container's home", action=self._home(host_env)),
             Step(
-                f"read the glibc of {self.image}",
-                (*probe, "GNU_LIBC_VERSION"),
+                f"read the id of {self.image}",
+                (docker_cli, "image", "inspect", "--format", "{{.Id}}", self.image),
                 capture=True,
-                save_as="image_glibc",
+                save_as="image_id",
+            ),
+            Step(
+                f"read the glibc and compiler of {self.image}",
+                probe,
+                capture=True,
+                save_as="image_probe",
+                on_fail=f"{self.image} cannot run getconf and c++; a builder image needs both",
             ),
             Step("choose the manylinux tag", action=self._plat()),
         ], cleanup
+
+    def after_build(self) -> list[Step]:
+        """Proof that the project's own libraries were compiled in the image: each one's
+        `.comment` names the image's compiler (the raw wheel: nothing grafted yet)."""
+        return [Step(f"check the libraries were compiled in {self.image}", action=_compiled_in)]
 
     def _image_steps(self, host_env: Mapping[str, str]) -> tuple[list[Step], list[Step]]:
         docker_cli = self.config.image.docker
         host.require_engine(docker_cli)
         if host.image_present(docker_cli, self.image):
             return [], []
-        base = self.config.wheel.manylinux_base
+        made, cleanup = (
+            ([], []) if host.image_present(docker_cli, self.base) else self._base(host_env)
+        )
+        if self.dockerfile:
+            made += self._bake()
+        return made, cleanup
+
+    def _base(self, host_env: Mapping[str, str]) -> tuple[list[Step], list[Step]]:
+        """Pull the builder image, or make it from [container].base."""
+        docker_cli = self.config.image.docker
+        base = self.config.container.base
         if not base:
             return [self._pull()], []
         if not host.image_present(docker_cli, base):
             suite = base.rpartition(":")[2]
             raise PipelineError(
-                f"the base image {base} ([wheel].manylinux_base) of {self.image} is not in the "
+                f"the base image {base} ([container].base) of {self.base} is not in the "
                 f"engine; make it with `docker/bootstrap-base.sh {base} {suite}`."
             )
         args = {"BASE_IMAGE": base}
         copy, remove = docker_build.ca_steps(host_env, args)
+        dockerfile = os.path.relpath(self.config.root / self.config.image.dockerfile)
+        make = self._build_step(
+            f"make {self.base} from {base} (the Dockerfile's toolchain stage)",
+            (dockerfile, "toolchain", "."),
+            (self.base, args),
+        )
+        return [*copy, make], remove
+
+    def _bake(self) -> list[Step]:
+        """The setup lines on top of the builder, as a local image of their own."""
+        where = self.scratch / "container-setup" / self.image.rpartition(":")[2]
+        dockerfile = where / "Dockerfile"
+
+        def write(ctx: Context) -> None:
+            del ctx
+            where.mkdir(parents=True, exist_ok=True)
+            dockerfile.write_text(self.dockerfile, encoding="utf-8")
+
+        return [
+            Step(f"write the setup Dockerfile of {self.image}", action=write),
+            self._build_step(
+                f"bake the setup into {self.image}",
+                (str(dockerfile), "", str(where)),
+                (self.image, {}),
+            ),
+        ]
+
+    def _build_step(self, title: str, source: tuple[str, str, str], made) -> Step:
+        """docker build of (Dockerfile, target, context), tagged `made` = (image, build args)."""
         builder, _ = docker_build.builder_of(self.config, False)
+        dockerfile, target, context = source
         opts = docker.BuildOptions(
-            docker=docker_cli,
+            docker=self.config.image.docker,
             builder=builder,
-            dockerfile=os.path.relpath(self.config.root / self.config.image.dockerfile),
-            context=".",
+            dockerfile=dockerfile,
+            context=context,
             network=self.config.image.network,
         )
         iid = str(self.scratch / "container-image.iid")
-        make = Step(
-            f"make {self.image} from {base} (the Dockerfile's toolchain stage)",
-            docker.build_argv(opts, "toolchain", [self.image], args, iid),
+        image, args = made
+        return Step(
+            title,
+            docker.build_argv(opts, target, [image], args, iid),
             env=docker.build_env(builder),
         )
-        return [*copy, make], remove
 
     def _pull(self) -> Step:
         return Step(
@@ -115,7 +177,7 @@ class Container:
             (self.config.image.docker, "pull", self.image),
             retries=2,
             on_fail=f"the container image {self.image} is not in the engine and cannot be "
-            "pulled; on a host without a registry make a local one: set [wheel].manylinux_base "
+            "pulled; on a host without a registry make a local one: set [container].base "
             "to a base made by docker/bootstrap-base.sh (examples/mini-llm does)",
         )
 
@@ -130,18 +192,39 @@ class Container:
 
     def _plat(self):
         def action(ctx: Context) -> None:
+            lines = ctx["image_probe"].splitlines() or [""]
             plat = wheels.container_plat(
-                self.config.wheel.plat,
-                ctx["image_glibc"],
-                self.image,
-                self.config.set_by("wheel.plat"),
+                self.config.wheel.plat, lines[0], self.image, self.config.set_by("wheel.plat")
             )
-            print(f"      {self.image}: {ctx['image_glibc'].strip()}, so the wheel is {plat}")
+            compiler = lines[1].strip() if len(lines) > 1 else ""
+            print(f"      {self.image}: {lines[0].strip()}, so the wheel is {plat}; {compiler}")
             ctx["plat"] = plat
             ctx.setdefault("report", {})["builder"] = {
                 "image": self.image,
-                "glibc": ctx["image_glibc"].strip(),
+                "id": ctx["image_id"].strip(),
+                "glibc": lines[0].strip(),
+                "compiler": compiler,
                 "plat": plat,
             }
 
         return action
+
+
+def _compiled_in(ctx: Context) -> None:
+    builder = ctx["report"]["builder"]
+    expected = wheels.expected_comment(builder["compiler"])
+    if expected is None:
+        print(f"      {builder['compiler']!r} is not GCC: its .comment is not checked")
+        return
+    found = {}
+    with zipfile.ZipFile(ctx["wheel"]) as raw:
+        for name in raw.namelist():
+            if _LIBRARY.search(name):
+                found[name] = elf.comments(raw.read(name), name)
+    problems = wheels.compiler_problems(found, expected, builder["image"])
+    if not found:
+        problems = [f"{Path(ctx['wheel']).name} holds no shared library to check"]
+    if problems:
+        raise PipelineError("; ".join(problems) + ".")
+    builder["libraries"] = {name: list(strings) for name, strings in found.items()}
+    print(f"      {len(found)} libraries, each built by {expected[5:]}")

@@ -27,14 +27,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", help="where verified wheels go (default: [wheel].dist_dir)")
     parser.add_argument(
         "--container",
-        action="store_true",
-        help="compile in the variant's builder image ([wheel].manylinux_image), whose glibc "
-        "decides the manylinux tag; repair, verification and smoke stay on the host",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="compile in the variant's builder image ([container].image), whose glibc "
+        "decides the manylinux tag; repair, verification and smoke stay on the host "
+        "(default: [container].linux_wheels)",
     )
     parser.add_argument(
         "--python",
-        default="3",
-        help="the builder image's Python for --container (3: python3; 3.12: python3.12)",
+        help="the builder image's Python for --container (default [container].python; "
+        "3.12 means python3.12)",
     )
     parser.add_argument(
         "--check-reproducible",
@@ -44,13 +46,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def in_container(args: argparse.Namespace, config: Config) -> bool:
+    """--container / --no-container, else [container].linux_wheels (MLC_CI_CONTAINER)."""
+    return config.container.linux_wheels if args.container is None else args.container
+
+
 def resolve_variant(
     args: argparse.Namespace, config: Config, env: Mapping[str, str]
 ) -> tuple[Variant, str, str | None]:
     """The variant to build, why, and the CUDA home to build it with."""
     # Plain `nox -s wheels-linux` builds `auto`: the CUDA variant of the host's toolkit, else cpu.
     requested = args.variant or env.get("MLC_CI_VARIANT") or "auto"
-    if args.container and requested != "auto":
+    if in_container(args, config) and requested != "auto":
         # The builder image brings the CUDA toolkit; the host needs none.
         variant = config.variant(requested)
         return variant, f"variant '{variant.name}' (toolkit from the builder image)", None
@@ -90,6 +97,7 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
     # The pair just before the project's build (with the same compilers and caches).
     _pair_build(steps, (config, variant, layout), (build_env, repair_env, env), how, keep)
     steps.append(Step("locate built wheel", action=wheel_steps.locate(layout.raw, "wheel")))
+    steps += container.after_build() if container else []
     steps += _repair_and_verify(
         config, (variant, version), layout, (excludes, repair_env, how[1]), keep
     )
@@ -105,18 +113,20 @@ def _where(args, config: Config, built, env: Mapping[str, str], home: str | None
     """Host or builder container: (container, (build command, repair plat), build environment
     factory)."""
     variant, layout, version = built
-    if not args.container:
+    if not in_container(args, config):
         env_at = _env_factory(config, variant, layout, (version, home), env)
         use_ccache = host.has_tool("ccache", env)
         how = (wheel_steps.host_build(config), config.wheel.plat)
         return None, how, _defaulted(env_at, use_ccache)
     if args.check_reproducible:
         raise PipelineError(
-            "--check-reproducible rebuilds on the host; drop --container, or drop the check."
+            "--check-reproducible rebuilds on the host; build there (--no-container), or drop "
+            "the check."
         )
     # Its own CMake tree: a host configure's cache names the host's compilers.
     layout.cmake_build = layout.cmake_build.with_name(layout.cmake_build.name + "-container")
-    container = container_build.Container(config, variant, layout, args.python)
+    python = args.python or config.container.python
+    container = container_build.Container(config, variant, layout, python)
     # CUDA: the image's toolkit; ccache: the image decides (wheels.CONTAINER_PRELUDE).
     cuda = "/usr/local/cuda" if variant.is_cuda else None
     env_at = _env_factory(config, variant, layout, (version, cuda), env)
