@@ -105,6 +105,13 @@ def rehearse(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
+def mutants(session: nox.Session) -> None:
+    """Mutation testing of plan/ and config.py with mutmut (about an hour on 2 cores)."""
+    _toolkit(session, "test", "mutants")
+    _mlc_ci(session, "mutants")
+
+
+@nox.session(default=False)
 def bench(session: nox.Session) -> None:
     """Benchmarks on mini-llm (benchmarks/README.md): `-- --reps 3 --only wheel,remote`."""
     _toolkit(session, "test", "docker", "wheels")

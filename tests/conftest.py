@@ -51,6 +51,12 @@ def _no_runner_event(monkeypatch) -> None:
     for name in list(os.environ):
         if name.startswith(("GITHUB_", "RUNNER_")):
             monkeypatch.delenv(name)
+    # `nox -s mutants`: while mutmut maps tests to functions ("stats"), a CLI subprocess started
+    # elsewhere cannot record (mutmut reads its settings from the current directory), so it runs
+    # the code unmutated; in-process calls are still recorded. A mutant's name stays: the
+    # subprocesses then run that mutant too.
+    if os.environ.get("MUTANT_UNDER_TEST") == "stats":
+        monkeypatch.delenv("MUTANT_UNDER_TEST")
 
 
 @pytest.fixture(name="root")

@@ -19,6 +19,7 @@ from mlc_ci.errors import PipelineError
 from mlc_ci.plan import matrix as ci_matrix
 from mlc_ci.run import Runner
 from mlc_ci.sessions import index as index_session
+from mlc_ci.sessions import mutants as mutants_session
 from mlc_ci.sessions import promote as promote_session
 from mlc_ci.sessions import registry
 from mlc_ci.sessions import rehearse as rehearse_session
@@ -59,6 +60,10 @@ def build_parser(sessions: Mapping[str, SessionDef]) -> argparse.ArgumentParser:
     _common(rehearse)
     rehearse.add_argument("--dry-run", action="store_true", help="print the jobs only")
     rehearse_session.add_arguments(rehearse)
+    mutants = sub.add_parser("mutants", help="mutation testing of plan/ and config.py (mutmut)")
+    _common(mutants)
+    mutants.add_argument("--dry-run", action="store_true", help="print the plan only")
+    mutants_session.add_arguments(mutants)
     plan = sub.add_parser("plan", help="print a session's plan without running it")
     plan.add_argument("session", choices=sorted(sessions))
     plan.add_argument("session_args", nargs=argparse.REMAINDER)
@@ -95,14 +100,14 @@ def _index_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def _index(args: argparse.Namespace, env: dict[str, str], out: TextIO) -> int:
-    """`index ...`, `promote` and `rehearse`: the tools beside the sessions."""
-    if args.command == "rehearse":
-        defn = SessionDef(
-            "rehearse", "", rehearse_session.add_arguments, rehearse_session.plan_rehearsal
-        )
-        return execute(defn, args, config_mod.load(args.config, env), env, out)
-    if args.command == "promote":
-        defn = SessionDef("promote", "", promote_session.add_arguments, promote_session.plan)
+    """`index ...`, `promote`, `rehearse` and `mutants`: the tools beside the sessions."""
+    tools = {
+        "mutants": (mutants_session.add_arguments, mutants_session.plan),
+        "rehearse": (rehearse_session.add_arguments, rehearse_session.plan_rehearsal),
+        "promote": (promote_session.add_arguments, promote_session.plan),
+    }
+    if args.command in tools:
+        defn = SessionDef(args.command, "", *tools[args.command])
         return execute(defn, args, config_mod.load(args.config, env), env, out)
     if args.index_command == "yank":
         return index_session.yank(Path(args.root), (args.project, args.version, args.reason), out)
@@ -186,7 +191,7 @@ def _dispatch(argv: list[str], env: dict[str, str], out: TextIO) -> int:
             print(f"mlc-ci: note: {ignored_note(version)}", file=sys.stderr)
         print(json.dumps(data, indent=2), file=out)
         return 0
-    if args.command in ("index", "promote", "rehearse"):
+    if args.command in ("index", "promote", "rehearse", "mutants"):
         return _index(args, env, out)
     if args.command == "plan":
         rest = list(args.session_args)
