@@ -417,8 +417,9 @@ def compiler_problems(found: Mapping[str, Iterable[str]], expected: str, image: 
 
 
 def setup_dockerfile(base: str, lines: Iterable[str]) -> str:
-    """The builder image with its setup lines ([container].setup, the variant's container_setup) baked on (as root: a base may end as
-    another user; the build itself runs as the caller's user)."""
+    """The builder image with its setup lines ([container].setup, then the variant's
+    container_setup) baked on, as root: a base may end as another user (the build itself runs
+    as the caller's user)."""
     return "\n".join(
         [f"{MARKER}: the wheels-linux --container builder", f"FROM {base}", "USER root", *lines, ""]
     )
