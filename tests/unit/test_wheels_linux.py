@@ -405,15 +405,18 @@ def docker_with(tmp_path, *present: str) -> str:
     return str(path)
 
 
+def before_cpu(make_config, tables: str):
+    """A pipeline.toml with `tables` in place of its `[variants.cpu]` header."""
+    return make_config(
+        make_config().read_text(encoding="utf-8").replace("[variants.cpu]", tables, 1)
+    )
+
+
 def container_cfg(make_config, docker: str, base: str = ""):
     """A pipeline.toml whose engine is `docker` (and whose builder is made from `base`)."""
-    text = make_config().read_text(encoding="utf-8")
     # A builder made here needs a tagged name.
     image = 'image = "mlc-ci/wheel-builder:bullseye"\n' if base else ""
-    text = text.replace(
-        "[variants.cpu]", f'[container]\nbase = "{base}"\n{image}\n[variants.cpu]', 1
-    )
-    path = make_config(text)
+    path = before_cpu(make_config, f'[container]\nbase = "{base}"\n{image}\n[variants.cpu]')
     cfg = config.load(path, env={})
     return dataclasses.replace(cfg, image=dataclasses.replace(cfg.image, docker=docker))
 
@@ -469,17 +472,14 @@ def test_a_missing_base_is_one_line_before_anything_runs(make_config, tmp_path, 
 
 def test_container_setup_is_baked_into_a_builder_of_its_own(make_config, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    text = (
-        make_config()
-        .read_text(encoding="utf-8")
-        .replace(
-            "[variants.cpu]",
+    cfg = config.load(
+        before_cpu(
+            make_config,
             '[container]\nimage = "img:1"\nsetup = ["ENV A=1"]\n\n[variants.cpu]\n'
             'container_setup = ["RUN echo baked > /baked"]',
-            1,
-        )
+        ),
+        env={},
     )
-    cfg = config.load(make_config(text), env={})
     cfg = dataclasses.replace(
         cfg, image=dataclasses.replace(cfg.image, docker=docker_with(tmp_path, "img:1"))
     )
@@ -508,22 +508,16 @@ def test_container_setup_is_baked_into_a_builder_of_its_own(make_config, tmp_pat
 
 def test_the_configured_default_and_the_flags(make_config, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    text = (
-        make_config()
-        .read_text(encoding="utf-8")
-        .replace(
-            "[variants.cpu]",
-            '[container]\nlinux_wheels = true\npython = "3.12"\n\n[variants.cpu]',
-            1,
-        )
+    path = before_cpu(
+        make_config, '[container]\nlinux_wheels = true\npython = "3.12"\n\n[variants.cpu]'
     )
-    cfg = config.load(make_config(text), env={})
+    cfg = config.load(path, env={})
     inside = wheels_linux.plan(args(variant="cpu", container=None, python=None), cfg, {})
     build = steps_by_title(inside)["build demo-cpu wheel"]
     assert build.argv[:2] == ("docker", "run") and "python3.12" in build.argv
     host = wheels_linux.plan(args(variant="cpu", container=False), cfg, {})
     assert steps_by_title(host)["build demo-cpu wheel"].argv[0] != "docker"
-    off = config.load(make_config(text), env={"MLC_CI_CONTAINER": "0"})
+    off = config.load(path, env={"MLC_CI_CONTAINER": "0"})
     plain = wheels_linux.plan(args(variant="cpu", container=None), off, {})
     assert steps_by_title(plain)["build demo-cpu wheel"].argv[0] != "docker"
     with pytest.raises(PipelineError, match=r"build there \(--no-container\)"):
