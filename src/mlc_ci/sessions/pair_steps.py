@@ -21,7 +21,8 @@ from mlc_ci.run import Context, Ref, Step
 from mlc_ci.sessions import wheel_steps
 from mlc_ci.sessions.wheel_steps import Layout, locate
 
-_LIBRARY = re.compile(r"\.so(\.\d+)*$")
+# A shared library by its name in a wheel: libx.so, libx.so.1.2.
+LIBRARY = re.compile(r"\.so(\.\d+)*$")
 
 
 class PairLayout:
@@ -217,7 +218,7 @@ def _requires_dist(wheel: str) -> list[str]:
 
 def _libraries(wheel: str) -> list[str]:
     with zipfile.ZipFile(wheel) as archive:
-        return [n for n in archive.namelist() if _LIBRARY.search(n)]
+        return [n for n in archive.namelist() if LIBRARY.search(n)]
 
 
 def _site_packages(venv: Path) -> Path:
