@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
+import shutil
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -39,7 +42,14 @@ Warning: At least one dependent DLL needs to be copied into the wheel but was no
 def args(**kw):
     """Parsed wheels-windows arguments."""
     return argparse.Namespace(
-        **{"variant": None, "out": None, "cross": None, "dry_run": True, **kw}
+        **{
+            "variant": None,
+            "out": None,
+            "cross": None,
+            "dry_run": True,
+            "check_reproducible": False,
+            **kw,
+        }
     )
 
 
@@ -278,3 +288,61 @@ def test_msvc_with_ninja_and_ccache_uses_the_shared_cache(mlc, tmp_path, monkeyp
     assert (
         order.index("connect the shared compile cache") < built < order.index("ccache statistics")
     )
+
+
+def test_stripped_runtime_dlls_keep_their_pe_timestamps(mini, tmp_path, monkeypatch):
+    # The pair's wheel is released once at its version: its grafted runtime DLLs must come out
+    # of strip the same at every build (strip writes the current time without --preserve-dates).
+    if not shutil.which(windows.MINGW_CXX):
+        pytest.skip(f"no MinGW-w64 ({windows.MINGW_CXX}) here")
+    monkeypatch.chdir(tmp_path)
+    plan = wheels_windows.plan(args(cross="mingw", dry_run=False), mini, dict(os.environ))
+    strip = step(plan, "strip the runtime DLLs")
+    dlls = [Path(arg) for arg in strip.argv if arg.endswith(".dll")]
+    assert sorted(dll.name for dll in dlls) == sorted(windows.MINGW_RUNTIME)
+    stripped = []
+    for attempt in range(2):
+        runner = Runner(out=io.StringIO())
+        runner.run(step(plan, "collect the MinGW runtime DLLs"))
+        originals = {dll.name: pe_timestamp(dll.read_bytes()) for dll in dlls}
+        if attempt:
+            for dll in dlls:  # copies made at another time than the first ones
+                os.utime(dll, (1_600_000_000, 1_600_000_000))
+        runner.run(strip)
+        stripped.append({dll.name: dll.read_bytes() for dll in dlls})
+        assert {dll.name: pe_timestamp(dll.read_bytes()) for dll in dlls} == originals
+    assert stripped[0] == stripped[1]
+    assert all(len(data) < 10_000_000 for data in stripped[0].values())  # stripped indeed
+
+
+def pe_timestamp(data: bytes) -> int:
+    """TimeDateStamp of a PE file's COFF header (after the 'PE\\0\\0' signature)."""
+    header = int.from_bytes(data[0x3C:0x40], "little")
+    assert data[header : header + 4] == b"PE\0\0"
+    return int.from_bytes(data[header + 8 : header + 12], "little")
+
+
+def test_cross_plan_checks_reproducibility_with_the_same_repair(mini, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    plan = wheels_windows.plan(args(cross="mingw", check_reproducible=True), mini, {})
+    order = titles(plan)
+    first, again = step(plan, "delvewheel repair"), step(plan, "delvewheel repair the rebuild")
+    # The rebuild is repaired as the first build was, into its own directory.
+    assert first.argv[:-3] == again.argv[:-3] and again.env == first.env
+    assert again.argv[-1] == "{rebuilt_wheel}" and again.argv[-2] != first.argv[-2]
+    assert first.env["PYTHONHASHSEED"] == "0"  # delvewheel's .load-order in one order
+    rebuild = step(plan, "rebuild in a second directory")
+    assert rebuild.env["CCACHE_DISABLE"] == "1"
+    assert (
+        rebuild.env["SKBUILD_CMAKE_ARGS"]
+        == step(plan, "build mini-llm-cpu").env["SKBUILD_CMAKE_ARGS"]
+    )  # the same MinGW toolchain file
+    assert order.index("compare the two repaired wheels") < order.index(plan.steps[-1].title)
+    assert "compare the two repaired wheels" not in titles(
+        wheels_windows.plan(args(cross="mingw"), mini, {})
+    )
+
+
+def test_reproducibility_check_needs_the_cross_build(mlc):
+    with pytest.raises(PipelineError, match="add `--cross mingw`"):
+        wheels_windows.plan(args(check_reproducible=True), mlc, {})

@@ -73,6 +73,19 @@ def repair_argv(options: tuple[str, ...], out_dir: str, wheel: str) -> tuple[str
     return ("delvewheel", "repair", *options, "-w", out_dir, wheel)
 
 
+def repair_env(epoch: int | None) -> dict[str, str]:
+    """The environment of `delvewheel repair` that makes its wheel reproducible.
+
+    delvewheel lists the grafted DLLs of `.load-order-*` in set order, which follows Python's
+    string hashing: a fixed PYTHONHASHSEED gives one order. SOURCE_DATE_EPOCH (the version's
+    commit time) dates the zip entries.
+    """
+    env = {"PYTHONHASHSEED": "0"}
+    if epoch is not None:
+        env["SOURCE_DATE_EPOCH"] = str(epoch)
+    return env
+
+
 def parse_show(text: str) -> dict[str, list[str]]:
     """Sections of `delvewheel show` output: to copy, missing, in the wheel, system, excluded."""
     sections: dict[str, list[str]] = {

@@ -32,19 +32,23 @@ class Rebuild:
 
 
 EnvAt = Callable[[str, bool], Mapping[str, str]]  # (base directory, ccache?) -> build env
+# (output directory, the wheel to repair) -> the platform's repair command
+RepairFor = Callable[[str, Ref], tuple[str, ...]]
 
 
 def steps(
     config: Config,
     layout: Layout,
     envs: tuple[EnvAt, Mapping[str, str]],
-    excludes: tuple[str, ...],
+    repair: tuple[str, RepairFor],
     keep: str,
 ) -> list[Step]:
     """Copy, rebuild, repair and compare; `envs`: the build env for a base directory (the
-    first build's, moved to the copy) and the repair env."""
+    first build's, moved to the copy) and the repair env; `repair`: the repair's name
+    (auditwheel, delvewheel) and command, the first build's."""
     again = Rebuild(config, layout)
     env_at, repair_env = envs
+    tool, repair_for = repair
     build_env = {**env_at(str(again.root), False), "CCACHE_DISABLE": "1"}
     return [
         Step("copy the source for the rebuild", action=_copy(config.source_dir, again)),
@@ -62,10 +66,8 @@ def steps(
         ),
         Step("locate the rebuilt wheel", action=locate(again.raw, "rebuilt_wheel")),
         Step(
-            "auditwheel repair the rebuild",
-            wheels.repair_argv(
-                config.wheel.plat, excludes, str(again.repaired), Ref("rebuilt_wheel")
-            ),
+            f"{tool} repair the rebuild",
+            repair_for(str(again.repaired), Ref("rebuilt_wheel")),
             env=repair_env,
             on_fail=keep,
         ),

@@ -103,10 +103,20 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
     )
     steps += _smoke(config, variant, (layout, data), keep, (env, notes))
     if args.check_reproducible:
-        steps += reproducible.steps(config, layout, (env_at, repair_env), excludes, keep)
+
+        steps += _rebuild_check(config, layout, (env_at, repair_env), excludes, keep)
     steps += wheel_steps.publish_steps(config, variant, layout)
     restore = [*cleanup, Step("restore source tree", action=wheel_steps.restore())]
     return Plan(f"wheels-linux-{variant.name}", steps, data, restore, notes)
+
+
+def _rebuild_check(config: Config, layout, envs, excludes, keep: str) -> list[Step]:
+    """--check-reproducible: the rebuild, repaired with the first build's auditwheel command."""
+
+    def repair_for(out_dir: str, wheel: Ref) -> tuple[str, ...]:
+        return wheels.repair_argv(config.wheel.plat, excludes, out_dir, wheel)
+
+    return reproducible.steps(config, layout, envs, ("auditwheel", repair_for), keep)
 
 
 def _where(args, config: Config, built, env: Mapping[str, str], home: str | None):

@@ -15,7 +15,7 @@ from mlc_ci.config import Config, Variant, require_source
 from mlc_ci.errors import PipelineError
 from mlc_ci.plan import wheels, windows
 from mlc_ci.run import Context, Ref, Step, capture
-from mlc_ci.sessions import pair_steps, wheel_steps
+from mlc_ci.sessions import pair_steps, reproducible, wheel_steps
 from mlc_ci.sessions.base import Plan, SessionDef
 
 
@@ -24,6 +24,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--variant", help="cpu, cu128, vulkan, ... (variants with windows = true)")
     parser.add_argument("--out", help="where verified wheels go (default: [wheel].dist_dir)")
     parser.add_argument("--cross", choices=["mingw"], help="cross-compile on Linux with MinGW-w64")
+    parser.add_argument(
+        "--check-reproducible",
+        action="store_true",
+        help="(--cross mingw) rebuild from a copy of the source in a second directory, without "
+        "any compile cache, and require a byte-identical repaired wheel",
+    )
 
 
 def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Plan:
@@ -33,6 +39,11 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
         raise PipelineError(
             f"variant '{variant.name}' is not built for Windows ([variants.{variant.name}]"
             ".windows = false); pick another variant."
+        )
+    if args.check_reproducible and not args.cross:
+        raise PipelineError(
+            "--check-reproducible compares two MinGW cross builds; add `--cross mingw`, or drop "
+            "the flag for the MSVC build."
         )
     if not args.dry_run:
         require_source(config)
@@ -71,19 +82,9 @@ def _cross_plan(args, config: Config, built, layout, env) -> Plan:
             f"[wheel].mingw_toolchain names {toolchain}, which does not exist; point it at the "
             f"CMake toolchain file (relative to the source, {config.source_dir})."
         )
-    source = str(config.source_dir)
-    build_env = {
-        **wheels.build_env(
-            ccache_dir=str(layout.ccache) if host.has_tool("ccache", env) else None,
-            jobs=host.jobs(env),
-            cuda_home=None,
-            pins=config.project.build_requires,
-            base_dir=os.path.commonpath([source, str(layout.cmake_build)]),
-            epoch=version.epoch,
-            map_prefix=env,
-        ),
-        **windows.cross_env(toolchain),
-    }
+    env_at = _cross_env(config, layout, (version, toolchain), env)
+    base_dir = os.path.commonpath([str(config.source_dir), str(layout.cmake_build)])
+    build_env = env_at(base_dir, host.has_tool("ccache", env))
     before, after, _ = wheel_steps.ccache_steps(config, env, build_env)
     runtime = [str(layout.runtime / dll) for dll in windows.MINGW_RUNTIME]
     steps = [
@@ -93,19 +94,32 @@ def _cross_plan(args, config: Config, built, layout, env) -> Plan:
         ),
         Step("collect the MinGW runtime DLLs", action=_collect_mingw_runtime(layout.runtime)),
         # Debian's DLLs carry debug info (libstdc++-6.dll: ~24 MB); stripped copies get grafted.
-        Step("strip the runtime DLLs", (windows.MINGW_STRIP, "--strip-unneeded", *runtime)),
+        # --preserve-dates keeps each DLL's own PE timestamp: without it strip writes the current
+        # time, and the pair's wheel, released once at its version, differs at every build.
+        Step(
+            "strip the runtime DLLs",
+            (windows.MINGW_STRIP, "--strip-unneeded", "--preserve-dates", *runtime),
+        ),
         *before,
         *_pair_build((config, variant, layout, env), build_env, ([str(layout.runtime)], ":")),
         _build_step(config, variant, layout, build_env),
         *after,
         Step("locate built wheel", action=wheel_steps.locate(layout.raw, "wheel")),
     ]
-    steps += _repair_steps(config, variant, layout, [str(layout.runtime)], "mingw", ":")
+    steps += _repair_steps(config, built, layout, [str(layout.runtime)], "mingw", ":")
     steps.append(Step("check the stamped version", action=wheel_steps.check_version(version)))
     if config.pair.enabled:
         steps.append(pair_steps.requirement_step(config, variant, _keep(layout)))
         if not config.pair_source:
             steps += pair_steps.channel_steps(config, variant, layout, _keep(layout))
+    if args.check_reproducible:
+        options = _repair_options(config, variant, [str(layout.runtime)], ":")
+
+        def repair_for(out_dir: str, wheel: Ref) -> tuple[str, ...]:
+            return windows.repair_argv(options, out_dir, wheel)
+
+        envs = (env_at, windows.repair_env(version.epoch))
+        steps += reproducible.steps(config, layout, envs, ("delvewheel", repair_for), _keep(layout))
     wine = host.find_wine(env)
     how = "cross-compiled with MinGW-w64 on Linux"
     if wine:
@@ -115,6 +129,28 @@ def _cross_plan(args, config: Config, built, layout, env) -> Plan:
         how += "; no wine64 here, so the DLLs are not load-tested"
     steps += wheel_steps.publish_steps(config, variant, layout)
     return _plan(variant, steps, how)
+
+
+def _cross_env(config: Config, layout, probed, env: Mapping[str, str]):
+    """The cross build's environment for a base directory (the checkout, or the rebuild's
+    copy), with or without ccache."""
+    version, toolchain = probed
+
+    def env_at(base_dir: str, ccache: bool) -> dict[str, str]:
+        return {
+            **wheels.build_env(
+                ccache_dir=str(layout.ccache) if ccache else None,
+                jobs=host.jobs(env),
+                cuda_home=None,
+                pins=config.project.build_requires,
+                base_dir=base_dir,
+                epoch=version.epoch,
+                map_prefix=env,
+            ),
+            **windows.cross_env(toolchain),
+        }
+
+    return env_at
 
 
 def _keep(layout) -> str:
@@ -133,7 +169,13 @@ def _pair_build(where, build_env, search) -> list[Step]:
 
     build = (build_env, wheel_steps.host_build(config))
     return pair_steps.build_steps(
-        config, variant, layout, build, (repair_for, {}), _keep(layout), env=env
+        config,
+        variant,
+        layout,
+        build,
+        (repair_for, windows.repair_env(None)),
+        _keep(layout),
+        env=env,
     )
 
 
@@ -243,7 +285,7 @@ def _msvc_plan(config: Config, built, layout, env) -> Plan:
         *after,
         Step("locate built wheel", action=wheel_steps.locate(layout.raw, "wheel")),
     ]
-    steps += _repair_steps(config, variant, layout, add, "msvc", ";")
+    steps += _repair_steps(config, built, layout, add, "msvc", ";")
     steps.append(Step("check the stamped version", action=wheel_steps.check_version(version)))
     if config.pair.enabled:
         steps.append(pair_steps.requirement_step(config, variant, keep))
@@ -269,9 +311,14 @@ def _build_step(config: Config, variant: Variant, layout, env: dict[str, str]) -
     return Step(f"build {variant.distribution} wheel", argv, env=env)
 
 
-def _repair_steps(config, variant, layout, add_path, toolchain, pathsep) -> list[Step]:
+def _repair_options(config, variant, add_path, pathsep) -> tuple[str, ...]:
+    return windows.delvewheel_args(add_path, _dll_excludes(config, variant), pathsep)
+
+
+def _repair_steps(config, built, layout, add_path, toolchain, pathsep) -> list[Step]:
+    variant, version = built
     excludes = _dll_excludes(config, variant)
-    options = windows.delvewheel_args(add_path, excludes, pathsep)
+    options = _repair_options(config, variant, add_path, pathsep)
     keep = f"the unrepaired wheel stays in {layout.raw}; nothing was copied to {layout.out}"
     expected = windows.expected_files(config, variant, toolchain)
     return [
@@ -285,6 +332,7 @@ def _repair_steps(config, variant, layout, add_path, toolchain, pathsep) -> list
         Step(
             "delvewheel repair",
             windows.repair_argv(options, str(layout.repaired), Ref("wheel")),
+            env=windows.repair_env(version.epoch),
             on_fail=keep,
         ),
         Step("locate repaired wheel", action=wheel_steps.locate(layout.repaired, "repaired")),
