@@ -105,6 +105,10 @@ class Wheel:
     tests: str = ""  # the source's own pytest suite (relative to it), run in the ci image
     auditwheel_exclude: tuple[str, ...] = ()
     expected_files: tuple[str, ...] = ()
+    # Libraries the project ships itself although their sonames are excluded (globs over paths).
+    packed: tuple[str, ...] = ()
+    # Paths (globs) the stray-build-file rule lets through (MLC-LLM's static archives).
+    allow_files: tuple[str, ...] = ()
     smoke: tuple[str, ...] = ()
 
 

@@ -228,7 +228,8 @@ def test_content_problems():
     assert problems == [
         "stray build file mini_llm/__pycache__/x.cpython-312.pyc",
         "duplicate entry mini_llm/__init__.py",
-        "mini_llm.libs/libcudart-1234.so.13 is on the exclude list but was packed into the wheel",
+        "mini_llm.libs/libcudart-1234.so.13 is on the exclude list but was packed into the wheel "
+        "(list it in [wheel].packed if the project ships it itself)",
         "expected file mini_llm/libmini_llm_cuda.so is missing",
     ]
     assert (

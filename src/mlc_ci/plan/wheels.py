@@ -284,15 +284,39 @@ def wheel_tags(wheel_name: str) -> list[str]:
     return wheel_name.removesuffix(".whl").split("-")[-1].split(".")
 
 
-def external_libraries(audit: Mapping[str, Any]) -> list[str]:
-    """Sonames the wheel still needs from outside itself, per `auditwheel show --json`."""
-    return sorted(audit.get("external_libs", {}))
+def external_libraries(audit: Mapping[str, Any], tags: Iterable[str] = ()) -> list[str]:
+    """Sonames from outside the wheel that its own platform tags do not allow, per
+    `auditwheel show --json`.
+
+    auditwheel's `external_libs` is computed for its strictest policy (manylinux_2_5), so it
+    names libmvec.so.1, which manylinux_2_24 and newer allow. `policy_upgrades[<tag>]` lists
+    what one stricter policy than the wheel meets would have to eliminate; a tag without an
+    entry there needs nothing eliminated. Without a policy tag (linux_x86_64), or from an
+    auditwheel without `policy_upgrades`, the strict list stands.
+    """
+    upgrades = audit.get("policy_upgrades")
+    policies = [_policy_name(tag) for tag in tags if tag.startswith(("manylinux", "musllinux"))]
+    if not policies or upgrades is None:
+        return sorted(audit.get("external_libs", {}))
+    return sorted(
+        {lib for name in policies for lib in upgrades.get(name, {}).get("libs_to_eliminate", ())}
+    )
+
+
+def _policy_name(tag: str) -> str:
+    """auditwheel's policy name for a tag: the PEP 600 spelling of a legacy alias."""
+    legacy = re.fullmatch(r"(manylinux1|manylinux2010|manylinux2014)_(\w+)", tag)
+    if not legacy:
+        return tag
+    major, minor = _LEGACY_GLIBC[legacy[1]]
+    return f"manylinux_{major}_{minor}_{legacy[2]}"
 
 
 def audit_problems(
     audit: Mapping[str, Any], wheel_name: str, plat: str, excludes: Iterable[str]
 ) -> list[str]:
-    """Problems in a repaired wheel: a tag other than the expected one, unexpected libraries."""
+    """Problems in a repaired wheel: a tag other than the expected one, libraries from outside
+    the wheel that its tag does not allow and nothing excludes."""
     problems = []
     tags = wheel_tags(wheel_name)
     if plat not in ("", "auto"):
@@ -302,34 +326,66 @@ def audit_problems(
         problems.append(f"wheel has no manylinux tag ({'.'.join(tags)})")
     if audit.get("pure"):
         problems.append("auditwheel sees a pure-Python wheel: the native libraries are missing")
-    for lib in external_libraries(audit):
+    for lib in external_libraries(audit, tags):
         if not matches(lib, excludes):
             problems.append(f"external library {lib} is neither grafted nor excluded")
     return problems
 
 
-def content_problems(
-    names: list[str], expected: Iterable[str], excluded: Iterable[str], distribution: str
+def content_problems(  # pylint: disable=too-many-arguments
+    names: list[str],
+    expected: Iterable[str],
+    excluded: Iterable[str],
+    distribution: str,
+    *,
+    packed: Iterable[str] = (),
+    allowed: Iterable[str] = (),
 ) -> list[str]:
-    """check-wheel-contents style rules over the zip member names of a wheel."""
+    """check-wheel-contents style rules over the zip member names of a wheel.
+
+    `packed`: paths (globs) of libraries the project ships itself even where their sonames are
+    excluded from the repair (MLC-LLM's mlc_llm/lib/libtvm_runtime.so); each must be there.
+    `allowed`: paths (globs) the stray-file rule lets through.
+    """
     problems = []
     seen: set[str] = set()
+    packed, allowed = tuple(packed), tuple(allowed)
     for name in names:
         if name in seen:
             problems.append(f"duplicate entry {name}")
         seen.add(name)
-        if matches(name, STRAY_PATTERNS):
+        if matches(name, STRAY_PATTERNS) and not matches(name, allowed):
             problems.append(f"stray build file {name}")
-        if matches(PurePosixPath(name).name, excluded):
-            problems.append(f"{name} is on the exclude list but was packed into the wheel")
+        if matches(PurePosixPath(name).name, excluded) and not matches(name, packed):
+            problems.append(
+                f"{name} is on the exclude list but was packed into the wheel (list it in "
+                "[wheel].packed if the project ships it itself)"
+            )
     for path in expected:
         if path not in seen:
             problems.append(f"expected file {path} is missing")
+    for pattern in packed:
+        if not any(fnmatch.fnmatch(name, pattern) for name in seen):
+            problems.append(f"[wheel].packed names {pattern}, which the wheel lacks")
     dist_info = {n.split("/", 1)[0] for n in names if n.split("/", 1)[0].endswith(".dist-info")}
     normalised = re.sub(r"[-_.]+", "_", distribution).lower()
     if not any(d.lower().startswith(normalised + "-") for d in dist_info):
         problems.append(f"no {normalised}-*.dist-info in the wheel (found {sorted(dist_info)})")
     return problems
+
+
+LIBRARY_FILE = re.compile(r".*\.(so(\.[\w.]+)?|dll)$")
+
+
+def duplicate_libraries(members: Iterable[tuple[str, int, int]]) -> list[dict[str, Any]]:
+    """Libraries packed more than once with the same bytes, from (name, CRC-32, size) of the
+    zip members: [{"paths": [...], "size": bytes of one copy}], largest first."""
+    groups: dict[tuple[int, int], list[str]] = {}
+    for name, crc, size in members:
+        if LIBRARY_FILE.fullmatch(name) and size:
+            groups.setdefault((crc, size), []).append(name)
+    found = [{"paths": sorted(p), "size": key[1]} for key, p in groups.items() if len(p) > 1]
+    return sorted(found, key=lambda group: (-group["size"], group["paths"]))
 
 
 def grafted(raw_names: Iterable[str], repaired_names: Iterable[str]) -> list[str]:

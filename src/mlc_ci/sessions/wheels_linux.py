@@ -273,26 +273,46 @@ def _repair_and_verify(config: Config, built, layout, repair, keep: str) -> list
             save_as="audit_json",
             on_fail=keep,
         ),
-        Step("check tag, libraries and contents", action=_verify(config, variant, excludes, keep)),
+        Step("check tag, libraries and contents", action=verify(config, variant, excludes, keep)),
     ]
 
 
-def _verify(config: Config, variant: Variant, excludes: tuple[str, ...], keep: str):
+def verify(config: Config, variant: Variant, excludes: tuple[str, ...], keep: str):
+    """The check of a repaired wheel (ctx: "wheel", "repaired", "audit_json"): tag, libraries
+    from outside it, contents; duplicated libraries are reported with their size."""
+
     def action(ctx: Context) -> None:
         audit = json.loads(ctx["audit_json"])
         with zipfile.ZipFile(ctx["wheel"]) as raw, zipfile.ZipFile(ctx["repaired"]) as fixed:
-            raw_names, names = raw.namelist(), fixed.namelist()
+            raw_names, members = raw.namelist(), fixed.infolist()
+        names = [member.filename for member in members]
         expected = (*config.wheel.expected_files, *variant.expected_files)
         name = Path(ctx["repaired"]).name
         # A container build's tag comes from its image's glibc (ctx["plat"]).
         plat = ctx.get("plat", config.wheel.plat)
         problems = wheels.audit_problems(audit, name, plat, excludes)
-        problems += wheels.content_problems(names, expected, excludes, variant.distribution)
+        problems += wheels.content_problems(
+            names,
+            expected,
+            excludes,
+            variant.distribution,
+            packed=config.wheel.packed,
+            allowed=config.wheel.allow_files,
+        )
         if problems:
             raise PipelineError(f"{name} failed verification: {'; '.join(problems)}; {keep}.")
+        duplicates = wheels.duplicate_libraries(
+            (member.filename, member.CRC, member.file_size) for member in members
+        )
+        for group in duplicates:
+            print(
+                f"      duplicated library ({group['size'] / 1e6:.1f} MB each): "
+                + ", ".join(group["paths"])
+            )
         ctx.setdefault("report", {}).update(
             grafted=wheels.grafted(raw_names, names),
-            excluded=wheels.external_libraries(audit),
+            excluded=wheels.external_libraries(audit, wheels.wheel_tags(name)),
+            duplicates=duplicates,
         )
 
     return action

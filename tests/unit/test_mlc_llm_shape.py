@@ -1,0 +1,122 @@
+"""Verification rules against MLC-LLM's real wheel layout (tests/fixtures/mlc-llm-cpu-wheel.toml,
+the facts of a real build): the root pipeline.toml accepts it, and each rule that lets a real
+file through fails when its setting is taken away."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from mlc_ci import config
+from mlc_ci.plan import wheels
+from tests import mlc_llm_shape
+
+pytestmark = pytest.mark.unit
+
+# `auditwheel show --json` (6.8.2) of the fixture wheel repaired with the root pipeline.toml's
+# excludes to manylinux_2_28: auditwheel's external_libs is its strictest policy's list.
+AUDIT = {
+    "pure": False,
+    "overall_tag": "linux_x86_64",
+    "external_libs": {
+        "libmvec.so.1": "/lib/x86_64-linux-gnu/libmvec.so.1",
+        "libtvm_ffi.so": None,
+        "libtvm_runtime.so": None,
+        "libtvm_runtime_extra.so": None,
+    },
+    "policy_upgrades": {
+        "manylinux_2_28_x86_64": {
+            "libs_to_eliminate": ["libtvm_ffi.so", "libtvm_runtime.so", "libtvm_runtime_extra.so"]
+        },
+        "manylinux_2_17_x86_64": {
+            "libs_to_eliminate": [
+                "libmvec.so.1",
+                "libtvm_ffi.so",
+                "libtvm_runtime.so",
+                "libtvm_runtime_extra.so",
+            ]
+        },
+    },
+}
+REPAIRED = "mlc_llm_cpu-0.20.0.dev0-py3-none-manylinux_2_24_x86_64.manylinux_2_28_x86_64.whl"
+
+
+@pytest.fixture(name="mlc")
+def fixture_mlc(root):
+    return config.load(root / "pipeline.toml", env={})
+
+
+def problems(cfg, names=None):
+    """The content problems of the fixture's members under cfg's rules (cpu variant)."""
+    variant = cfg.variant("cpu")
+    return wheels.content_problems(
+        mlc_llm_shape.member_names() if names is None else names,
+        (*cfg.wheel.expected_files, *variant.expected_files),
+        wheels.repair_excludes(cfg, variant),
+        variant.distribution,
+        packed=cfg.wheel.packed,
+        allowed=cfg.wheel.allow_files,
+    )
+
+
+def test_the_root_profile_accepts_the_real_layout(mlc):
+    assert not problems(mlc)
+    assert not wheels.audit_problems(
+        AUDIT, REPAIRED, mlc.wheel.plat, wheels.repair_excludes(mlc, mlc.variant("cpu"))
+    )
+
+
+def test_packed_libraries_are_declared_not_excused(mlc):
+    unpacked = dataclasses.replace(mlc, wheel=dataclasses.replace(mlc.wheel, packed=()))
+    assert problems(unpacked) == [
+        f"mlc_llm/lib/{lib} is on the exclude list but was packed into the wheel (list it in "
+        "[wheel].packed if the project ships it itself)"
+        for lib in ("libtvm_runtime.so", "libtvm_runtime_extra.so")
+    ]
+    missing = [n for n in mlc_llm_shape.member_names() if not n.endswith("libtvm_runtime.so")]
+    assert problems(mlc, missing) == [
+        "[wheel].packed names mlc_llm/lib/libtvm_runtime.so, which the wheel lacks"
+    ]
+
+
+def test_the_static_archives_pass_only_where_allowed(mlc):
+    strict = dataclasses.replace(mlc, wheel=dataclasses.replace(mlc.wheel, allow_files=()))
+    assert problems(strict) == [
+        f"stray build file {name}" for name in mlc_llm_shape.FACTS["files"]["archives"]
+    ]
+
+
+def test_system_libraries_follow_the_wheels_own_policy():
+    # libmvec is allowed from manylinux_2_24 on; the strictest policy's list would flag it.
+    assert wheels.external_libraries(AUDIT, wheels.wheel_tags(REPAIRED)) == [
+        "libtvm_ffi.so",
+        "libtvm_runtime.so",
+        "libtvm_runtime_extra.so",
+    ]
+    legacy = wheels.external_libraries(AUDIT, ["manylinux2014_x86_64"])  # = manylinux_2_17
+    assert legacy[0] == "libmvec.so.1"
+    assert wheels.external_libraries(AUDIT, ["linux_x86_64"]) == sorted(AUDIT["external_libs"])
+    assert (
+        wheels.external_libraries({**AUDIT, "policy_upgrades": {}}, ["manylinux_2_28_x86_64"]) == []
+    )
+    no_upgrades = {k: v for k, v in AUDIT.items() if k != "policy_upgrades"}
+    assert len(wheels.external_libraries(no_upgrades, ["manylinux_2_28_x86_64"])) == 4
+    flagged = wheels.audit_problems(AUDIT, REPAIRED.replace("_2_24", "_2_17"), "auto", [])
+    assert "external library libmvec.so.1 is neither grafted nor excluded" in flagged
+
+
+def test_duplicated_libraries_are_reported_with_their_size():
+    members = [
+        ("mlc_llm/libmlc_llm.so", 7, 5_300_000),
+        ("mlc_llm/lib/libmlc_llm.so", 7, 5_300_000),
+        ("mlc_llm/lib/libtvm_runtime.so", 7, 2_300_000),
+        ("mlc_llm/a.py", 9, 10),
+        ("mlc_llm/b.py", 9, 10),
+        ("mlc_llm/lib/libx.so.1.2", 3, 40),
+        ("mlc_llm/liby.so.1.2", 3, 40),
+    ]
+    assert wheels.duplicate_libraries(members) == [
+        {"paths": ["mlc_llm/lib/libmlc_llm.so", "mlc_llm/libmlc_llm.so"], "size": 5_300_000},
+        {"paths": ["mlc_llm/lib/libx.so.1.2", "mlc_llm/liby.so.1.2"], "size": 40},
+    ]
