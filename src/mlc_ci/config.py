@@ -58,6 +58,9 @@ class Project:
     url: str = ""
     license: str = ""
     build_requires: tuple[str, ...] = ()
+    # Cargo manifests (relative to the source) the build compiles: preflight checks cargo and
+    # that their crates resolve offline (MLC_CI_WAIVE=cargo|crates waives a check).
+    cargo_manifests: tuple[str, ...] = ()
     # "git": the version of the git repository holding the source, stamped into its
     # pyproject.toml for the build; "pyproject": the version written there, as it is.
     version: str = "git"

@@ -26,6 +26,12 @@ CAUSES: tuple[tuple[str, str], ...] = (
         "the build needs cargo (Rust); install it (rustup, or apt-get install cargo)",
     ),
     (
+        r"no matching package named `([^`]+)` found",
+        "cargo cannot get the crate {0} (offline or crates.io unreachable, and neither vendored "
+        "nor in the cargo cache); vendor the crates (`cargo vendor`) or fill the cargo cache on "
+        "a connected host",
+    ),
+    (
         r"attempting to make an HTTP request, but --offline was specified"
         r"|failed to (?:get|download|query replaced source)[^\n]*crates"
         r"|index\.crates\.io|no matching package named",

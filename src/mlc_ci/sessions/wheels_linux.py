@@ -15,7 +15,7 @@ from mlc_ci.config import Config, Variant, require_source
 from mlc_ci.errors import PipelineError
 from mlc_ci.plan import wheels
 from mlc_ci.run import Context, Ref, Step
-from mlc_ci.sessions import container_build, pair_steps, reproducible, wheel_steps
+from mlc_ci.sessions import container_build, pair_steps, preflight, reproducible, wheel_steps
 from mlc_ci.sessions.base import Plan, SessionDef
 
 
@@ -90,6 +90,10 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
     build_env = env_at(os.path.commonpath([str(config.source_dir), str(layout.cmake_build)]))
     data["ccache"] = "CCACHE_DIR" in build_env
     steps, notes = _build_steps(config, (variant, version), layout, (build_env, how[0]), env)
+    if container is None:
+        steps[:0] = preflight.steps(config, layout.stage, env, args.dry_run)
+    elif config.project.cargo_manifests:
+        notes.append("cargo and the crates are the builder image's: not checked before the build")
     cleanup = _in_container(container, (steps, data), env, args.dry_run)
     notes = [why, f"version {version.pep440 or '(not read)'} from {version.origin}", *notes]
     keep = f"the unrepaired wheel stays in {layout.raw}; nothing was copied to {layout.out}"
