@@ -92,7 +92,11 @@ def test_plan_order_and_smoke_in_clean_venv(cfg, tmp_path, monkeypatch):
     assert "--exclude" in steps_by_title(plan)["auditwheel repair"].argv
     assert plan.notes[0] == "variant 'cu130' (dry run: toolkit not checked)"
     assert plan.notes[1] == "version 1.0 from pyproject.toml ([project].version)"
-    assert len(plan.notes) == 2  # no shared cache configured: nothing to say about it
+    # What the build writes into the source, shown before it runs (a dry run shows it too).
+    assert plan.notes[2:] == [
+        "distribution renamed in pyproject.toml: demo -> demo-cu130",
+        'config.cmake (when CMakeLists.txt reads it): set(USE_CUDA ON); set(CMAKE_CUDA_ARCHITECTURES "80;90")',
+    ]  # and no shared cache configured: nothing to say about it
 
 
 def test_container_plan_builds_in_the_image_and_checks_on_the_host(cfg, tmp_path, monkeypatch):

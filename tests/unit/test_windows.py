@@ -112,7 +112,13 @@ def test_msvc_vulkan_plan_with_ninja(mlc, tmp_path, monkeypatch):
     assert (
         repair[repair.index("--exclude") + 1] == "vulkan-1.dll:tvm_ffi.dll:tvm.dll:tvm_runtime.dll"
     )
-    assert plan.notes == ["native MSVC build, CMake generator Ninja"]
+    assert plan.notes[:2] == [
+        "native MSVC build, CMake generator Ninja",
+        "distribution renamed in pyproject.toml: mlc-llm -> mlc-llm-vulkan",
+    ]
+    assert plan.notes[2] == (
+        "config.cmake (when CMakeLists.txt reads it): set(USE_CUDA OFF); set(USE_VULKAN ON)"
+    )
 
 
 def test_variant_not_for_windows_is_refused(mlc):

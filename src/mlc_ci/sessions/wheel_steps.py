@@ -198,6 +198,20 @@ def prepare(config: Config, variant: Variant, layout: Layout, version: SourceVer
     return action
 
 
+def edit_notes(config: Config, variant: Variant) -> list[str]:
+    """What `prepare` will write into the source, for the plan's header (a dry run shows it)."""
+    notes = []
+    if variant.distribution != config.project.distribution:
+        notes.append(
+            f"distribution renamed in pyproject.toml: {config.project.distribution} -> "
+            f"{variant.distribution}"
+        )
+    entries = wheels.config_cmake(variant).splitlines()[1:]
+    if entries:
+        notes.append(f"config.cmake (when CMakeLists.txt reads it): {'; '.join(entries)}")
+    return notes
+
+
 def source_version(config: Config, env: Mapping[str, str]) -> SourceVersion:
     """The version this build stamps (a probe of the source's git repository)."""
     source = config.source_dir

@@ -95,7 +95,12 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
     elif config.project.cargo_manifests:
         notes.append("cargo and the crates are the builder image's: not checked before the build")
     cleanup = _in_container(container, (steps, data), env, args.dry_run)
-    notes = [why, f"version {version.pep440 or '(not read)'} from {version.origin}", *notes]
+    notes = [
+        why,
+        f"version {version.pep440 or '(not read)'} from {version.origin}",
+        *wheel_steps.edit_notes(config, variant),
+        *notes,
+    ]
     keep = f"the unrepaired wheel stays in {layout.raw}; nothing was copied to {layout.out}"
     repair_env = {} if version.epoch is None else {"SOURCE_DATE_EPOCH": str(version.epoch)}
     # The pair just before the project's build (with the same compilers and caches).

@@ -128,7 +128,7 @@ def _cross_plan(args, config: Config, built, layout, env) -> Plan:
     else:
         how += "; no wine64 here, so the DLLs are not load-tested"
     steps += wheel_steps.publish_steps(config, variant, layout)
-    return _plan(variant, steps, how)
+    return _plan(config, variant, steps, how)
 
 
 def _cross_env(config: Config, layout, probed, env: Mapping[str, str]):
@@ -293,15 +293,16 @@ def _msvc_plan(config: Config, built, layout, env) -> Plan:
             steps += pair_steps.channel_steps(config, variant, layout, keep)
     steps += wheel_steps.smoke_steps(config, variant, layout, keep, scripts="Scripts")
     steps += wheel_steps.publish_steps(config, variant, layout)
-    plan_ = _plan(variant, steps, f"native MSVC build, CMake generator {generator}")
+    plan_ = _plan(config, variant, steps, f"native MSVC build, CMake generator {generator}")
     plan_.data["add_path"] = add
     return plan_
 
 
-def _plan(variant: Variant, steps: list[Step], how: str) -> Plan:
+def _plan(config: Config, variant: Variant, steps: list[Step], how: str) -> Plan:
     data = {"variant": variant.name, "distribution": variant.distribution, "how": how}
     cleanup = [Step("restore source tree", action=wheel_steps.restore())]
-    return Plan(f"wheels-windows-{variant.name}", steps, data, cleanup, [how])
+    notes = [how, *wheel_steps.edit_notes(config, variant)]
+    return Plan(f"wheels-windows-{variant.name}", steps, data, cleanup, notes)
 
 
 def _build_step(config: Config, variant: Variant, layout, env: dict[str, str]) -> Step:
