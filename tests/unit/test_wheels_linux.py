@@ -95,7 +95,8 @@ def test_plan_order_and_smoke_in_clean_venv(cfg, tmp_path, monkeypatch):
     # What the build writes into the source, shown before it runs (a dry run shows it too).
     assert plan.notes[2:] == [
         "distribution renamed in pyproject.toml: demo -> demo-cu130",
-        'config.cmake (when CMakeLists.txt reads it): set(USE_CUDA ON); set(CMAKE_CUDA_ARCHITECTURES "80;90")',
+        "config.cmake (when CMakeLists.txt reads it): set(USE_CUDA ON); "
+        'set(CMAKE_CUDA_ARCHITECTURES "80;90")',
     ]  # and no shared cache configured: nothing to say about it
 
 
