@@ -365,7 +365,7 @@ def content_problems(  # pylint: disable=too-many-arguments
         if path not in seen:
             problems.append(f"expected file {path} is missing")
     for pattern in packed:
-        if not any(fnmatch.fnmatch(name, pattern) for name in seen):
+        if not any(matches(name, (pattern,)) for name in seen):
             problems.append(f"[wheel].packed names {pattern}, which the wheel lacks")
     dist_info = {n.split("/", 1)[0] for n in names if n.split("/", 1)[0].endswith(".dist-info")}
     normalised = re.sub(r"[-_.]+", "_", distribution).lower()

@@ -35,7 +35,7 @@ class PairLayout:
         self.cmake_build = layout.cmake_build.with_name(layout.cmake_build.name + "-pair")
 
 
-RepairFor = Callable[[str, Ref], tuple]  # (output directory, wheel) -> the repair command
+RepairFor = wheel_steps.RepairFor
 
 
 def build_steps(  # pylint: disable=too-many-arguments

@@ -14,7 +14,7 @@ from mlc_ci.config import Config
 from mlc_ci.errors import PipelineError
 from mlc_ci.plan import wheels
 from mlc_ci.run import Context, Ref, Step
-from mlc_ci.sessions.wheel_steps import Layout, locate
+from mlc_ci.sessions.wheel_steps import Layout, RepairFor, locate
 
 # Build trees and caches in the source stay behind: the rebuild starts from the sources alone.
 _LEFT_OUT = (".git", "build", "dist", "wheelhouse", ".cache", "__pycache__", ".mlc-ci-edits.json")
@@ -32,8 +32,6 @@ class Rebuild:
 
 
 EnvAt = Callable[[str, bool], Mapping[str, str]]  # (base directory, ccache?) -> build env
-# (output directory, the wheel to repair) -> the platform's repair command
-RepairFor = Callable[[str, Ref], tuple[str, ...]]
 
 
 def steps(

@@ -37,6 +37,8 @@ class Layout:
 
 # (source, output directory, CMake build directory, the step's environment) -> the build command
 BuildArgv = Callable[[str, str, str, Mapping[str, str]], tuple[str, ...]]
+# (output directory, the wheel to repair) -> the platform's repair command (auditwheel, delvewheel)
+RepairFor = Callable[[str, Ref], tuple[str, ...]]
 
 
 def host_build(config: Config) -> BuildArgv:

@@ -113,11 +113,7 @@ def _cross_plan(args, config: Config, built, layout, env) -> Plan:
         if not config.pair_source:
             steps += pair_steps.channel_steps(config, variant, layout, _keep(layout))
     if args.check_reproducible:
-        options = _repair_options(config, variant, [str(layout.runtime)], ":")
-
-        def repair_for(out_dir: str, wheel: Ref) -> tuple[str, ...]:
-            return windows.repair_argv(options, out_dir, wheel)
-
+        repair_for = _delvewheel_into(_repair_options(config, variant, [str(layout.runtime)], ":"))
         envs = (env_at, windows.repair_env(version.epoch))
         steps += reproducible.steps(config, layout, envs, ("delvewheel", repair_for), _keep(layout))
     wine = host.find_wine(env)
@@ -163,10 +159,7 @@ def _pair_build(where, build_env, search) -> list[Step]:
     if not config.pair_source:
         return []
     add_path, pathsep = search
-
-    def repair_for(out_dir: str, wheel: Ref) -> tuple:
-        return windows.repair_argv(windows.delvewheel_args(add_path, (), pathsep), out_dir, wheel)
-
+    repair_for = _delvewheel_into(windows.delvewheel_args(add_path, (), pathsep))
     build = (build_env, wheel_steps.host_build(config))
     return pair_steps.build_steps(
         config,
@@ -310,6 +303,15 @@ def _build_step(config: Config, variant: Variant, layout, env: dict[str, str]) -
         str(config.source_dir), str(layout.raw), str(layout.cmake_build), env
     )
     return Step(f"build {variant.distribution} wheel", argv, env=env)
+
+
+def _delvewheel_into(options: tuple[str, ...]) -> wheel_steps.RepairFor:
+    """`delvewheel repair` with these options, for an output directory and a wheel."""
+
+    def repair_for(out_dir: str, wheel: Ref) -> tuple[str, ...]:
+        return windows.repair_argv(options, out_dir, wheel)
+
+    return repair_for
 
 
 def _repair_options(config, variant, add_path, pathsep) -> tuple[str, ...]:
