@@ -9,7 +9,7 @@ import shutil
 import sys
 import zipfile
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Mapping
 
 from packaging.utils import canonicalize_name
 
