@@ -199,6 +199,8 @@ class Variant:  # pylint: disable=too-many-instance-attributes
     name: str
     distribution: str
     config: dict[str, ConfigValue] = field(default_factory=dict)
+    # Entries that replace `config`'s in Windows builds (MLC-LLM: NCCL exists for Linux only).
+    windows_config: dict[str, ConfigValue] = field(default_factory=dict)
     cuda: str = ""
     builder_image: str = ""
     runtime_image: str = ""
@@ -221,6 +223,12 @@ class Variant:  # pylint: disable=too-many-instance-attributes
     def is_cuda(self) -> bool:
         """True when the variant compiles CUDA code."""
         return bool(self.cuda)
+
+    def on_windows(self) -> Variant:
+        """The variant as a Windows build sees it: `windows_config` over `config`."""
+        if not self.windows_config:
+            return self
+        return dataclasses.replace(self, config={**self.config, **self.windows_config})
 
 
 @dataclass(frozen=True)
@@ -646,13 +654,20 @@ def _check_variant(variant: Variant, blame: _Blame) -> None:
     if not variant.distribution.strip():
         raise _bad(blame, f"{where}.distribution", "is empty; set the variant's distribution")
     _check_setup(variant.container_setup, f"{where}.container_setup", blame)
-    for key in variant.config:
-        if not CMAKE_NAME_RE.fullmatch(key):
-            raise _bad(
-                blame,
-                f"{where}.config",
-                f"has key {key!r}, which is not a CMake variable name (letters, digits, _)",
-            )
+    for table in ("config", "windows_config"):
+        for key in getattr(variant, table):
+            if not CMAKE_NAME_RE.fullmatch(key):
+                raise _bad(
+                    blame,
+                    f"{where}.{table}",
+                    f"has key {key!r}, which is not a CMake variable name (letters, digits, _)",
+                )
+    if variant.windows_config and not variant.windows:
+        raise _bad(
+            blame,
+            f"{where}.windows_config",
+            "is set, but the variant is not built for Windows (windows = false); remove it",
+        )
     _check_commands(variant.smoke, f"{where}.smoke", blame)
     _check_commands(variant.gpu_smoke, f"{where}.gpu_smoke", blame)
     for key, allowed in PLACEHOLDERS.items():

@@ -209,6 +209,7 @@ def source_version(
             "fetch the history (`git fetch --unshallow --tags`, actions/checkout "
             "fetch-depth: 0) or set MLC_CI_SOURCE_VERSION."
         )
+    _refuse_unpopulated_submodule(source)
     version = git_version(source)
     revision, commit_time = capture(
         ("git", "-C", str(source), "log", "-1", "--format=%H %ct")
@@ -222,6 +223,25 @@ def source_version(
         int(commit_time) if epoch is None else epoch,
         origin + (f"; {ignored_note(version)}" if version.ignored_tags else ""),
     )
+
+
+def _refuse_unpopulated_submodule(source: Path) -> None:
+    """A submodule path filled without its own .git would take the superproject's version.
+
+    A source that is an ordinary subdirectory (mini-llm here) takes the repository's version on
+    purpose; one that the superproject records as a gitlink has a history of its own.
+    """
+    top = Path(capture(("git", "-C", str(source), "rev-parse", "--show-toplevel")).strip())
+    if top.resolve() == source.resolve():
+        return
+    relative = source.resolve().relative_to(top.resolve()).as_posix()
+    entry = capture(("git", "-C", str(top), "ls-files", "--stage", "--", relative))
+    if entry.startswith("160000 "):
+        raise PipelineError(
+            f"{source} is a submodule of {top} but not a git checkout of its own, so git would "
+            "give the superproject's version; check it out with `git submodule update --init "
+            "--recursive`, or set MLC_CI_SOURCE_VERSION."
+        )
 
 
 def epoch_override(env: Mapping[str, str]) -> int | None:

@@ -443,7 +443,8 @@ def test_plan_docker_build_cu128_prints_the_real_mlc_llm_build(root, monkeypatch
     assert build_args["BASE_IMAGE"] == "nvidia/cuda:12.8.1-devel-ubuntu22.04"
     assert build_args["RUNTIME_IMAGE"] == "nvidia/cuda:12.8.1-runtime-ubuntu22.04"
     assert build_args["CUDA_VERSION"] == "12.8"
-    assert build_args["TOOLCHAIN"] == "cargo rustc"
+    # The image's cargo, then the variant's Vulkan headers, loader and shader compiler.
+    assert build_args["TOOLCHAIN"] == "cargo rustc libvulkan-dev glslang-tools"
     assert build_args["CLI"] == "mlc_llm"
     assert build_args["SOURCE_DIR"] == "3rdparty/mlc-llm"
     assert build_args["VARIANT"] == "cu128"

@@ -90,6 +90,26 @@ def test_a_shallow_clone_is_refused(repo, tmp_path):
         host.source_version(shallow, "git", {})
 
 
+def test_a_submodule_path_filled_without_its_git_is_refused(repo):
+    """A copy of the submodule's files (no .git) must not take the superproject's version."""
+    commit_id = git(repo, "rev-parse", "HEAD")
+    git(repo, "update-index", "--add", "--cacheinfo", f"160000,{commit_id},3rdparty/engine")
+    git(repo, "commit", "-q", "-m", "pin the engine")
+    source = repo / "3rdparty" / "engine"
+    source.mkdir(parents=True)
+    (source / "pyproject.toml").write_text('[project]\nversion = "0.20.0.dev0"\n')
+    with pytest.raises(PipelineError, match="submodule of .* but not a git checkout of its own"):
+        host.source_version(source, "git", {})
+    given = host.source_version(source, "git", {"MLC_CI_SOURCE_VERSION": "0.26.dev4"})
+    assert given.pep440 == "0.26.dev4"
+    # A checked-out submodule is a repository of its own: its own tags give the version.
+    git(source, "init", "-q", "-b", "main")
+    git(source, "add", ".")
+    git(source, "commit", "-q", "-m", "engine")
+    git(source, "tag", "v0.26.dev0")
+    assert host.source_version(source, "git", {}).pep440 == "0.26.dev0"
+
+
 def test_no_checkout_is_refused_unless_the_version_is_given(tmp_path):
     with pytest.raises(PipelineError, match="in no git checkout"):
         host.source_version(tmp_path, "git", {})

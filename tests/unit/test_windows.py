@@ -84,7 +84,8 @@ def test_msvc_plan_for_cu128(mlc, tmp_path, monkeypatch):
     build = step(plan, "build mlc-llm-cu128")
     assert repair[:4] == ("delvewheel", "repair", "--analyze-existing", "--ignore-existing")
     # The variant's exclude, then the DLLs of the paired TVM runtime wheel ([pair].libraries).
-    assert repair[repair.index("--exclude") + 1] == "nvcuda.dll:tvm_ffi.dll:tvm.dll:tvm_runtime.dll"
+    want = "nvcuda.dll:tvm_ffi.dll:vulkan-1.dll:tvm.dll:tvm_runtime.dll"
+    assert repair[repair.index("--exclude") + 1] == want
     assert plan.data["add_path"] == [f"{home}/bin"]
     assert repair[repair.index("--add-path") + 1] == f"{home}/bin"
     assert build.env["CUDACXX"] == f"{home}\\bin\\nvcc.exe"

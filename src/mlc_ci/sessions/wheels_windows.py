@@ -40,6 +40,7 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
             f"variant '{variant.name}' is not built for Windows ([variants.{variant.name}]"
             ".windows = false); pick another variant."
         )
+    variant = variant.on_windows()
     if args.check_reproducible and not args.cross:
         raise PipelineError(
             "--check-reproducible compares two MinGW cross builds; add `--cross mingw`, or drop "
