@@ -7,7 +7,7 @@ import io
 import json
 import re
 from importlib import resources
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from elftools.common.exceptions import ELFError
 from elftools.elf.dynamic import DynamicSection
@@ -49,6 +49,26 @@ def read(path: Path) -> SharedObject:
     except (OSError, ELFError) as exc:
         raise PipelineError(f"cannot read {path} as an ELF shared object ({exc}).") from exc
     return SharedObject(str(path), soname, tuple(needed), frozenset(undefined), frozenset(exported))
+
+
+def links(data: bytes, name: str) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+    """(DT_SONAME or the file's name, DT_NEEDED, the RUNPATH/RPATH directories) of a library."""
+    soname, needed, search = PurePosixPath(name).name, [], []
+    try:
+        for section in ELFFile(io.BytesIO(data)).iter_sections():
+            if not isinstance(section, DynamicSection):
+                continue
+            for tag in section.iter_tags():
+                kind = tag.entry.d_tag
+                if kind == "DT_NEEDED":
+                    needed.append(tag.needed)
+                elif kind == "DT_SONAME":
+                    soname = tag.soname
+                elif kind in ("DT_RUNPATH", "DT_RPATH"):
+                    search += getattr(tag, kind[3:].lower()).split(":")
+    except ELFError as exc:
+        raise PipelineError(f"cannot read {name} as an ELF shared object ({exc}).") from exc
+    return soname, tuple(needed), tuple(d for d in search if d)
 
 
 def comments(data: bytes, name: str) -> tuple[str, ...]:

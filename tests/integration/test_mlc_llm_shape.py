@@ -76,3 +76,22 @@ def test_a_needed_library_nothing_provides_fails_verification(repaired):
         verify(cfg, raw, fixed, audit_json, excludes)
     assert "external library libtvm_ffi.so is neither grafted nor excluded" in str(failed.value)
     assert "libmvec" not in str(failed.value)
+
+
+def test_a_packed_sibling_its_runpath_misses_is_named(repaired):
+    """Real ELF links: were libtvm_runtime.so not the paired wheel's, mlc_llm/libmlc_llm.so's
+    $ORIGIN could not reach the copy in mlc_llm/lib/ (a fact of the real wheel)."""
+    cfg, raw, fixed, audit_json = repaired
+    excludes = tuple(
+        e
+        for e in wheels.repair_excludes(cfg, cfg.variant("cpu"))
+        if not e.startswith("libtvm_runtime")
+    )
+    with pytest.raises(PipelineError) as failed:
+        verify(cfg, raw, fixed, audit_json, excludes)
+    message = str(failed.value)
+    assert (
+        "mlc_llm/libmlc_llm.so needs libtvm_runtime.so, which the wheel has at "
+        "mlc_llm/lib/libtvm_runtime.so, but its RUNPATH ($ORIGIN) does not reach it"
+    ) in message
+    assert "mlc_llm/lib/libmlc_llm.so needs" not in message  # its $ORIGIN is mlc_llm/lib

@@ -120,3 +120,45 @@ def test_duplicated_libraries_are_reported_with_their_size():
         {"paths": ["mlc_llm/lib/libmlc_llm.so", "mlc_llm/libmlc_llm.so"], "size": 5_300_000},
         {"paths": ["mlc_llm/lib/libx.so.1.2", "mlc_llm/liby.so.1.2"], "size": 40},
     ]
+
+
+def fact_links():
+    """The fixture's libraries as verification reads them: {path: (soname, NEEDED, RUNPATH)}."""
+    by_path = {lib["path"]: lib for lib in mlc_llm_shape.FACTS["library"]}
+    links = {}
+    for path, lib in by_path.items():
+        source = by_path[lib["copy_of"]] if "copy_of" in lib else lib
+        runpath = tuple(filter(None, source.get("runpath", "").split(":")))
+        links[path] = (path.rsplit("/", 1)[-1], tuple(source.get("needed", ())), runpath)
+    return links
+
+
+def test_runpaths_reach_every_packed_sibling_nothing_else_provides(mlc):
+    excludes = wheels.repair_excludes(mlc, mlc.variant("cpu"))
+    assert not wheels.unreachable_siblings(fact_links(), excludes)
+    # Without the pair, mlc_llm/'s $ORIGIN misses mlc_llm/lib/ (mlc_llm/lib/'s copies reach it).
+    unpaired = [e for e in excludes if not e.startswith("libtvm_runtime")]
+    assert wheels.unreachable_siblings(fact_links(), unpaired) == [
+        f"mlc_llm/{lib} needs {needed}, which the wheel has at mlc_llm/lib/{needed}, but its "
+        "RUNPATH ($ORIGIN) does not reach it"
+        for lib in ("libmlc_llm.so", "libmlc_llm_module.so")
+        for needed in ("libtvm_runtime_extra.so", "libtvm_runtime.so")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("runpath", "reached"),
+    [
+        (("$ORIGIN/lib",), True),
+        (("${ORIGIN}/lib",), True),
+        (("/opt/build/lib",), False),  # the build host's path, not the installed wheel's
+        (("$ORIGIN/../pkg/lib",), True),
+        ((), False),
+    ],
+)
+def test_only_origin_relative_runpaths_reach_a_sibling(runpath, reached):
+    links = {
+        "pkg/liba.so": ("liba.so", ("libb.so.1",), runpath),
+        "pkg/lib/libb.so.1.2": ("libb.so.1", (), ()),
+    }
+    assert (not wheels.unreachable_siblings(links, [])) is reached

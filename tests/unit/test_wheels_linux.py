@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import io
 import json
 import subprocess
 import sys
+import tempfile
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -66,12 +69,20 @@ def args(**kw):
     return argparse.Namespace(**{**base, **kw})
 
 
+@functools.cache
+def stub_library() -> bytes:
+    """A real ELF shared object (verification reads each library's links)."""
+    with tempfile.TemporaryDirectory() as work:
+        out = compile_library(Path(work) / "libstub.so", "int stub() { return 1; }", "libstub.so")
+        return out.read_bytes()
+
+
 def make_wheel(path, names):
-    """A zip with the given member names (content is the name)."""
+    """A zip with the given member names (libraries: a stub ELF; other files: their name)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(path, "w") as archive:
         for name in names:
-            archive.writestr(name, name)
+            archive.writestr(name, stub_library() if ".so" in name else name)
     return path
 
 
@@ -235,8 +246,9 @@ GOOD = [
 REPAIRED = "demo_cu130-1.0-py3-none-manylinux_2_31_x86_64.whl"
 
 
-def run_verify_and_publish(cfg, tmp_path, names, audit):
-    """Run the real verify and publish steps on hand-made wheels; return the context."""
+def run_verify_and_publish(cfg, tmp_path, names, audit, after=lambda: None):
+    """Run the real verify and publish steps on hand-made wheels (`after` may change them
+    first); return the context."""
     env = {"MLC_CI_JOBS": "1", "CUDA_HOME": str(tmp_path / "cuda")}
     plan = wheels_linux.plan(args(variant="cu130", dry_run=False), cfg, env)
     steps = steps_by_title(plan)
@@ -248,6 +260,7 @@ def run_verify_and_publish(cfg, tmp_path, names, audit):
         "audit_json": json.dumps(audit),
         "ccache_stats": "direct_cache_hit\t3\ncache_miss\t1\n",
     }
+    after()
     runner = Runner(out=io.StringIO())
     runner.context = ctx
     runner.run(steps["check tag, libraries and contents"])
@@ -282,6 +295,28 @@ def test_failed_verification_keeps_dist_untouched(cfg, tmp_path, monkeypatch, to
     ):
         run_verify_and_publish(cfg, tmp_path, GOOD[:2] + GOOD[3:], audit)
     assert (dist / REPAIRED).read_bytes() == b"previous good wheel"
+
+
+def test_a_library_that_is_no_elf_file_fails_verification(cfg, tmp_path, monkeypatch, toolkit):
+    del toolkit
+    monkeypatch.chdir(tmp_path)
+    audit = {"overall_tag": "manylinux_2_31_x86_64", "external_libs": {}}
+    wheel = tmp_path / "fixed" / REPAIRED
+    with pytest.raises(
+        PipelineError, match=r"cannot read demo/libdemo_cuda.so as an ELF shared object \("
+    ):
+        run_verify_and_publish(cfg, tmp_path, GOOD, audit, after=lambda: _lfs_pointer(wheel))
+    assert not (tmp_path / "dist").exists()
+
+
+def _lfs_pointer(wheel: Path) -> None:
+    """Rewrite the wheel with a Git LFS pointer in place of demo/libdemo_cuda.so."""
+    with zipfile.ZipFile(wheel) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    members["demo/libdemo_cuda.so"] = b"version https://git-lfs.github.com/spec/v1\n"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
 
 
 def test_cuda_variant_without_nvcc_is_refused(cfg, tmp_path, monkeypatch):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import posixpath
 import re
 import shlex
 from pathlib import PurePosixPath
@@ -375,6 +376,45 @@ def content_problems(  # pylint: disable=too-many-arguments
 
 
 LIBRARY_FILE = re.compile(r".*\.(so(\.[\w.]+)?|dll)$")
+
+Links = tuple[str, tuple[str, ...], tuple[str, ...]]  # (soname, NEEDED, RUNPATH directories)
+
+
+def unreachable_siblings(libraries: Mapping[str, Links], excluded: Iterable[str]) -> list[str]:
+    """Libraries that need a library the wheel packs where their RUNPATH does not look.
+
+    `libraries`: zip member -> its links. Only $ORIGIN-relative entries count (an absolute
+    RUNPATH names the build host, not the installed wheel). A needed soname that is excluded
+    from the repair comes from another wheel at run time (MLC-LLM's libtvm_runtime.so from the
+    paired TVM wheel), so an unreachable packed copy of it is not a failure.
+    """
+    holders: dict[str, list[str]] = {}
+    for path, (soname, _, _) in libraries.items():
+        for name in dict.fromkeys((soname, PurePosixPath(path).name)):
+            holders.setdefault(name, []).append(path)
+    excluded = tuple(excluded)
+    problems = []
+    for path, (_, needed, search) in sorted(libraries.items()):
+        reached = set(_origin_dirs(posixpath.dirname(path), search))
+        for soname in needed:
+            found = holders.get(soname, [])
+            if not found or matches(soname, excluded):
+                continue
+            if not any(posixpath.normpath(posixpath.dirname(f)) in reached for f in found):
+                looks = ":".join(search) or "no RUNPATH"
+                problems.append(
+                    f"{path} needs {soname}, which the wheel has at {', '.join(found)}, but its "
+                    f"RUNPATH ({looks}) does not reach it"
+                )
+    return problems
+
+
+def _origin_dirs(origin: str, search: Iterable[str]) -> Iterable[str]:
+    """The wheel directories the $ORIGIN entries of a RUNPATH name."""
+    for entry in search:
+        for prefix in ("$ORIGIN", "${ORIGIN}"):
+            if entry == prefix or entry.startswith(prefix + "/"):
+                yield posixpath.normpath(posixpath.join(origin, entry[len(prefix) :].lstrip("/")))
 
 
 def duplicate_libraries(members: Iterable[tuple[str, int, int]]) -> list[dict[str, Any]]:

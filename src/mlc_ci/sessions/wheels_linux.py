@@ -10,7 +10,7 @@ import zipfile
 from pathlib import Path
 from typing import Mapping
 
-from mlc_ci import host
+from mlc_ci import elf, host
 from mlc_ci.config import Config, Variant, require_source
 from mlc_ci.errors import PipelineError
 from mlc_ci.plan import wheels
@@ -288,12 +288,14 @@ def _repair_and_verify(config: Config, built, layout, repair, keep: str) -> list
 
 def verify(config: Config, variant: Variant, excludes: tuple[str, ...], keep: str):
     """The check of a repaired wheel (ctx: "wheel", "repaired", "audit_json"): tag, libraries
-    from outside it, contents; duplicated libraries are reported with their size."""
+    from outside it, contents, each library's RUNPATH reaching the siblings it needs;
+    duplicated libraries are reported with their size."""
 
     def action(ctx: Context) -> None:
         audit = json.loads(ctx["audit_json"])
         with zipfile.ZipFile(ctx["wheel"]) as raw, zipfile.ZipFile(ctx["repaired"]) as fixed:
             raw_names, members = raw.namelist(), fixed.infolist()
+            links, unreadable = _links(fixed, members)
         names = [member.filename for member in members]
         expected = (*config.wheel.expected_files, *variant.expected_files)
         name = Path(ctx["repaired"]).name
@@ -308,6 +310,7 @@ def verify(config: Config, variant: Variant, excludes: tuple[str, ...], keep: st
             packed=config.wheel.packed,
             allowed=config.wheel.allow_files,
         )
+        problems += unreadable + wheels.unreachable_siblings(links, excludes)
         if problems:
             raise PipelineError(f"{name} failed verification: {'; '.join(problems)}; {keep}.")
         duplicates = wheels.duplicate_libraries(
@@ -325,6 +328,20 @@ def verify(config: Config, variant: Variant, excludes: tuple[str, ...], keep: st
         )
 
     return action
+
+
+def _links(wheel: zipfile.ZipFile, members: list[zipfile.ZipInfo]):
+    """The ELF links of the wheel's libraries, and a problem for each that is no ELF file (a
+    Git LFS pointer packed in place of the library reads like one)."""
+    links, unreadable = {}, []
+    for member in members:
+        name = member.filename
+        if wheels.LIBRARY_FILE.fullmatch(name) and not name.endswith(".dll"):
+            try:
+                links[name] = elf.links(wheel.read(member), name)
+            except PipelineError as exc:
+                unreadable.append(str(exc).rstrip("."))
+    return links, unreadable
 
 
 DEFINITION = SessionDef(
