@@ -1,9 +1,11 @@
-"""Preflight of a build that runs cargo: cargo on PATH and the crates resolvable offline, checked
+"""Preflight of a build: cargo on PATH, the crates resolvable offline and the toolkit parts the
+variant switches on (cuBLAS, NCCL, Thrust, Vulkan), checked
 before the source is touched, each in one line with its fix, and waivable by name."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import os
 import shutil
@@ -16,7 +18,8 @@ from mlc_ci.errors import PipelineError, StepFailed
 from mlc_ci.plan import preflight
 from mlc_ci.run import Runner
 from mlc_ci.sessions import wheels_linux
-from tests.conftest import MINIMAL
+from mlc_ci.sessions.preflight import toolkit
+from tests.conftest import MINIMAL, ROOT
 
 pytestmark = pytest.mark.unit
 
@@ -122,4 +125,75 @@ def test_container_builds_leave_cargo_to_the_image(rusty, tmp_path, monkeypatch)
     assert not [s for s in plan.steps if s.title.startswith("preflight:")]
     assert "cargo and the crates are the builder image's: not checked before the build" in (
         plan.notes
+    )
+
+
+# The parts of a CUDA/Vulkan build (headers and libraries the config.cmake switches need).
+PART_FILES = {
+    "cublas": ("include/cublas_v2.h", "lib/libcublas.so"),
+    "nccl": ("include/nccl.h", "lib/libnccl_static.a"),
+    "vulkan": ("include/vulkan/vulkan.h", "lib/libvulkan.so"),
+    "thrust": ("include/cccl/thrust/version.h",),
+}
+NO_SYSTEM = ((), ())  # only the toolkit's own directories: the host's system cannot interfere
+
+
+@pytest.fixture(name="mlc")
+def fixture_mlc():
+    return config.load(ROOT / "pipeline.toml", env={})
+
+
+def toolkit_home(where: Path, *present: str) -> str:
+    """A toolkit directory holding the files of the `present` parts."""
+    for part in present:
+        for name in PART_FILES[part]:
+            (where / name).parent.mkdir(parents=True, exist_ok=True)
+            (where / name).write_text("")
+    where.mkdir(parents=True, exist_ok=True)
+    return str(where)
+
+
+def test_the_parts_a_variant_switches_on(mlc):
+    cu128 = mlc.variant("cu128").config
+    assert [p.check for p in preflight.needed_parts(cu128, ())] == ["cublas", "nccl", "vulkan"]
+    assert [p.check for p in preflight.needed_parts(cu128, {"nccl"})] == ["cublas", "vulkan"]
+    assert not preflight.needed_parts(mlc.variant("cpu").config, ())
+    assert set(preflight.CHECKS) >= {"cargo", "crates", "cublas", "nccl", "thrust", "vulkan"}
+
+
+def test_a_toolkit_without_cublas_and_nccl_stops_in_one_line(mlc, tmp_path):
+    home = toolkit_home(tmp_path / "cuda", "vulkan")
+    with pytest.raises(PipelineError) as failed:
+        toolkit(mlc.variant("cu130"), home, {}, False, system=NO_SYSTEM)
+    message = str(failed.value)
+    assert "\n" not in message
+    assert f"cuBLAS (USE_CUBLAS ON: cublas_v2.h, libcublas.so not found under {home}" in message
+    assert "NCCL (USE_NCCL ON: nccl.h, libnccl_static.a not found" in message
+    assert "libnccl-dev" in message and "Vulkan" not in message
+    assert message.endswith("or set MLC_CI_WAIVE=cublas,nccl to build as far as it goes.")
+
+
+def test_found_or_waived_parts_let_the_build_go(mlc, tmp_path):
+    home = toolkit_home(tmp_path / "full", "cublas", "nccl", "vulkan")
+    found = toolkit(mlc.variant("cu130"), home, {}, False, system=NO_SYSTEM)
+    assert found == "toolkit parts found: cuBLAS, NCCL, Vulkan"
+    bare = toolkit_home(tmp_path / "bare")
+    waive = {"MLC_CI_WAIVE": "cublas, nccl,vulkan"}
+    assert toolkit(mlc.variant("cu130"), bare, waive, False, system=NO_SYSTEM) == ""
+    # Thrust's headers live under include/cccl/ in CUDA 13 toolkits.
+    thrust = dataclasses.replace(mlc.variant("cu130"), config={"USE_THRUST": True})
+    home = toolkit_home(tmp_path / "cccl", "thrust")
+    assert toolkit(thrust, home, {}, False, system=NO_SYSTEM) == "toolkit parts found: Thrust"
+
+
+def test_a_vulkan_sdk_counts_and_the_dry_run_only_names_the_checks(mlc, tmp_path):
+    sdk = toolkit_home(tmp_path / "sdk", "vulkan")
+    vulkan = mlc.variant("vulkan")
+    assert toolkit(vulkan, None, {"VULKAN_SDK": sdk}, False, system=NO_SYSTEM) == (
+        "toolkit parts found: Vulkan"
+    )
+    with pytest.raises(PipelineError, match=r"Vulkan \(USE_VULKAN ON: vulkan/vulkan.h"):
+        toolkit(vulkan, None, {}, False, system=NO_SYSTEM)
+    assert toolkit(mlc.variant("cu128"), None, {}, True) == (
+        "toolkit parts checked before a real build: cuBLAS, NCCL, Vulkan"
     )

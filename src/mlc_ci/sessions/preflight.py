@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Mapping
 
 from mlc_ci import host
-from mlc_ci.config import Config
+from mlc_ci.config import Config, Variant
 from mlc_ci.errors import PipelineError
 from mlc_ci.plan import preflight
 from mlc_ci.run import Context, Step
@@ -55,3 +55,36 @@ def _copy(manifest: Path, target: Path):
         shutil.copytree(manifest.parent, target, ignore=shutil.ignore_patterns("target", ".git"))
 
     return action
+
+
+def toolkit(  # pylint: disable=too-many-arguments
+    variant: Variant,
+    home: str | None,
+    env: Mapping[str, str],
+    dry_run: bool,
+    *,
+    system=preflight.SYSTEM,
+) -> str:
+    """The toolkit parts the variant switches on (cuBLAS, NCCL, Thrust, Vulkan) must be on this
+    host before anything compiles; a missing one stops the plan in one line. The plan's note."""
+    parts = preflight.needed_parts(
+        variant.config, preflight.waived(env.get(preflight.WAIVE_VARIABLE, ""))
+    )
+    if not parts:
+        return ""
+    names = ", ".join(part.what for part in parts)
+    if dry_run:
+        return f"toolkit parts checked before a real build: {names}"
+    includes, libraries = preflight.search_dirs(home, env, system)
+    missing = []
+    for part in parts:
+        files = [h for h in part.headers if not any((Path(d) / h).is_file() for d in includes)]
+        files += [n for n in part.libraries if not any((Path(d) / n).exists() for d in libraries)]
+        if files:
+            missing.append((part, files))
+    if missing:
+        where = (
+            f"under {home} or the system's directories" if home else "in the system's directories"
+        )
+        raise PipelineError(preflight.missing_parts_line(missing, where))
+    return f"toolkit parts found: {names}"

@@ -91,15 +91,21 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
     data["ccache"] = "CCACHE_DIR" in build_env
     steps, notes = _build_steps(config, (variant, version), layout, (build_env, how[0]), env)
     if container is None:
+        notes.append(preflight.toolkit(variant, home, env, args.dry_run))
         steps[:0] = preflight.steps(config, layout.stage, env, args.dry_run)
-    elif config.project.cargo_manifests:
-        notes.append("cargo and the crates are the builder image's: not checked before the build")
+    else:
+        if config.project.cargo_manifests:
+            notes.append(
+                "cargo and the crates are the builder image's: not checked before the build"
+            )
+        if preflight.toolkit(variant, home, env, dry_run=True):
+            notes.append("toolkit parts are the builder image's: not checked before the build")
     cleanup = _in_container(container, (steps, data), env, args.dry_run)
     notes = [
         why,
         f"version {version.pep440 or '(not read)'} from {version.origin}",
         *wheel_steps.edit_notes(config, variant),
-        *notes,
+        *filter(None, notes),
     ]
     keep = f"the unrepaired wheel stays in {layout.raw}; nothing was copied to {layout.out}"
     repair_env = {} if version.epoch is None else {"SOURCE_DATE_EPOCH": str(version.epoch)}
