@@ -169,7 +169,8 @@ def test_a_toolkit_without_cublas_and_nccl_stops_in_one_line(mlc, tmp_path):
     assert "\n" not in message
     assert f"cuBLAS (USE_CUBLAS ON: cublas_v2.h, libcublas.so not found under {home}" in message
     assert "NCCL (USE_NCCL ON: nccl.h, libnccl_static.a not found" in message
-    assert "libnccl-dev" in message and "Vulkan" not in message
+    assert "(libcublas-dev-13-0, NVIDIA's repository)" in message
+    assert "NCCL built for CUDA 13.0 (libnccl-dev" in message and "Vulkan" not in message
     assert message.endswith("or set MLC_CI_WAIVE=cublas,nccl to build as far as it goes.")
 
 

@@ -30,7 +30,7 @@ PARTS = (
         "cuBLAS",
         ("cublas_v2.h",),
         ("libcublas.so",),
-        "install the toolkit's cuBLAS (libcublas-dev-<major>-<minor>, NVIDIA's repository)",
+        "install the toolkit's cuBLAS (libcublas-dev-{cuda}, NVIDIA's repository)",
     ),
     Part(
         "nccl",
@@ -38,7 +38,7 @@ PARTS = (
         "NCCL",
         ("nccl.h",),
         ("libnccl_static.a",),
-        "install NCCL built for this CUDA (libnccl-dev, NVIDIA's repository)",
+        "install NCCL built for CUDA {version} (libnccl-dev, NVIDIA's repository)",
     ),
     Part(
         "thrust",
@@ -46,7 +46,7 @@ PARTS = (
         "Thrust",
         ("thrust/version.h",),
         (),
-        "install the toolkit's CCCL headers (cuda-cccl-<major>-<minor>)",
+        "install the toolkit's CCCL headers (cuda-cccl-{cuda})",
     ),
     Part(
         "vulkan",
@@ -120,10 +120,13 @@ def search_dirs(
     return includes + list(system[0]), libraries + list(system[1])
 
 
-def missing_parts_line(missing: list[tuple[Part, list[str]]], where: str) -> str:
-    """One line for every part the host lacks: what, the files not found, the fix."""
+def missing_parts_line(missing: list[tuple[Part, list[str]]], where: str, cuda: str = "") -> str:
+    """One line for every part the host lacks: what, the files not found, the fix (package names
+    for the variant's CUDA version, e.g. libcublas-dev-13-0)."""
+    dashed = cuda.replace(".", "-") if cuda else "<major>-<minor>"
     items = [
-        f"{part.what} ({part.option} ON: {', '.join(files)} not found {where}; {part.fix})"
+        f"{part.what} ({part.option} ON: {', '.join(files)} not found {where}; "
+        f"{part.fix.format(cuda=dashed, version=cuda or 'this toolkit')})"
         for part, files in missing
     ]
     names = ",".join(part.check for part, _ in missing)

@@ -86,5 +86,5 @@ def toolkit(  # pylint: disable=too-many-arguments
         where = (
             f"under {home} or the system's directories" if home else "in the system's directories"
         )
-        raise PipelineError(preflight.missing_parts_line(missing, where))
+        raise PipelineError(preflight.missing_parts_line(missing, where, variant.cuda))
     return f"toolkit parts found: {names}"
