@@ -113,6 +113,9 @@ class Wheel:
     # Paths (globs) the stray-build-file rule lets through (MLC-LLM's static archives).
     allow_files: tuple[str, ...] = ()
     smoke: tuple[str, ...] = ()
+    # Requires-Dist the smoke venv leaves out, by name (MLC-LLM: torch, which no smoke imports);
+    # a variant's smoke_requires adds what its own checks need.
+    smoke_skip: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

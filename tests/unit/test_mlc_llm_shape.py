@@ -9,6 +9,7 @@ import dataclasses
 import pytest
 
 from mlc_ci import config
+from mlc_ci.errors import PipelineError
 from mlc_ci.plan import wheels
 from tests import mlc_llm_shape
 
@@ -162,3 +163,44 @@ def test_only_origin_relative_runpaths_reach_a_sibling(runpath, reached):
         "pkg/lib/libb.so.1.2": ("libb.so.1", (), ()),
     }
     assert (not wheels.unreachable_siblings(links, [])) is reached
+
+
+# MLC-LLM's cpu wheel's Requires-Dist at 79d603f0 (../shared/reference/mlc-llm-real-build.md),
+# plus one extra's requirement as scikit-build-core writes it.
+REQUIRES = [
+    "apache-tvm-ffi",
+    "datasets",
+    "fastapi",
+    'flashinfer-python; sys_platform == "linux"',
+    "ml_dtypes>=0.5.1",
+    "openai",
+    "pandas",
+    "prompt_toolkit",
+    "requests",
+    "safetensors",
+    "sentencepiece",
+    "shortuuid",
+    "tiktoken",
+    "torch",
+    "tqdm",
+    "transformers",
+    "uvicorn",
+    'pytest; extra == "test"',
+]
+
+
+def test_the_smoke_venv_leaves_out_what_the_root_profile_skips(mlc):
+    metadata = "Name: mlc-llm-cpu\n" + "".join(f"Requires-Dist: {r}\n" for r in REQUIRES)
+    kept, left_out = wheels.smoke_requirements(metadata, mlc.wheel.smoke_skip)
+    assert left_out == [
+        "datasets",
+        'flashinfer-python; sys_platform == "linux"',
+        "torch",
+        "transformers",
+    ]
+    assert "apache-tvm-ffi" in kept and "ml_dtypes>=0.5.1" in kept and len(kept) == 13
+    assert not any("pytest" in r for r in kept + left_out)  # an extra's, never installed
+    # Names match as distributions do: Flashinfer_Python is flashinfer-python.
+    assert wheels.smoke_requirements(metadata, ["Flashinfer_Python"])[1] == [REQUIRES[3]]
+    with pytest.raises(PipelineError, match="bad Requires-Dist 'torch>>2'"):
+        wheels.smoke_requirements("Requires-Dist: torch>>2\n", ())

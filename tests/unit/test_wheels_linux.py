@@ -7,6 +7,7 @@ import dataclasses
 import functools
 import io
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -562,3 +563,48 @@ def test_the_configured_default_and_the_flags(make_config, tmp_path, monkeypatch
     assert steps_by_title(plain)["build demo-cpu wheel"].argv[0] != "docker"
     with pytest.raises(PipelineError, match=r"build there \(--no-container\)"):
         wheels_linux.plan(args(variant="cpu", container=None, check_reproducible=True), cfg, {})
+
+
+def pure_wheel(where: Path, name: str, requires: tuple[str, ...] = ()) -> Path:
+    """A py3-none-any wheel holding package `name` (an empty module) and its Requires-Dist."""
+    path = where / f"{name}-1.0-py3-none-any.whl"
+    info = f"{name}-1.0.dist-info"
+    metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n" + "".join(
+        f"Requires-Dist: {r}\n" for r in requires
+    )
+    wheel = (
+        "Wheel-Version: 1.0\nGenerator: mlc-ci tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    )
+    members = {f"{name}/__init__.py": "", f"{info}/METADATA": metadata, f"{info}/WHEEL": wheel}
+    with zipfile.ZipFile(path, "w") as archive:
+        for member, text in members.items():
+            archive.writestr(member, text)
+        archive.writestr(
+            f"{info}/RECORD", "".join(f"{m},,\n" for m in members) + f"{info}/RECORD,,\n"
+        )
+    return path
+
+
+def test_the_smoke_venv_installs_the_requirements_less_the_skipped(make_config, tmp_path, capsys):
+    """Real uv, offline: the wheel needs torch and demo_dep; torch is skipped, demo_dep comes
+    from the variant's smoke_requires (a local file), so nothing is fetched."""
+    from tests.conftest import MINIMAL  # pylint: disable=import-outside-toplevel
+
+    dep = pure_wheel(tmp_path, "demo_dep")
+    text = MINIMAL.replace("[variants.cpu]", f"[variants.cpu]\nsmoke_requires = [{str(dep)!r}]")
+    text += '\n[wheel]\nfrontend = "uv"\nsmoke_skip = ["Torch"]\n'
+    text += 'smoke = ["python -c \\"import demo_app, demo_dep\\""]\n'
+    cfg = config.load(make_config(text), env={})
+    layout = wheel_steps.Layout(cfg, cfg.variant("cpu"), str(tmp_path / "out"))
+    for directory in (layout.stage, layout.empty):
+        directory.mkdir(parents=True, exist_ok=True)
+    steps = wheel_steps.smoke_steps(cfg, cfg.variant("cpu"), layout, "kept")
+    runner = Runner(out=io.StringIO(), env={**os.environ, "UV_OFFLINE": "1"})
+    runner.context["repaired"] = str(pure_wheel(tmp_path, "demo_app", ("torch>=2", "demo-dep")))
+    for step in steps:
+        runner.run(step)
+    listed = (layout.stage / "venv-requirements.txt").read_text(encoding="utf-8")
+    assert listed == "demo-dep\n"
+    assert "left out ([wheel].smoke_skip): torch>=2" in capsys.readouterr().out
+    site = next((layout.venv / "lib").glob("python3.*/site-packages"))
+    assert (site / "demo_dep").is_dir() and not list(site.glob("torch*"))

@@ -10,7 +10,8 @@ import shlex
 from pathlib import PurePosixPath
 from typing import Any, Iterable, Mapping
 
-from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion
 
 from mlc_ci.config import Config, ConfigValue, Variant, build_tool_pin
@@ -432,6 +433,27 @@ def grafted(raw_names: Iterable[str], repaired_names: Iterable[str]) -> list[str
     """Libraries auditwheel copied into the wheel."""
     before = set(raw_names)
     return sorted(n for n in repaired_names if n not in before and ".so" in n)
+
+
+def smoke_requirements(metadata: str, skip: Iterable[str]) -> tuple[list[str], list[str]]:
+    """(the Requires-Dist a smoke venv installs, the ones `skip` leaves out) of a wheel's
+    METADATA; requirements of extras are never installed."""
+    skipped = {canonicalize_name(name) for name in skip}
+    kept, left_out = [], []
+    for line in metadata.splitlines():
+        if not line.startswith("Requires-Dist:"):
+            continue
+        text = line.split(":", 1)[1].strip()
+        try:
+            requirement = Requirement(text)
+        except InvalidRequirement as exc:
+            raise PipelineError(
+                f"the wheel's METADATA has a bad Requires-Dist {text!r}: {exc}."
+            ) from exc
+        if requirement.marker and "extra" in str(requirement.marker):
+            continue
+        (left_out if canonicalize_name(requirement.name) in skipped else kept).append(text)
+    return kept, left_out
 
 
 def smoke_argv(command: str, venv_bin: str) -> tuple[str, ...]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import sys
 import time
+import zipfile
 from pathlib import Path
 from typing import Callable, Mapping
 
@@ -94,9 +95,12 @@ def smoke_steps(  # pylint: disable=too-many-arguments
                 on_fail=keep,
             )
         )
-    steps.append(
-        Step(f"install repaired wheel{label}", install, cwd=str(layout.empty), on_fail=keep)
-    )
+    if config.wheel.smoke_skip:
+        steps += _scoped_install(config, variant, (venv_dir, venv_bin, label), layout, keep)
+    else:
+        steps.append(
+            Step(f"install repaired wheel{label}", install, cwd=str(layout.empty), on_fail=keep)
+        )
     for command in (*config.wheel.smoke, *variant.smoke) if commands is None else commands:
         steps.append(
             Step(
@@ -109,6 +113,45 @@ def smoke_steps(  # pylint: disable=too-many-arguments
             )
         )
     return steps
+
+
+def _scoped_install(config: Config, variant: Variant, venv, layout: Layout, keep: str):
+    """The wheel without its dependencies, then its Requires-Dist less [wheel].smoke_skip (with
+    the pair's file and the variant's smoke_requires)."""
+    venv_dir, venv_bin, label = venv
+    requirements = venv_dir.parent / f"{venv_dir.name}-requirements.txt"
+    frontend, target = config.wheel.frontend, f"{venv_bin}/python"
+    paired = (Ref("pair"),) if config.pair.enabled else ()
+    skip = ", ".join(config.wheel.smoke_skip)
+
+    def write(ctx: Context) -> None:
+        with zipfile.ZipFile(ctx["repaired"]) as wheel:
+            name = next(n for n in wheel.namelist() if n.endswith(".dist-info/METADATA"))
+            metadata = wheel.read(name).decode("utf-8")
+        kept, left_out = wheels.smoke_requirements(metadata, config.wheel.smoke_skip)
+        files.write_text(requirements, "".join(f"{line}\n" for line in kept))
+        print(f"      left out ([wheel].smoke_skip): {', '.join(left_out) or 'none listed'}")
+
+    return [
+        Step(
+            f"install repaired wheel without its dependencies{label}",
+            wheels.install_argv(frontend, sys.executable, target, ("--no-deps", Ref("repaired"))),
+            cwd=str(layout.empty),
+            on_fail=keep,
+        ),
+        Step(f"the wheel's requirements less {skip}{label}", action=write),
+        Step(
+            f"install the wheel's requirements{label}",
+            wheels.install_argv(
+                frontend,
+                sys.executable,
+                target,
+                ("-r", str(requirements), *paired, *variant.smoke_requires),
+            ),
+            cwd=str(layout.empty),
+            on_fail=keep,
+        ),
+    ]
 
 
 def python_matrix(config: Config, env: Mapping[str, str]) -> tuple[list[tuple[str, str]], str]:
