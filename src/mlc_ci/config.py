@@ -253,6 +253,9 @@ class Config:  # pylint: disable=too-many-instance-attributes
     index: Index = Index()
     schema: int = 1
     default_variant: str = ""
+    # MLC_CI_VARIANT as given ("" when unset), the one place it is read: wheels-linux builds
+    # `auto` when neither it nor --variant names one.
+    variant_requested: str = ""
     # "section.key" -> the MLC_CI_* variable that set it: messages name who set a value.
     from_env: dict[str, str] = field(default_factory=dict)
 
@@ -454,6 +457,7 @@ def parse(raw: dict[str, Any], path: Path, env: Mapping[str, str] = os.environ) 
         variants=variants,
         schema=schema,
         default_variant=default_variant,
+        variant_requested=env.get("MLC_CI_VARIANT", ""),
         from_env=dict(overrides),
         **sections,
     )

@@ -159,7 +159,9 @@ def test_plan_variant_from_flag_or_environment(make_config, tmp_path):
     write_report(reports, "cu130")
     env = {"MLC_CI_REPORTS_DIR": str(reports)}
     by_flag = integration.plan(parse(cfg, "--variant", "cu130"), cfg, env)
-    by_env = integration.plan(parse(cfg), cfg, {**env, "MLC_CI_VARIANT": "cu130"})
+    # MLC_CI_VARIANT is read where the configuration is loaded (config.py), nowhere else.
+    from_env = config.load(cfg.path, env={"MLC_CI_VARIANT": "cu130"})
+    by_env = integration.plan(parse(from_env), from_env, env)
     for plan in (by_flag, by_env):
         assert plan.steps[-1].env["MLC_CI_VARIANT"] == "cu130"
         assert plan.steps[-1].env["MLC_CI_DOCKER_REPORT"].endswith("docker-build-cu130.json")

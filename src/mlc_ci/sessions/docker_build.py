@@ -111,7 +111,7 @@ def _versions(config: Config, env: Mapping[str, str]):
 def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Plan:
     """Build each requested target; push its tags when asked (never from a pull request)."""
     targets = docker.select_targets(args.target)
-    variant = config.variant(args.variant or env.get("MLC_CI_VARIANT"))
+    variant = config.variant(args.variant)
     if args.image:
         config = _with_image(config, args.image)
     if not args.dry_run:

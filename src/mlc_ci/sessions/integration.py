@@ -57,7 +57,7 @@ def images_from_flags(values: list[str]) -> dict[str, str]:
 
 def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Plan:
     """One pytest run over tests/integration with the images named in MLC_CI_IMAGES."""
-    variant = config.variant(args.variant or env.get("MLC_CI_VARIANT"))
+    variant = config.variant(args.variant)
     reports = Path(env.get("MLC_CI_REPORTS_DIR", "reports"))
     images = images_from_flags(args.image)
     step_env = {"MLC_CI_CONFIG": str(config.path), "MLC_CI_VARIANT": variant.name}

@@ -113,7 +113,7 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
         config,
         args.target or DEFAULT_TARGET,
         reports_dir,
-        args.variant or env.get("MLC_CI_VARIANT"),
+        args.variant,
     )
     layout = Layout(image, reports_dir)
     cache_dir = _cache_dir(args.cache_dir, env)
@@ -369,7 +369,7 @@ def _load(config: Config, args: argparse.Namespace, reports_dir: Path, env: Mapp
     this engine lacks it, as on a fresh CI runner."""
     if args.image:
         return []
-    variant = config.variant(args.variant or env.get("MLC_CI_VARIANT"))
+    variant = config.variant(args.variant)
     target = args.target or DEFAULT_TARGET
     details = [d for d in images.saved_images(reports_dir, variant.name) if d["target"] == target]
     where = images.images_dir(config.wheel.dist_dir, env)

@@ -56,7 +56,7 @@ def resolve_variant(
 ) -> tuple[Variant, str, str | None]:
     """The variant to build, why, and the CUDA home to build it with."""
     # Plain `nox -s wheels-linux` builds `auto`: the CUDA variant of the host's toolkit, else cpu.
-    requested = args.variant or env.get("MLC_CI_VARIANT") or "auto"
+    requested = args.variant or config.variant_requested or "auto"
     if in_container(args, config) and requested != "auto":
         # The builder image brings the CUDA toolkit; the host needs none.
         variant = config.variant(requested)

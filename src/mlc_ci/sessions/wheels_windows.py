@@ -34,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Plan:
     """The Windows wheel: native MSVC on Windows, or `--cross mingw` on Linux."""
-    variant = config.variant(args.variant or env.get("MLC_CI_VARIANT"))
+    variant = config.variant(args.variant)
     if not variant.windows:
         raise PipelineError(
             f"variant '{variant.name}' is not built for Windows ([variants.{variant.name}]"
