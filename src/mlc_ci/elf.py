@@ -25,14 +25,7 @@ def read(path: Path) -> SharedObject:
     try:
         with path.open("rb") as stream:
             elf = ELFFile(stream)
-            soname, needed = path.name, []
-            for section in elf.iter_sections():
-                if isinstance(section, DynamicSection):
-                    for tag in section.iter_tags():
-                        if tag.entry.d_tag == "DT_NEEDED":
-                            needed.append(tag.needed)
-                        elif tag.entry.d_tag == "DT_SONAME":
-                            soname = tag.soname
+            soname, needed, _ = _dynamic(elf, path.name)
             undefined, exported = set(), set()
             symbols = elf.get_section_by_name(".dynsym")
             for symbol in symbols.iter_symbols() if symbols else ():
@@ -48,27 +41,32 @@ def read(path: Path) -> SharedObject:
                     exported.add(symbol.name)
     except (OSError, ELFError) as exc:
         raise PipelineError(f"cannot read {path} as an ELF shared object ({exc}).") from exc
-    return SharedObject(str(path), soname, tuple(needed), frozenset(undefined), frozenset(exported))
+    return SharedObject(str(path), soname, needed, frozenset(undefined), frozenset(exported))
+
+
+def _dynamic(elf: ELFFile, name: str) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+    """(DT_SONAME or `name`, DT_NEEDED, the RUNPATH/RPATH directories) of the dynamic section."""
+    soname, needed, search = name, [], []
+    for section in elf.iter_sections():
+        if not isinstance(section, DynamicSection):
+            continue
+        for tag in section.iter_tags():
+            kind = tag.entry.d_tag
+            if kind == "DT_NEEDED":
+                needed.append(tag.needed)
+            elif kind == "DT_SONAME":
+                soname = tag.soname
+            elif kind in ("DT_RUNPATH", "DT_RPATH"):
+                search += getattr(tag, kind[3:].lower()).split(":")
+    return soname, tuple(needed), tuple(d for d in search if d)
 
 
 def links(data: bytes, name: str) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
     """(DT_SONAME or the file's name, DT_NEEDED, the RUNPATH/RPATH directories) of a library."""
-    soname, needed, search = PurePosixPath(name).name, [], []
     try:
-        for section in ELFFile(io.BytesIO(data)).iter_sections():
-            if not isinstance(section, DynamicSection):
-                continue
-            for tag in section.iter_tags():
-                kind = tag.entry.d_tag
-                if kind == "DT_NEEDED":
-                    needed.append(tag.needed)
-                elif kind == "DT_SONAME":
-                    soname = tag.soname
-                elif kind in ("DT_RUNPATH", "DT_RPATH"):
-                    search += getattr(tag, kind[3:].lower()).split(":")
+        return _dynamic(ELFFile(io.BytesIO(data)), PurePosixPath(name).name)
     except ELFError as exc:
         raise PipelineError(f"cannot read {name} as an ELF shared object ({exc}).") from exc
-    return soname, tuple(needed), tuple(d for d in search if d)
 
 
 def comments(data: bytes, name: str) -> tuple[str, ...]:
