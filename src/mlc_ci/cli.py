@@ -136,8 +136,10 @@ def _on_sigterm(signum: int, frame: object) -> None:
     raise Terminated()
 
 
-def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Entry point: one clear line and a non-zero status for every user error."""
+    # sys.stdout when called, not when imported: a caller may have replaced it since.
+    out = out or sys.stdout
     env = dict(os.environ)
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None

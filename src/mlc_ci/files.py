@@ -34,7 +34,8 @@ def ensure_dir(path: Path, what: str) -> Path:
     return path
 
 
-def _atomic(target: Path, fill: Callable[[str], None]) -> Path:
+def atomic(target: Path, fill: Callable[[str], None]) -> Path:
+    """Fill a temporary file beside `target` (fill gets its path), then rename it into place."""
     from mlc_ci.errors import PipelineError  # pylint: disable=import-outside-toplevel
 
     ensure_dir(target.parent, "directory")
@@ -58,17 +59,17 @@ def _atomic(target: Path, fill: Callable[[str], None]) -> Path:
 
 def write_text(target: Path, text: str) -> Path:
     """Write `text` (UTF-8) to `target` atomically."""
-    return _atomic(target, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    return atomic(target, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
 def write_bytes(target: Path, data: bytes) -> Path:
     """Write `data` to `target` atomically."""
-    return _atomic(target, lambda tmp: Path(tmp).write_bytes(data))
+    return atomic(target, lambda tmp: Path(tmp).write_bytes(data))
 
 
 def copy(source: Path, target: Path) -> Path:
     """Copy `source` to `target` atomically (timestamps kept)."""
-    return _atomic(target, lambda tmp: shutil.copy2(source, tmp))
+    return atomic(target, lambda tmp: shutil.copy2(source, tmp))
 
 
 def remover(path: Path | str) -> Callable[[object], None]:

@@ -1,4 +1,4 @@
-"""GitHub releases over the REST API with urllib: draft, upload, publish; retry.
+"""GitHub releases over the REST API (through net): draft, upload, publish; retry.
 
 A release is created as a draft, its assets are uploaded, and only then is it published, so an
 immutable release (whose assets can never change once it is published) is never published
@@ -13,25 +13,22 @@ PipelineError of one line; the token never appears in one.
 from __future__ import annotations
 
 import hashlib
-import http.client
 import json
 import re
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from mlc_ci import net
 from mlc_ci.errors import PipelineError
 
 DEFAULT_API_URL = "https://api.github.com"
 API_VERSION = "2022-11-28"
 PAGE_SIZE = 100
 PARTIAL = ".partial"  # the temporary name of an asset being replaced
-# Answers worth another try: GitHub's own advice for 5xx, and secondary rate limits (429).
-TRANSIENT_STATUS = (429, 500, 502, 503, 504)
-NETWORK_ERRORS = (urllib.error.URLError, http.client.HTTPException, OSError)
+# Answers worth another try (GitHub's own advice for 5xx, and secondary rate limits: 429).
+TRANSIENT_STATUS = net.TRANSIENT_STATUS
 
 Json = Any
 
@@ -155,7 +152,7 @@ class Client:
         }
         for attempt in range(self.retries + 1):
             if attempt:
-                self.sleep(2.0**attempt)
+                self.sleep(net.backoff(attempt))
                 for asset in self.list_assets(release["id"]):
                     if asset["name"] == name:
                         self.delete_asset(asset["id"])
@@ -218,27 +215,27 @@ class Client:
         if payload is not None:
             data = json.dumps(payload).encode("utf-8")
             all_headers["Content-Type"] = "application/json"
-        for attempt in range(retries + 1):
-            request = urllib.request.Request(url, data=data, headers=all_headers, method=method)
-            try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as answer:
-                    self.last_link = answer.headers.get("Link", "")
-                    return answer.status, _decode(answer.read())
-            except urllib.error.HTTPError as exc:
-                status, body = exc.code, _decode(exc.read())
-                if status in allow:
-                    return status, body
-                if status not in TRANSIENT_STATUS or attempt == retries:
-                    raise self._error(method, url, status, body) from None
-            except NETWORK_ERRORS as exc:
-                if attempt == retries:
-                    raise Unreachable(
-                        f"no answer from {_host(url)} for {method} {_path(url)} after "
-                        f"{attempt + 1} attempt(s) ({_reason(exc)}); check the network or "
-                        "GITHUB_API_URL and run again (re-runs are safe)."
-                    ) from None
-            self.sleep(2.0**attempt)
-        raise AssertionError("unreachable")  # pragma: no cover
+        try:
+            answer = net.request(
+                url,
+                method=method,
+                data=data,
+                headers=all_headers,
+                timeout=self.timeout,
+                retries=retries,
+                sleep=self.sleep,
+            )
+        except net.Unreachable as exc:
+            raise Unreachable(
+                f"no answer from {_host(url)} for {method} {_path(url)} after "
+                f"{retries + 1} attempt(s) ({exc.reason}); check the network or "
+                "GITHUB_API_URL and run again (re-runs are safe)."
+            ) from None
+        self.last_link = answer.headers.get("Link", "")
+        body = _decode(answer.body)
+        if answer.status < 400 or answer.status in allow:
+            return answer.status, body
+        raise self._error(method, url, answer.status, body)
 
     last_link = ""  # the Link header of the last answer (pagination)
 
@@ -316,8 +313,3 @@ def _host(url: str) -> str:
 
 def _path(url: str) -> str:
     return urllib.parse.urlsplit(url).path
-
-
-def _reason(exc: BaseException) -> str:
-    reason = getattr(exc, "reason", None) or exc
-    return f"{type(reason).__name__}: {reason}".rstrip(": ")

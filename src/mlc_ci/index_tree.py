@@ -11,9 +11,7 @@ import io
 import json
 import os
 import shutil
-import urllib.error
 import urllib.parse
-import urllib.request
 import uuid
 import zipfile
 from datetime import datetime, timezone
@@ -21,7 +19,7 @@ from email.parser import BytesHeaderParser
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from mlc_ci import files
+from mlc_ci import files, net
 from mlc_ci.errors import PipelineError
 from mlc_ci.plan import index as idx
 from mlc_ci.plan.release import project_of
@@ -107,14 +105,19 @@ def _join(base: str, relative: str) -> str:
 def fetch(url: str, what: str = "") -> bytes:
     """GET `url` (http, https or file); one line naming it when it cannot be read."""
     try:
-        with urllib.request.urlopen(url, timeout=30) as response:  # nosec B310: checked scheme
-            return response.read()
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise PipelineError(
-            f"cannot read {url} ({reason}){' for ' + what if what else ''}; check the URL "
-            "and that the index is served."
-        ) from exc
+        answer = net.request(url, timeout=30, retries=0)
+    except (net.Unreachable, ValueError) as exc:
+        raise _unreadable(url, getattr(exc, "reason", "") or str(exc), what) from exc
+    if answer.status != 200:
+        raise _unreadable(url, f"HTTP {answer.status}", what)
+    return answer.body
+
+
+def _unreadable(url: str, cause: str, what: str) -> PipelineError:
+    return PipelineError(
+        f"cannot read {url} ({cause}){' for ' + what if what else ''}; check the URL "
+        "and that the index is served."
+    )
 
 
 def stage_path(root: Path) -> Path:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence, TextIO
 
+from mlc_ci import net
 from mlc_ci.errors import PipelineError, StepFailed
 from mlc_ci.plan import diagnose
 
@@ -123,12 +124,12 @@ class Runner:
     def __init__(
         self,
         dry_run: bool = False,
-        out: TextIO = sys.stdout,
+        out: TextIO | None = None,
         sleep: Callable[[float], None] = time.sleep,
         env: Mapping[str, str] | None = None,
     ) -> None:
         self.dry_run = dry_run
-        self.out = out
+        self.out = out or sys.stdout  # the stdout of the time the runner is made
         self.sleep = sleep
         self.env = dict(os.environ if env is None else env)
         self.context: Context = {}
@@ -201,7 +202,7 @@ class Runner:
                     self.context[step.save_as] = proc.stdout
                 return
             if attempt <= step.retries:
-                delay = 2.0**attempt
+                delay = net.backoff(attempt)
                 self._print(f"      attempt {attempt} failed; retrying in {delay:.0f}s")
                 self.sleep(delay)
         output = "\n".join(filter(None, (proc.stdout, proc.stderr)))

@@ -105,6 +105,20 @@ def test_lint_plan_and_fix(root):
     assert "$ cd " in out.getvalue() and "isort src tests" in out.getvalue()
 
 
+def test_output_goes_to_the_stdout_of_the_call(root, monkeypatch):
+    """sys.stdout as it is when main() runs, not as it was when cli was imported (a harness
+    that swaps and closes its capture stream between tests saw 'I/O operation on closed
+    file')."""
+    argv = ["lint", "--dry-run", "--config", str(root / "pipeline.toml")]
+    first = io.StringIO()
+    monkeypatch.setattr("sys.stdout", first)
+    assert cli.main(argv) == 0 and "== lint (dry run) ==" in first.getvalue()
+    first.close()
+    second = io.StringIO()
+    monkeypatch.setattr("sys.stdout", second)
+    assert cli.main(argv) == 0 and "== lint (dry run) ==" in second.getvalue()
+
+
 def test_session_runs_and_writes_report(tmp_path, make_config, monkeypatch):
     """A real (tiny) unit session run: a failing pytest target, report written, error line."""
     path = make_config()

@@ -115,6 +115,34 @@ def test_only_run_py_starts_processes():
     assert not offenders
 
 
+def http_clients(tree: ast.AST) -> list[str]:
+    """Imports of an HTTP client (urllib.request, http.client, urllib3, requests)."""
+    clients = ("urllib.request", "http.client", "urllib3", "requests")
+    found = []
+    for node in ast.walk(tree):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names = [node.module or ""]
+        found += [f"{name} (line {node.lineno})" for name in names if name.startswith(clients)]
+    return found
+
+
+def test_only_net_py_speaks_http():
+    offenders = {}
+    for path in modules(SRC):
+        if path.name == "net.py" and path.parent == SRC:
+            continue
+        found = http_clients(ast.parse(path.read_text(encoding="utf-8")))
+        if found:
+            offenders[str(path.relative_to(ROOT))] = found
+    assert not offenders
+    assert http_clients(ast.parse("import urllib.parse\nimport urllib.request\n")) == [
+        "urllib.request (line 2)"
+    ]
+
+
 def test_plan_imports_no_side_effect_layer():
     forbidden = ("mlc_ci.run", "mlc_ci.report", "mlc_ci.host", "mlc_ci.sessions", "mlc_ci.files")
     offenders = []

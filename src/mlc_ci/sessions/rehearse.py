@@ -30,13 +30,11 @@ import re
 import shutil
 import sys
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from pathlib import Path
 from typing import Any, Mapping, Sequence, TextIO
 
-from mlc_ci import host
+from mlc_ci import host, net
 from mlc_ci import report as report_mod
 from mlc_ci.config import Config
 from mlc_ci.errors import PipelineError
@@ -571,29 +569,29 @@ def _registry(ref: str) -> tuple[str, str]:
 
 def _registry_tags(repo: str) -> list[str]:
     base, path = _registry(repo)
-    try:
-        with urllib.request.urlopen(f"{base}/v2/{path}/tags/list", timeout=30) as answer:
-            return list(json.loads(answer.read()).get("tags") or [])
-    except urllib.error.HTTPError as exc:
-        if exc.code == 404:
-            return []
-        raise PipelineError(f"the registry answered {exc.code} for {repo}'s tags.") from exc
-    except (urllib.error.URLError, OSError) as exc:
-        raise PipelineError(f"the registry of {repo} does not answer ({exc}).") from exc
+    answer = _registry_call(f"{base}/v2/{path}/tags/list", repo)
+    if answer.status == 404:
+        return []
+    if answer.status != 200:
+        raise PipelineError(f"the registry answered {answer.status} for {repo}'s tags.")
+    return list(json.loads(answer.body).get("tags") or [])
 
 
 def _manifest_digest(ref: str) -> str:
     repo, _, tag = ref.rpartition(":")
     base, path = _registry(repo)
-    request = urllib.request.Request(
-        f"{base}/v2/{path}/manifests/{tag}", method="HEAD", headers={"Accept": MANIFESTS}
-    )
+    url = f"{base}/v2/{path}/manifests/{tag}"
+    answer = _registry_call(url, ref, method="HEAD", headers={"Accept": MANIFESTS})
+    if answer.status == 404:
+        return ""
+    if answer.status != 200:
+        raise PipelineError(f"the registry answered {answer.status} for {ref}.")
+    return answer.headers.get("Docker-Content-Digest", "")
+
+
+def _registry_call(url: str, what: str, **options) -> net.Answer:
+    """One request to the rehearsal's local registry (no retries: it is on this machine)."""
     try:
-        with urllib.request.urlopen(request, timeout=30) as answer:
-            return answer.headers.get("Docker-Content-Digest", "")
-    except urllib.error.HTTPError as exc:
-        if exc.code == 404:
-            return ""
-        raise PipelineError(f"the registry answered {exc.code} for {ref}.") from exc
-    except (urllib.error.URLError, OSError) as exc:
-        raise PipelineError(f"the registry of {ref} does not answer ({exc}).") from exc
+        return net.request(url, timeout=30, retries=0, **options)
+    except net.Unreachable as exc:
+        raise PipelineError(f"the registry of {what} does not answer ({exc.reason}).") from None

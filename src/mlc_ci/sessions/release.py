@@ -12,14 +12,11 @@ import argparse
 import base64
 import shlex
 import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from mlc_ci import files as atomic
-from mlc_ci import github
+from mlc_ci import github, net
 from mlc_ci.config import Config
 from mlc_ci.errors import PipelineError
 from mlc_ci.plan import release as rel
@@ -301,27 +298,21 @@ def _simple_page(url: str, env: Mapping[str, str]) -> str:
         # Private indexes often need the upload credentials to read as well.
         pair = f"{env['TWINE_USERNAME']}:{env['TWINE_PASSWORD']}".encode()
         headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
-    request = urllib.request.Request(url, headers=headers)
-    for attempt in range(3):
-        try:
-            with urllib.request.urlopen(request, timeout=60) as answer:
-                return answer.read().decode("utf-8", "replace")
-        except urllib.error.HTTPError as exc:
-            if exc.code == 404:
-                return ""
-            if exc.code < 500 or attempt == 2:
-                raise PipelineError(
-                    f"the index answered {exc.code} for {url}; check --simple-url and the "
-                    "TWINE_USERNAME/TWINE_PASSWORD credentials."
-                ) from None
-        except (urllib.error.URLError, OSError) as exc:
-            if attempt == 2:
-                raise PipelineError(
-                    f"cannot read {url} ({getattr(exc, 'reason', exc)}); check the index URL, "
-                    "or pass --simple-url with the index's simple API."
-                ) from None
-        time.sleep(0.5 * 2**attempt)
-    raise AssertionError("unreachable")  # pragma: no cover
+    try:
+        answer = net.request(url, headers=headers, timeout=60, retries=2)
+    except net.Unreachable as exc:
+        raise PipelineError(
+            f"cannot read {url} ({exc.reason}); check the index URL, or pass --simple-url "
+            "with the index's simple API."
+        ) from None
+    if answer.status == 404:
+        return ""
+    if answer.status != 200:
+        raise PipelineError(
+            f"the index answered {answer.status} for {url}; check --simple-url and the "
+            "TWINE_USERNAME/TWINE_PASSWORD credentials."
+        )
+    return answer.body.decode("utf-8", "replace")
 
 
 def _plan_lines(decision, env, tag, version, assets, index) -> list[str]:
