@@ -196,6 +196,17 @@ class Index:
 
 
 @dataclass(frozen=True)
+class WindowsCuda:
+    """NVIDIA's Windows network installer, which wheels-windows runs where the host's CUDA is
+    not the variant's: its URL, its sha256, and the subpackages to install (without the
+    `_<major.minor>` suffix the installer wants)."""
+
+    installer: str = ""
+    sha256: str = ""
+    components: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Variant:  # pylint: disable=too-many-instance-attributes
     """One backend build: config.cmake entries, images, repair rules, smoke checks."""
 
@@ -221,6 +232,7 @@ class Variant:  # pylint: disable=too-many-instance-attributes
     pair_distribution: str = ""
     # gpu-smoke's strict device checks on a GPU host (default: the variant's smoke commands).
     gpu_smoke: tuple[str, ...] = ()
+    windows_cuda: WindowsCuda = field(default_factory=WindowsCuda)
 
     @property
     def is_cuda(self) -> bool:
@@ -536,6 +548,8 @@ def _typed(  # pylint: disable=too-many-return-statements  # one return per TOML
     value: Any, hint: Any, where: str, blame: _Blame
 ) -> Any:
     """Check one value against the field's type; tuples come from TOML arrays."""
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, where, blame)
     origin = typing.get_origin(hint)
     if origin is tuple:
         if isinstance(value, list) and all(isinstance(item, str) for item in value):
@@ -677,6 +691,7 @@ def _check_variant(variant: Variant, blame: _Blame) -> None:
         )
     _check_commands(variant.smoke, f"{where}.smoke", blame)
     _check_commands(variant.gpu_smoke, f"{where}.gpu_smoke", blame)
+    _check_windows_cuda(variant, blame)
     for key, allowed in PLACEHOLDERS.items():
         for entry in getattr(variant, key):
             rest = entry
@@ -689,6 +704,40 @@ def _check_variant(variant: Variant, blame: _Blame) -> None:
                     f"entry {entry!r} has a brace that is not one of the placeholders "
                     f"{', '.join(allowed)}; remove it",
                 )
+
+
+def _check_windows_cuda(variant: Variant, blame: _Blame) -> None:
+    where = f"variants.{variant.name}.windows_cuda"
+    spec = variant.windows_cuda
+    if spec == WindowsCuda():
+        return
+    if not variant.cuda or not variant.windows:
+        raise _bad(
+            blame,
+            where,
+            'is set, but the variant builds no CUDA for Windows (it needs cuda = "X.Y" and '
+            "windows = true); remove it",
+        )
+    if not re.fullmatch(r"https://\S+\.exe", spec.installer):
+        raise _bad(
+            blame,
+            f"{where}.installer",
+            f"is '{spec.installer}'; give the https:// URL of NVIDIA's Windows installer (.exe)",
+        )
+    if not re.fullmatch(r"[0-9a-f]{64}", spec.sha256):
+        raise _bad(
+            blame,
+            f"{where}.sha256",
+            "is not 64 lowercase hex digits; give the installer's sha256 "
+            "(certutil -hashfile <installer> SHA256)",
+        )
+    if not spec.components or any(not re.fullmatch(r"[a-z_]+", c) for c in spec.components):
+        raise _bad(
+            blame,
+            f"{where}.components",
+            "must name the installer's subpackages without their version suffix "
+            '(e.g. ["nvcc", "cudart", "cublas_dev"])',
+        )
 
 
 # The Dockerfile instructions a setup line may be: nothing that changes the base (FROM),

@@ -31,7 +31,8 @@ def cuda_home(env: Mapping[str, str]) -> str | None:
         candidates.append("/usr/local/cuda")
     for home in candidates:
         # A wrapper script on PATH (/usr/local/bin/nvcc) is not a toolkit: require headers.
-        if home and (Path(home) / "bin" / "nvcc").is_file():
+        bin_dir = Path(home or ".") / "bin"
+        if home and ((bin_dir / "nvcc").is_file() or (bin_dir / "nvcc.exe").is_file()):
             if (Path(home) / "include" / "cuda_runtime.h").is_file():
                 return str(Path(home))
     return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import os
 import shutil
@@ -73,13 +74,26 @@ def step(plan, prefix):
     return next(s for s in plan.steps if s.title.startswith(prefix))
 
 
-def test_msvc_plan_for_cu128(mlc, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    home = tmp_path / "cuda"
+def cuda_toolkit(home: Path, release: str) -> Path:
+    """A toolkit at `home` whose nvcc answers `--version` as NVIDIA's does for `release`."""
     for part in ("bin/nvcc", "include/cuda_runtime.h"):
         (home / part).parent.mkdir(parents=True, exist_ok=True)
         (home / part).write_text("")
+    nvcc = home / "bin" / "nvcc"
+    nvcc.write_text(
+        "#!/bin/sh\necho 'Cuda compilation tools, release " f"{release}, V{release}.93'\n"
+    )
+    nvcc.chmod(0o755)
+    return home
+
+
+def test_msvc_plan_for_cu128(mlc, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    home = cuda_toolkit(tmp_path / "cuda", "12.8")
     plan = wheels_windows.plan(args(variant="cu128"), mlc, {"CUDA_HOME": str(home), "PATH": ""})
+    # The host's CUDA is the variant's: nothing is installed.
+    assert not [t for t in titles(plan) if "CUDA 12.8" in t]
+    assert plan.notes[0].endswith(f"; CUDA 12.8 at {home}")
     repair = step(plan, "delvewheel repair").argv
     build = step(plan, "build mlc-llm-cu128")
     assert repair[:4] == ("delvewheel", "repair", "--analyze-existing", "--ignore-existing")
@@ -93,6 +107,73 @@ def test_msvc_plan_for_cu128(mlc, tmp_path, monkeypatch):
     assert "load the MSVC environment (vswhere + vcvars64.bat)" in titles(plan)
     assert "allow long paths in the source checkout" in titles(plan)
     assert any(t.startswith("smoke: python -m mlc_llm.cli.check_device cuda") for t in titles(plan))
+
+
+@pytest.mark.parametrize("release", [None, "13.0"])
+def test_msvc_cu128_installs_its_cuda_where_the_host_has_another(mlc, tmp_path, release):
+    env = {"CUDA_HOME": str(tmp_path / "cuda"), "PATH": ""}
+    if release:
+        cuda_toolkit(tmp_path / "cuda", release)
+    plan = wheels_windows.plan(args(variant="cu128"), mlc, env)
+    spec = mlc.variant("cu128").windows_cuda
+    target = r"C:\Program Files\NVIDIA GPU Computing Toolkit\CUDA\v12.8"
+    names = titles(plan)
+    download = names.index(
+        f"download the CUDA 12.8 installer {spec.installer} (sha256 {spec.sha256})"
+    )
+    install = step(plan, "install CUDA 12.8")
+    # Installed before MSVC is loaded and the build starts, then checked before it is used.
+    assert download + 1 == names.index(install.title)
+    assert names[download + 2] == f"check nvcc 12.8 in {target}"
+    assert names[download + 3] == "load the MSVC environment (vswhere + vcvars64.bat)"
+    installer = install.argv[0]
+    assert installer.endswith("/cuda/cuda_12.8.1_windows_network.exe")
+    assert install.argv[1:] == (
+        "-s",
+        "nvcc_12.8",
+        "cudart_12.8",
+        "cublas_12.8",
+        "cublas_dev_12.8",
+        "nvrtc_12.8",
+        "nvrtc_dev_12.8",
+        "nvjitlink_12.8",
+        "thrust_12.8",
+        "cuda_profiler_api_12.8",
+        "visual_studio_integration_12.8",
+        "-n",
+    )
+    build = step(plan, "build mlc-llm-cu128")
+    assert build.env["CUDA_PATH"] == target
+    assert build.env["CUDACXX"] == target + r"\bin\nvcc.exe"
+    assert plan.data["add_path"] == [target + "/bin"]
+    have = f"nvcc {release} at {tmp_path / 'cuda'}" if release else "no CUDA toolkit"
+    assert plan.notes[0].endswith(f"; {have}: CUDA 12.8 is installed by the session into {target}")
+
+
+def test_cuda_source_without_an_installer_names_both_fixes(mlc):
+    variant = dataclasses.replace(mlc.variant("cu128"), windows_cuda=config.WindowsCuda())
+    with pytest.raises(PipelineError) as failed:
+        windows.cuda_source(variant, r"C:\CUDA\v12.6", "12.6")
+    assert str(failed.value) == (
+        r"variant 'cu128' needs CUDA 12.8 and this host has nvcc 12.6 at C:\CUDA\v12.6; "
+        "install CUDA 12.8 and set CUDA_PATH to it, or give [variants.cu128.windows_cuda] the "
+        "installer to run."
+    )
+    assert windows.cuda_source(variant, r"C:\CUDA\v12.8", "12.8") == windows.CudaSource(
+        r"C:\CUDA\v12.8", False, r"CUDA 12.8 at C:\CUDA\v12.8"
+    )
+
+
+def test_the_installed_cuda_is_checked_before_the_build(mlc):
+    """After the installer, the plan requires nvcc of the variant's release where it installed:
+    an installer that left none fails in one line before the build starts."""
+    plan = wheels_windows.plan(args(variant="cu128"), mlc, {"CUDA_HOME": "/nowhere", "PATH": ""})
+    with pytest.raises(PipelineError) as failed:
+        step(plan, "check nvcc 12.8").action({})
+    assert str(failed.value).startswith(
+        r"the CUDA installer left no nvcc in C:\Program Files\NVIDIA GPU Computing Toolkit"
+        r"\CUDA\v12.8, not CUDA 12.8; run `"
+    )
 
 
 def test_add_paths_use_the_cuda_home(mlc):

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Iterable, Mapping
 
 from mlc_ci.config import Config, Variant
+from mlc_ci.errors import PipelineError
 
 # What a MinGW-w64 (posix threads) C++ DLL needs at run time beyond Windows itself.
 MINGW_RUNTIME = ("libstdc++-6.dll", "libgcc_s_seh-1.dll", "libwinpthread-1.dll")
@@ -16,6 +18,8 @@ MINGW_STRIP = "x86_64-w64-mingw32-strip"
 VSWHERE = r"C:\Program Files (x86)\Microsoft Visual Studio\Installer\vswhere.exe"
 VS_GENERATOR = "Visual Studio 17 2022"
 WHEEL_TAG = "win_amd64"
+# Where NVIDIA's Windows installer puts CUDA X.Y (v12.8 beside any other version).
+CUDA_ROOT = r"C:\Program Files\NVIDIA GPU Computing Toolkit\CUDA"
 
 
 def dll_names(path: str, toolchain: str) -> str:
@@ -168,6 +172,51 @@ def msvc_env(generator: str, cuda_home: str | None) -> dict[str, str]:
         env["CUDA_PATH"] = cuda_home
         env["CUDACXX"] = f"{cuda_home}\\bin\\nvcc.exe"
     return env
+
+
+@dataclass(frozen=True)
+class CudaSource:
+    """Where the Windows build's CUDA comes from: `home`, installed first when `install`."""
+
+    home: str
+    install: bool
+    note: str
+
+
+def cuda_source(variant: Variant, home: str | None, found: str | None) -> CudaSource:
+    """The host's toolkit when it is the variant's CUDA, else the variant's pinned installer.
+
+    `home` and `found` are the probed toolkit and its nvcc version (None when absent).
+    """
+    if home and found == variant.cuda:
+        return CudaSource(home, False, f"CUDA {found} at {home}")
+    have = f"nvcc {found} at {home}" if home and found else "no CUDA toolkit"
+    if not variant.windows_cuda.installer:
+        raise PipelineError(
+            f"variant '{variant.name}' needs CUDA {variant.cuda} and this host has {have}; "
+            f"install CUDA {variant.cuda} and set CUDA_PATH to it, or give "
+            f"[variants.{variant.name}.windows_cuda] the installer to run."
+        )
+    target = cuda_install_dir(variant.cuda)
+    return CudaSource(
+        target, True, f"{have}: CUDA {variant.cuda} is installed by the session into {target}"
+    )
+
+
+def cuda_install_dir(cuda: str) -> str:
+    """The installer's default location of CUDA X.Y."""
+    return f"{CUDA_ROOT}\\v{cuda}"
+
+
+def cuda_install_argv(installer: str, variant: Variant) -> tuple[str, ...]:
+    """The silent install (-s) of the variant's subpackages, with no reboot (-n)."""
+    components = (f"{name}_{variant.cuda}" for name in variant.windows_cuda.components)
+    return (installer, "-s", *components, "-n")
+
+
+def installer_name(url: str) -> str:
+    """The installer's file name, from its URL."""
+    return PurePosixPath(url.split("?", 1)[0]).name
 
 
 def vswhere_argv() -> tuple[str, ...]:

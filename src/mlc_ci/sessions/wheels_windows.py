@@ -10,7 +10,7 @@ import zipfile
 from pathlib import Path
 from typing import Mapping
 
-from mlc_ci import host
+from mlc_ci import host, net
 from mlc_ci.config import Config, Variant, require_source
 from mlc_ci.errors import PipelineError
 from mlc_ci.plan import wheels, windows
@@ -238,7 +238,8 @@ def _unpack(target: Path, config: Config):
 
 def _msvc_plan(config: Config, built, layout, env) -> Plan:
     variant, version = built
-    home = host.cuda_home(env) if variant.is_cuda else None
+    cuda = _cuda_source(variant, env)
+    home = cuda.home if cuda else None
     generator = "Ninja" if host.has_tool("ninja", env) else windows.VS_GENERATOR
     build_env = {"CMAKE_BUILD_PARALLEL_LEVEL": str(host.jobs(env))}
     if version.epoch is not None:
@@ -272,6 +273,7 @@ def _msvc_plan(config: Config, built, layout, env) -> Plan:
             "allow long paths in the source checkout",
             ("git", "-C", str(config.source_dir), "config", "core.longpaths", "true"),
         ),
+        *(_cuda_install_steps(variant, cuda, layout) if cuda and cuda.install else []),
         Step("load the MSVC environment (vswhere + vcvars64.bat)", action=_load_msvc),
         *before,
         *_pair_build((config, variant, layout, env), build_env, (add, ";")),
@@ -287,9 +289,52 @@ def _msvc_plan(config: Config, built, layout, env) -> Plan:
             steps += pair_steps.channel_steps(config, variant, layout, keep)
     steps += wheel_steps.smoke_steps(config, variant, layout, keep, scripts="Scripts")
     steps += wheel_steps.publish_steps(config, variant, layout)
-    plan_ = _plan(config, variant, steps, f"native MSVC build, CMake generator {generator}")
+    how = f"native MSVC build, CMake generator {generator}" + (f"; {cuda.note}" if cuda else "")
+    plan_ = _plan(config, variant, steps, how)
     plan_.data["add_path"] = add
     return plan_
+
+
+def _cuda_source(variant: Variant, env: Mapping[str, str]) -> windows.CudaSource | None:
+    """Probe the host's CUDA toolkit and its version; None for a variant without CUDA."""
+    if not variant.is_cuda:
+        return None
+    home = host.cuda_home(env)
+    return windows.cuda_source(variant, home, host.nvcc_version(home))
+
+
+def _cuda_install_steps(variant: Variant, cuda: windows.CudaSource, layout) -> list[Step]:
+    """Download NVIDIA's installer (checked against its pin), install the variant's CUDA
+    subpackages silently, then require the nvcc of that version where it was installed."""
+    spec = variant.windows_cuda
+    installer = layout.stage / "cuda" / windows.installer_name(spec.installer)
+
+    def download(ctx: Context) -> None:
+        del ctx
+        net.download(spec.installer, installer, spec.sha256)
+
+    def check(ctx: Context) -> None:
+        del ctx
+        found = host.nvcc_version(cuda.home)
+        if found != variant.cuda:
+            raise PipelineError(
+                f"the CUDA installer left {'nvcc ' + found if found else 'no nvcc'} in "
+                f"{cuda.home}, not CUDA {variant.cuda}; run `{installer} -s` by hand to see "
+                f"why, or check [variants.{variant.name}.windows_cuda]."
+            )
+
+    return [
+        Step(
+            f"download the CUDA {variant.cuda} installer {spec.installer} "
+            f"(sha256 {spec.sha256})",
+            action=download,
+        ),
+        Step(
+            f"install CUDA {variant.cuda} ({', '.join(spec.components)})",
+            windows.cuda_install_argv(str(installer), variant),
+        ),
+        Step(f"check nvcc {variant.cuda} in {cuda.home}", action=check),
+    ]
 
 
 def _plan(config: Config, variant: Variant, steps: list[Step], how: str) -> Plan:
