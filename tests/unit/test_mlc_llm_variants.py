@@ -112,6 +112,15 @@ def test_windows_cu128_is_the_linux_build_without_nccl():
     assert config_entries(windows_plan) == {**linux, "USE_NCCL": "OFF"}
 
 
+def test_windows_cu128_leaves_the_cuda_libraries_to_the_cuda_install():
+    """What the Linux wheel excludes (the CUDA install provides it), the Windows one does not
+    graft either: cuBLAS alone would add about 500 MB (cublasLt64_12.dll) to the wheel."""
+    names = excludes(dry_run("wheels-windows", "cu128"), "delvewheel")
+    dlls = OFFICIAL["cuda12_dll"]
+    assert sorted(dlls) == sorted(OFFICIAL["cuda_exclude"])
+    assert [dll for dll in dlls.values() if dll not in names] == []
+
+
 @pytest.mark.parametrize("variant", ["cpu", "cu128", "vulkan"])
 def test_windows_plans_leave_tvm_ffi_dll_to_its_wheel(variant):
     names = excludes(dry_run("wheels-windows", variant), "delvewheel")

@@ -98,7 +98,10 @@ def test_msvc_plan_for_cu128(mlc, tmp_path, monkeypatch):
     build = step(plan, "build mlc-llm-cu128")
     assert repair[:4] == ("delvewheel", "repair", "--analyze-existing", "--ignore-existing")
     # The variant's exclude, then the DLLs of the paired TVM runtime wheel ([pair].libraries).
-    want = "nvcuda.dll:tvm_ffi.dll:vulkan-1.dll:tvm.dll:tvm_runtime.dll"
+    want = (
+        "nvcuda.dll:cudart64_12.dll:nvrtc64_120_0.dll:cublas64_12.dll:cublasLt64_12.dll:"
+        "tvm_ffi.dll:vulkan-1.dll:tvm.dll:tvm_runtime.dll"
+    )
     assert repair[repair.index("--exclude") + 1] == want
     assert plan.data["add_path"] == [f"{home}/bin"]
     assert repair[repair.index("--add-path") + 1] == f"{home}/bin"
