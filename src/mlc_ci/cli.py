@@ -17,6 +17,7 @@ from mlc_ci import files
 from mlc_ci import report as report_mod
 from mlc_ci.errors import PipelineError
 from mlc_ci.plan import matrix as ci_matrix
+from mlc_ci.plan.versions import ignored_note
 from mlc_ci.run import Runner
 from mlc_ci.sessions import index as index_session
 from mlc_ci.sessions import mutants as mutants_session
@@ -24,7 +25,7 @@ from mlc_ci.sessions import promote as promote_session
 from mlc_ci.sessions import registry
 from mlc_ci.sessions import rehearse as rehearse_session
 from mlc_ci.sessions.base import SessionDef
-from mlc_ci.versioning import git_version, ignored_note
+from mlc_ci.versioning import git_version
 
 
 def _common(parser: argparse.ArgumentParser) -> None:

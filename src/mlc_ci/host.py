@@ -12,9 +12,10 @@ from typing import Any, Mapping
 
 from mlc_ci.errors import PipelineError
 from mlc_ci.plan import cache
+from mlc_ci.plan.versions import SourceVersion, ignored_note, normalised_pep440
 from mlc_ci.plan.wheels import parse_nvcc_version
 from mlc_ci.run import capture
-from mlc_ci.versioning import SourceVersion, git_version, ignored_note, normalised_pep440
+from mlc_ci.versioning import git_version
 
 
 def cuda_home(env: Mapping[str, str]) -> str | None:

@@ -22,7 +22,7 @@ from typing import Iterable, Mapping, Sequence
 from mlc_ci import files, net
 from mlc_ci.errors import PipelineError
 from mlc_ci.plan import index as idx
-from mlc_ci.plan.release import project_of
+from mlc_ci.plan.publish import project_of
 from mlc_ci.plan.wheels import wheel_version
 
 

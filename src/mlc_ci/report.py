@@ -11,6 +11,7 @@ from typing import Any, TextIO
 
 from mlc_ci import files
 from mlc_ci.errors import PipelineError
+from mlc_ci.plan.notes import human_size
 from mlc_ci.run import StepResult
 
 # Where the record of a run that did not pass goes when a passing record of the same session
@@ -123,16 +124,6 @@ def write(report: SessionReport, reports_dir: Path) -> Path:
     if report.status != "passed" and _passing(target):
         target = reports_dir / FAILED_DIR / f"{report.session}.json"
     return write_json(report.to_dict(), target)
-
-
-def human_size(size: int) -> str:
-    """1536 -> '1.5 KiB'."""
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def table(rows: list[list[str]], headers: list[str]) -> str:

@@ -8,8 +8,10 @@ import subprocess
 import pytest
 
 from mlc_ci.errors import PipelineError
+from mlc_ci.plan import notes
+from mlc_ci.plan import publish as pub
 from mlc_ci.plan import release as rel
-from mlc_ci.versioning import from_tag
+from mlc_ci.plan.versions import from_tag
 
 pytestmark = pytest.mark.unit
 
@@ -177,9 +179,9 @@ LOG = "".join(
 
 
 def test_parse_log_and_group_by_type():
-    commits = rel.parse_log(LOG)
+    commits = notes.parse_log(LOG)
     assert len(commits) == 7 and commits[1].body.startswith("Details.")
-    groups = rel.group_commits(commits)
+    groups = notes.group_commits(commits)
     assert list(groups) == ["feat", "fix", "perf", "docs", "chore", "other"]
     assert [c.parts for c in groups["feat"]] == [
         ("feat", "cli", "add the matrix command", False),
@@ -190,8 +192,8 @@ def test_parse_log_and_group_by_type():
 
 
 def test_parse_log_of_nothing():
-    assert not rel.parse_log("")
-    assert not rel.group_commits([])
+    assert not notes.parse_log("")
+    assert not notes.group_commits([])
 
 
 @pytest.mark.parametrize(
@@ -205,8 +207,8 @@ def test_parse_log_of_nothing():
     ],
 )
 def test_previous_tag(tags, current, previous):
-    assert rel.previous_tag(tags, current) == previous
-    assert rel.log_range(previous, current) == (f"{previous}..{current}" if previous else current)
+    assert notes.previous_tag(tags, current) == previous
+    assert notes.log_range(previous, current) == (f"{previous}..{current}" if previous else current)
 
 
 def test_release_notes_sections_table_and_pulls():
@@ -218,8 +220,8 @@ def test_release_notes_sections_table_and_pulls():
         images,
         notes=["Tag v1.0.0-rc.1 is not in git yet: changes up to HEAD."],
     )
-    text = rel.release_notes(
-        "demo", manifest, rel.parse_log(LOG), "v0.9.0", repo_url="https://github.com/o/r"
+    text = notes.release_notes(
+        "demo", manifest, notes.parse_log(LOG), "v0.9.0", repo_url="https://github.com/o/r"
     )
     assert text.startswith("# demo 1.0.0rc1\n")
     assert "(prerelease)" in text and "## Changes since v0.9.0" in text
@@ -235,7 +237,7 @@ def test_release_notes_sections_table_and_pulls():
 
 def test_release_notes_without_commits_wheels_or_images():
     manifest = rel.Manifest("v0.1.0", from_tag("v0.1.0"), [], [])
-    text = rel.release_notes("demo", manifest, [], None)
+    text = notes.release_notes("demo", manifest, [], None)
     assert "## Changes (first release)" in text and "No commits." in text
     assert "No wheels in this release." in text and "No container images" in text
 
@@ -251,7 +253,7 @@ BASE = {
 
 
 def test_publishes_everything_when_asked_with_credentials():
-    decision = rel.publishing(publish=True, dry_run=False, **BASE)
+    decision = pub.publishing(publish=True, dry_run=False, **BASE)
     assert (decision.github, decision.index, decision.not_done, decision.blocker) == (
         True,
         True,
@@ -264,7 +266,7 @@ def test_publishes_everything_when_asked_with_credentials():
     ("publish", "dry_run", "reason"), [(False, False, "no --publish"), (True, True, "dry run")]
 )
 def test_dry_run_and_no_publish_say_what_is_not_done(publish, dry_run, reason):
-    decision = rel.publishing(publish=publish, dry_run=dry_run, **BASE)
+    decision = pub.publishing(publish=publish, dry_run=dry_run, **BASE)
     assert not decision.github and not decision.index and not decision.blocker
     assert decision.not_done == [
         f"not done ({reason}): GitHub release on o/r",
@@ -273,7 +275,7 @@ def test_dry_run_and_no_publish_say_what_is_not_done(publish, dry_run, reason):
 
 
 def test_publish_without_token_is_a_blocker():
-    decision = rel.publishing(
+    decision = pub.publishing(
         publish=True, dry_run=False, **{**BASE, "token": "", "repository": ""}
     )
     assert "GITHUB_TOKEN is not set and GITHUB_REPOSITORY is not owner/name" in decision.blocker
@@ -281,7 +283,7 @@ def test_publish_without_token_is_a_blocker():
 
 
 def test_index_only_release_needs_no_token():
-    decision = rel.publishing(
+    decision = pub.publishing(
         publish=True, dry_run=False, **{**BASE, "github_enabled": False, "token": ""}
     )
     assert (decision.github, decision.index, decision.blocker) == (False, True, "")
@@ -309,11 +311,11 @@ def test_no_tag_is_one_line():
 
 
 def test_simple_url_of_known_and_other_indexes():
-    assert rel.simple_url("https://upload.pypi.org/legacy/") == "https://pypi.org/simple/"
-    assert rel.simple_url("https://test.pypi.org/legacy/") == "https://test.pypi.org/simple/"
-    assert rel.simple_url("http://127.0.0.1:8080") == "http://127.0.0.1:8080/simple/"
-    assert rel.supports_skip_existing("https://upload.pypi.org/legacy/")
-    assert not rel.supports_skip_existing("http://127.0.0.1:8080/")
+    assert pub.simple_url("https://upload.pypi.org/legacy/") == "https://pypi.org/simple/"
+    assert pub.simple_url("https://test.pypi.org/legacy/") == "https://test.pypi.org/simple/"
+    assert pub.simple_url("http://127.0.0.1:8080") == "http://127.0.0.1:8080/simple/"
+    assert pub.supports_skip_existing("https://upload.pypi.org/legacy/")
+    assert not pub.supports_skip_existing("http://127.0.0.1:8080/")
 
 
 def test_index_files_from_a_pep503_page():
@@ -324,16 +326,16 @@ def test_index_files_from_a_pep503_page():
         'data-requires-python="&gt;=3.9">old</a>'
         "<a>no href</a><p>text</p></body></html>"
     )
-    assert rel.index_files(page) == {WHEEL: SHA, "demo_cpu-0.0.9-py3-none-any.whl": ""}
-    assert rel.project_of("Demo_CPU-0.1.0-py3-none-any.whl") == "demo-cpu"
+    assert pub.index_files(page) == {WHEEL: SHA, "demo_cpu-0.0.9-py3-none-any.whl": ""}
+    assert pub.project_of("Demo_CPU-0.1.0-py3-none-any.whl") == "demo-cpu"
 
 
 def test_upload_split_skips_what_the_index_has_and_refuses_clashes():
     other = wheel("demo_cu130-0.1.0-py3-none-any.whl")
-    upload, present = rel.upload_split([wheel(), other], {WHEEL: SHA})
+    upload, present = pub.upload_split([wheel(), other], {WHEEL: SHA})
     assert upload == [other] and present == [f"{WHEEL} is already on the index: not uploaded again"]
-    assert not rel.upload_split([wheel()], {WHEEL: ""})[0]
+    assert not pub.upload_split([wheel()], {WHEEL: ""})[0]
     with pytest.raises(PipelineError, match="already has .* with different content"):
-        rel.upload_split([wheel()], {WHEEL: "f" * 64})
+        pub.upload_split([wheel()], {WHEEL: "f" * 64})
     with pytest.raises(PipelineError, match="not a valid wheel file name"):
-        rel.project_of("nope.whl")
+        pub.project_of("nope.whl")

@@ -9,6 +9,7 @@ import json
 import pytest
 
 from mlc_ci import report
+from mlc_ci.plan import notes
 from mlc_ci.run import StepResult
 
 pytestmark = pytest.mark.unit
@@ -42,7 +43,7 @@ def test_failed_write_leaves_no_partial_file(tmp_path):
     [(10, "10 B"), (1536, "1.5 KiB"), (5 << 20, "5.0 MiB"), (3 << 40, "3072.0 GiB")],
 )
 def test_human_size(size, text):
-    assert report.human_size(size) == text
+    assert notes.human_size(size) == text
 
 
 def test_render_table(tmp_path):

@@ -8,6 +8,7 @@ import pytest
 
 from mlc_ci import versioning
 from mlc_ci.errors import PipelineError
+from mlc_ci.plan import versions
 
 pytestmark = pytest.mark.unit
 
@@ -27,7 +28,7 @@ pytestmark = pytest.mark.unit
     ],
 )
 def test_from_tag(tag, distance, sha, pep440, semver, pre):
-    version = versioning.from_tag(tag, distance, sha)
+    version = versions.from_tag(tag, distance, sha)
     assert (version.pep440, version.semver, version.is_prerelease) == (pep440, semver, pre)
 
 
@@ -36,16 +37,16 @@ def test_from_tag(tag, distance, sha, pep440, semver, pre):
 )
 def test_bad_tag_is_a_clear_error(tag):
     with pytest.raises(PipelineError, match="neither SemVer nor PEP 440"):
-        versioning.from_tag(tag)
+        versions.from_tag(tag)
 
 
 def test_from_describe():
-    assert versioning.from_describe("v1.0.0-0-gdeadbee\n").pep440 == "1.0.0"
-    assert versioning.from_describe("v1.0.0-3-gdeadbeef12").semver == "1.0.1-dev.3+deadbee"
-    untagged = versioning.from_describe("deadbeef", commit_count=7)
+    assert versions.from_describe("v1.0.0-0-gdeadbee\n").pep440 == "1.0.0"
+    assert versions.from_describe("v1.0.0-3-gdeadbeef12").semver == "1.0.1-dev.3+deadbee"
+    untagged = versions.from_describe("deadbeef", commit_count=7)
     assert (untagged.pep440, untagged.semver) == ("0.0.0.dev7+gdeadbee", "0.0.0-dev.7+deadbee")
     with pytest.raises(PipelineError, match="cannot read a version"):
-        versioning.from_describe("not a describe")
+        versions.from_describe("not a describe")
 
 
 def test_git_version_on_a_real_repository(tmp_path):
@@ -104,7 +105,7 @@ def test_stray_tags_are_skipped_with_a_note(tmp_path):
     version = versioning.git_version(tmp_path)
     assert version.pep440.startswith("0.2.1.dev1+g")
     assert set(version.ignored_tags) == {"vbanana", "v0.3"}
-    assert "ignored tag(s)" in versioning.ignored_note(version)
+    assert "ignored tag(s)" in versions.ignored_note(version)
 
 
 def test_missing_repo_directory_is_named(tmp_path):

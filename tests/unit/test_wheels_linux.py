@@ -19,9 +19,9 @@ import pytest
 from mlc_ci import config
 from mlc_ci.errors import PipelineError
 from mlc_ci.plan import wheels
+from mlc_ci.plan.versions import SourceVersion
 from mlc_ci.run import Ref, Runner, Step
 from mlc_ci.sessions import wheel_steps, wheels_linux
-from mlc_ci.versioning import SourceVersion
 from tests.unit.test_pairing import compile_library
 
 pytestmark = pytest.mark.unit

@@ -23,6 +23,7 @@ from mlc_ci import host, index_tree
 from mlc_ci.config import Config, tomllib
 from mlc_ci.errors import PipelineError
 from mlc_ci.plan import index as idx
+from mlc_ci.plan import publish as pub
 from mlc_ci.plan import release as rel
 from mlc_ci.plan.wheels import wheel_version
 from mlc_ci.report import read, sha256_of
@@ -200,12 +201,12 @@ def _collect(config: Config, dist: Path, reports: Path, channel: str):
                     f"{name} ({info.report}) is not in {dist} with the sha256 its report "
                     "records; rebuild it or pass --dist."
                 )
-            if rel.project_of(name) not in own and rel.project_of(name) not in paired:
+            if pub.project_of(name) not in own and pub.project_of(name) not in paired:
                 raise PipelineError(
                     f"{name} belongs to no variant of {config.path}; remove it from the reports."
                 )
             found.append(path)
-        mine = [p for p in found if rel.project_of(p.name) in own]
+        mine = [p for p in found if pub.project_of(p.name) in own]
         versions = sorted({wheel_version(p.name) for p in mine})
         if len(versions) > 1:
             raise PipelineError(
@@ -218,10 +219,10 @@ def _collect(config: Config, dist: Path, reports: Path, channel: str):
             print(f"      note: {versions[0]} is a release, not a nightly: nothing to publish")
             ctx["index_new"], ctx["index_paired"] = [], sorted(paired)
             return
-        built = {v for p in mine for v in own[rel.project_of(p.name)]}
+        built = {v for p in mine for v in own[pub.project_of(p.name)]}
         new = []
         for path in found:
-            project = rel.project_of(path.name)
+            project = pub.project_of(path.name)
             # The pair is listed beside the variants that pair with it in this publish.
             variants = own.get(project) or [v for v in paired[project] if v in built]
             if variants:

@@ -40,9 +40,9 @@ from mlc_ci.config import Config
 from mlc_ci.errors import PipelineError
 from mlc_ci.plan import matrix as ci_matrix
 from mlc_ci.plan import rehearsal as plan
+from mlc_ci.plan.versions import from_tag
 from mlc_ci.run import Context, Runner, Step, capture
 from mlc_ci.sessions.base import Plan
-from mlc_ci.versioning import from_tag
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 REGISTRY = re.compile(r"(127\.0\.0\.1|localhost|\[::1\])(:\d+)?")

@@ -19,13 +19,15 @@ from mlc_ci import files as atomic
 from mlc_ci import github, net
 from mlc_ci.config import Config
 from mlc_ci.errors import PipelineError
+from mlc_ci.plan import notes as release_notes
+from mlc_ci.plan import publish as pub
 from mlc_ci.plan import release as rel
+from mlc_ci.plan.versions import Version, from_tag
 from mlc_ci.report import artifact, read, sha256_of
 from mlc_ci.run import Context, Ref, Step
 from mlc_ci.sessions import index as index_session
 from mlc_ci.sessions import promote as promote_session
 from mlc_ci.sessions.base import Plan, SessionDef
-from mlc_ci.versioning import Version, from_tag
 
 TRUE = ("1", "true", "yes", "on")
 
@@ -79,8 +81,8 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
     dist = Path(args.dist or config.wheel.dist_dir).resolve()
     reports = Path(args.reports or env.get("MLC_CI_REPORTS_DIR") or "reports").resolve()
     index_url = config.release.index_url if args.index_url is None else args.index_url
-    simple = args.simple_url or rel.simple_url(index_url)
-    decision = rel.publishing(
+    simple = args.simple_url or pub.simple_url(index_url)
+    decision = pub.publishing(
         publish=args.publish or env.get("MLC_CI_PUBLISH", "").lower() in TRUE,
         dry_run=dry_run,
         github_enabled=config.release.github,
@@ -121,7 +123,7 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
     if decision.index and wheels:
         # A read-only probe, like the host probes of other sessions: what the index already has
         # decides what to upload, so a re-run after a partial upload completes it.
-        upload, present = rel.upload_split(_local_wheels(wheels), _listed(simple, wheels, env))
+        upload, present = pub.upload_split(_local_wheels(wheels), _listed(simple, wheels, env))
         notes += present
         if upload:
             steps.append(_twine_step(index_url, [dist / w.name for w in upload]))
@@ -243,7 +245,7 @@ def _local_steps(repo, config: Config, release, files, env, publishing) -> list[
         Step("find the previous release tag", action=_choose_range(tag, publishing)),
         Step(
             "commits since the previous tag",
-            ("git", "log", "--no-merges", f"--format={rel.LOG_FORMAT}", Ref("log_range")),
+            ("git", "log", "--no-merges", f"--format={release_notes.LOG_FORMAT}", Ref("log_range")),
             cwd=repo,
             capture=True,
             save_as="git_log",
@@ -253,7 +255,7 @@ def _local_steps(repo, config: Config, release, files, env, publishing) -> list[
 
 
 def _twine_step(index_url: str, wheels: Sequence[Path]) -> Step:
-    skip = rel.supports_skip_existing(index_url)
+    skip = pub.supports_skip_existing(index_url)
     return Step(
         f"upload wheels to {index_url}",
         _twine_argv(index_url, wheels),
@@ -265,7 +267,7 @@ def _twine_step(index_url: str, wheels: Sequence[Path]) -> Step:
 
 
 def _twine_argv(index_url: str, wheels: Sequence[Path]) -> tuple[str, ...]:
-    skip = ("--skip-existing",) if rel.supports_skip_existing(index_url) else ()
+    skip = ("--skip-existing",) if pub.supports_skip_existing(index_url) else ()
     return (
         sys.executable,
         "-m",
@@ -286,8 +288,8 @@ def _local_wheels(wheels: Sequence[Path]) -> list[rel.WheelFile]:
 def _listed(simple: str, wheels: Sequence[Path], env: Mapping[str, str]) -> dict[str, str]:
     """File name -> sha256 of what the index lists for the wheels' projects."""
     listed: dict[str, str] = {}
-    for project in sorted({rel.project_of(p.name) for p in wheels}):
-        listed.update(rel.index_files(_simple_page(f"{simple.rstrip('/')}/{project}/", env)))
+    for project in sorted({pub.project_of(p.name) for p in wheels}):
+        listed.update(pub.index_files(_simple_page(f"{simple.rstrip('/')}/{project}/", env)))
     return listed
 
 
@@ -384,7 +386,7 @@ def _collect(
 def _choose_range(tag: str, publishing: bool):
     def action(ctx: Context) -> None:
         tags = ctx["git_tags"].split()
-        previous = rel.previous_tag(tags, tag)
+        previous = release_notes.previous_tag(tags, tag)
         end = tag
         if tag not in tags and publishing:
             # GitHub would create a missing tag on the default branch's head: maybe not the
@@ -398,7 +400,7 @@ def _choose_range(tag: str, publishing: bool):
             end = "HEAD"
             ctx["manifest"].notes.append(f"Tag {tag} is not in git yet: changes up to HEAD.")
         ctx["previous_tag"] = previous
-        ctx["log_range"] = rel.log_range(previous, end)
+        ctx["log_range"] = release_notes.log_range(previous, end)
 
     return action
 
@@ -408,12 +410,14 @@ def _write(project: str, dist: Path, repo_url: str):
 
     def action(ctx: Context) -> None:
         manifest: rel.Manifest = ctx["manifest"]
-        commits = rel.parse_log(ctx["git_log"])
+        commits = release_notes.parse_log(ctx["git_log"])
         written = []
         if manifest.wheels:
             atomic.write_text(sums, rel.sha256sums((w.name, w.sha256) for w in manifest.wheels))
             written.append(artifact(sums, kind="checksums"))
-        text = rel.release_notes(project, manifest, commits, ctx["previous_tag"], repo_url=repo_url)
+        text = release_notes.release_notes(
+            project, manifest, commits, ctx["previous_tag"], repo_url=repo_url
+        )
         atomic.write_text(notes_file, text)
         ctx["notes_text"] = text
         arts = ctx.setdefault("artifacts", [])

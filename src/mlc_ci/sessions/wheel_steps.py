@@ -13,9 +13,9 @@ from mlc_ci import files, host, source_edits
 from mlc_ci.config import Config, Variant
 from mlc_ci.errors import PipelineError
 from mlc_ci.plan import cache, wheels
+from mlc_ci.plan.versions import SourceVersion
 from mlc_ci.report import artifact
 from mlc_ci.run import Context, Ref, Step
-from mlc_ci.versioning import SourceVersion
 
 
 class Layout:
