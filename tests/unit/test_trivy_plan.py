@@ -12,7 +12,7 @@ from datetime import date
 import pytest
 
 from mlc_ci.errors import PipelineError
-from mlc_ci.plan import trivy
+from mlc_ci.plan import trivy, vulns
 
 pytestmark = pytest.mark.unit
 
@@ -27,13 +27,13 @@ def fixture_fixtures(root):
 @pytest.fixture(name="findings")
 def fixture_findings(fixtures):
     path = fixtures / "report-findings.json"
-    return trivy.load_report(path.read_text(encoding="utf-8"), str(path))
+    return vulns.load_report(path.read_text(encoding="utf-8"), str(path))
 
 
-def report(*vulns, schema=2):
-    """A minimal trivy JSON report with one result holding `vulns`."""
+def report(*found, schema=2):
+    """A minimal trivy JSON report with one result holding the vulnerabilities `found`."""
     return json.dumps(
-        {"SchemaVersion": schema, "Results": [{"Target": "t", "Vulnerabilities": list(vulns)}]}
+        {"SchemaVersion": schema, "Results": [{"Target": "t", "Vulnerabilities": list(found)}]}
     )
 
 
@@ -61,18 +61,18 @@ def vuln(**kw):
     ],
 )
 def test_the_lowest_named_severity_is_the_threshold(text, threshold):
-    assert trivy.parse_severity(text) == threshold
+    assert vulns.parse_severity(text) == threshold
 
 
 def test_policy_expands_to_the_gated_levels():
-    policy = trivy.make_policy("HIGH", True)
+    policy = vulns.make_policy("HIGH", True)
     assert policy.severities == ("HIGH", "CRITICAL") and policy.ignore_unfixed
 
 
 @pytest.mark.parametrize("text, fragment", [("HIHG", "unknown severity 'HIHG'"), (" , ", "no sev")])
 def test_bad_severity_is_one_clear_error(text, fragment):
     with pytest.raises(PipelineError, match=fragment) as info:
-        trivy.parse_severity(text)
+        vulns.parse_severity(text)
     assert "UNKNOWN,LOW,MEDIUM,HIGH,CRITICAL" in str(info.value)
 
 
@@ -84,7 +84,7 @@ def test_ignore_file_format():
         "# Accept the risk\nCVE-2018-14618\n\n  # indented comment\n"
         "CVE-2019-14697 exp:2023-01-01\nAVD-DS-0002 some words exp:2030-12-31\n"
     )
-    entries = trivy.parse_ignore(text, ".trivyignore")
+    entries = vulns.parse_ignore(text, ".trivyignore")
     assert [(e.id, e.line, e.expires) for e in entries] == [
         ("CVE-2018-14618", 2, None),
         ("CVE-2019-14697", 5, date(2023, 1, 1)),
@@ -93,15 +93,15 @@ def test_ignore_file_format():
 
 
 def test_expiry_is_reached_on_the_day_itself():
-    entry = trivy.IgnoreEntry("CVE-1", 1, date(2025, 3, 1))
+    entry = vulns.IgnoreEntry("CVE-1", 1, date(2025, 3, 1))
     assert entry.expired(date(2025, 3, 1)) and not entry.expired(date(2025, 2, 28))
-    assert not trivy.IgnoreEntry("CVE-2", 2).expired(TODAY)
+    assert not vulns.IgnoreEntry("CVE-2", 2).expired(TODAY)
 
 
 @pytest.mark.parametrize("word", ["exp:2025-13-01", "exp:tomorrow", "exp:2025-1-1", "exp:"])
 def test_bad_expiry_date_names_the_line(word):
     with pytest.raises(PipelineError, match=r"\.trivyignore:3: expiry .* exp:YYYY-MM-DD"):
-        trivy.parse_ignore(f"# c\nCVE-1\nCVE-2 {word}\n", ".trivyignore")
+        vulns.parse_ignore(f"# c\nCVE-1\nCVE-2 {word}\n", ".trivyignore")
 
 
 # --- report parsing ----------------------------------------------------------------------------
@@ -123,8 +123,8 @@ def test_fixture_report_is_read_whole(findings):
 
 def test_clean_report_with_null_and_missing_vulnerabilities(fixtures):
     text = (fixtures / "report-clean.json").read_text(encoding="utf-8")
-    assert not trivy.load_report(text, "clean.json")
-    assert not trivy.load_report(json.dumps({"SchemaVersion": 2}), "empty.json")
+    assert not vulns.load_report(text, "clean.json")
+    assert not vulns.load_report(json.dumps({"SchemaVersion": 2}), "empty.json")
 
 
 @pytest.mark.parametrize(
@@ -147,7 +147,7 @@ def test_clean_report_with_null_and_missing_vulnerabilities(fixtures):
 )
 def test_malformed_report_is_one_clear_error(text, fragment):
     with pytest.raises(PipelineError, match=fragment) as info:
-        trivy.load_report(text, "out.json")
+        vulns.load_report(text, "out.json")
     assert str(info.value).startswith("malformed trivy report out.json: ")
 
 
@@ -162,7 +162,7 @@ def test_malformed_report_is_one_clear_error(text, fragment):
     ],
 )
 def test_fixed_comes_from_status_then_fixed_version(status, fixed_version, fixed):
-    finding = trivy.Finding("CVE-1", "p", "1", "HIGH", fixed_version, status)
+    finding = vulns.Finding("CVE-1", "p", "1", "HIGH", fixed_version, status)
     assert finding.fixed is fixed
 
 
@@ -170,62 +170,62 @@ def test_fixed_comes_from_status_then_fixed_version(status, fixed_version, fixed
 
 
 def test_gate_fails_on_fixed_critical_and_sets_aside_the_rest(findings):
-    result = trivy.evaluate(findings, trivy.make_policy("HIGH", True), [], TODAY)
+    result = vulns.evaluate(findings, vulns.make_policy("HIGH", True), [], TODAY)
     assert not result.passed
     assert sorted(f.id for f in result.blocking) == ["CVE-2022-3602", "CVE-2023-0286"]
     assert sorted(f.id for f in result.unfixed) == ["CVE-2016-2781", "CVE-2022-3715"]
     assert sorted(f.id for f in result.below) == ["CVE-2022-40897", "CVE-2022-48303"]
-    message = trivy.gate_error(result, "img:prod", ".trivyignore")
+    message = vulns.gate_error(result, "img:prod", ".trivyignore")
     assert "2 findings remain at HIGH or above" in message
     assert "worst: CRITICAL CVE-2022-3602 in libssl3 3.0.2-0ubuntu1.7 (fixed in" in message
 
 
 def test_gate_passes_when_nothing_reaches_the_threshold(findings):
     below = [f for f in findings if f.severity in ("MEDIUM", "LOW")]
-    result = trivy.evaluate(below, trivy.make_policy("HIGH", True), [], TODAY)
+    result = vulns.evaluate(below, vulns.make_policy("HIGH", True), [], TODAY)
     assert result.passed and not result.blocking
 
 
 def test_live_ignore_entries_pass_the_gate(findings):
-    ignores = trivy.parse_ignore("CVE-2022-3602 exp:2025-03-02\nCVE-2023-0286\n", "f")
-    result = trivy.evaluate(findings, trivy.make_policy("HIGH", True), ignores, TODAY)
+    ignores = vulns.parse_ignore("CVE-2022-3602 exp:2025-03-02\nCVE-2023-0286\n", "f")
+    result = vulns.evaluate(findings, vulns.make_policy("HIGH", True), ignores, TODAY)
     assert result.passed
     assert sorted(f.id for f in result.ignored) == ["CVE-2022-3602", "CVE-2023-0286"]
     assert not result.expired and not result.unused
 
 
 def test_expired_ignore_entry_ignores_nothing_and_is_noted(findings):
-    ignores = trivy.parse_ignore("CVE-2023-0286\nCVE-2022-3602 exp:2025-03-01\nCVE-9\n", "f")
-    result = trivy.evaluate(findings, trivy.make_policy("HIGH", True), ignores, TODAY)
+    ignores = vulns.parse_ignore("CVE-2023-0286\nCVE-2022-3602 exp:2025-03-01\nCVE-9\n", "f")
+    result = vulns.evaluate(findings, vulns.make_policy("HIGH", True), ignores, TODAY)
     assert not result.passed and [f.id for f in result.blocking] == ["CVE-2022-3602"]
-    lines = trivy.notes(result, ".trivyignore")
+    lines = vulns.notes(result, ".trivyignore")
     assert lines[0].startswith(".trivyignore:2: CVE-2022-3602 expired on 2025-03-01;")
     assert lines[1] == ".trivyignore:3: CVE-9 matched no finding (remove it when it is obsolete)"
-    assert trivy.report_data(result, "img")["expired_ignores"] == ["CVE-2022-3602 exp:2025-03-01"]
+    assert vulns.report_data(result, "img")["expired_ignores"] == ["CVE-2022-3602 exp:2025-03-01"]
 
 
 def test_unfixed_findings_block_when_not_set_aside(findings):
-    result = trivy.evaluate(findings, trivy.make_policy("HIGH", False), [], TODAY)
+    result = vulns.evaluate(findings, vulns.make_policy("HIGH", False), [], TODAY)
     assert "CVE-2022-3715" in [f.id for f in result.blocking] and not result.unfixed
     one = [f for f in findings if f.id == "CVE-2022-3715"]
-    only = trivy.evaluate(one, trivy.make_policy("HIGH", False), [], TODAY)
-    message = trivy.gate_error(only, "img", ".trivyignore")
+    only = vulns.evaluate(one, vulns.make_policy("HIGH", False), [], TODAY)
+    message = vulns.gate_error(only, "img", ".trivyignore")
     assert "1 finding remains" in message and "(no fix yet)" in message
 
 
 def test_threshold_low_gates_everything_fixable(findings):
-    result = trivy.evaluate(findings, trivy.make_policy("LOW", True), [], TODAY)
+    result = vulns.evaluate(findings, vulns.make_policy("LOW", True), [], TODAY)
     assert len(result.blocking) == 4 and not result.below
 
 
 def test_counts_rows_and_report_data(findings):
-    ignores = trivy.parse_ignore("CVE-2023-0286\n", "f")
-    result = trivy.evaluate(findings, trivy.make_policy("HIGH", True), ignores, TODAY)
-    table = trivy.counts(result)
+    ignores = vulns.parse_ignore("CVE-2023-0286\n", "f")
+    result = vulns.evaluate(findings, vulns.make_policy("HIGH", True), ignores, TODAY)
+    table = vulns.counts(result)
     assert list(table) == ["CRITICAL", "HIGH", "MEDIUM", "LOW", "UNKNOWN"]
     assert table["HIGH"] == {"found": 2, "ignored": 1, "unfixed": 1, "blocking": 0}
     assert table["CRITICAL"]["blocking"] == 1
-    rows = trivy.summary_rows(result, top=3)
+    rows = vulns.summary_rows(result, top=3)
     assert rows[0] == [
         "CRITICAL",
         "CVE-2022-3602",
@@ -235,30 +235,30 @@ def test_counts_rows_and_report_data(findings):
         "blocking",
     ]
     assert [r[5] for r in rows] == ["blocking", "ignored", "unfixed"]
-    assert trivy.summary_rows(result)[-1][4:] == ["-", "unfixed"]
-    data = trivy.report_data(result, "img")
+    assert vulns.summary_rows(result)[-1][4:] == ["-", "unfixed"]
+    data = vulns.report_data(result, "img")
     assert data["passed"] is False and data["threshold"] == "HIGH"
-    assert data["blocking"] == [trivy.describe(result.blocking[0])]
+    assert data["blocking"] == [vulns.describe(result.blocking[0])]
 
 
 def test_verdict_of_a_finding_below_the_threshold(findings):
-    result = trivy.evaluate(findings, trivy.make_policy("CRITICAL", True), [], TODAY)
+    result = vulns.evaluate(findings, vulns.make_policy("CRITICAL", True), [], TODAY)
     medium = next(f for f in findings if f.severity == "MEDIUM")
     assert result.verdict(medium) == "below"
 
 
 def test_ranked_puts_fixable_first_within_a_severity():
-    unfixed = trivy.Finding("CVE-1", "a", "1", "HIGH", status="affected")
-    fixable = trivy.Finding("CVE-2", "b", "1", "HIGH", "2", "fixed")
-    low = trivy.Finding("CVE-0", "c", "1", "LOW", "2", "fixed")
-    assert trivy.ranked([low, unfixed, fixable]) == [fixable, unfixed, low]
+    unfixed = vulns.Finding("CVE-1", "a", "1", "HIGH", status="affected")
+    fixable = vulns.Finding("CVE-2", "b", "1", "HIGH", "2", "fixed")
+    low = vulns.Finding("CVE-0", "c", "1", "LOW", "2", "fixed")
+    assert vulns.ranked([low, unfixed, fixable]) == [fixable, unfixed, low]
 
 
 # --- SARIF -------------------------------------------------------------------------------------
 
 
 def test_fixture_sarif_is_sane(fixtures):
-    assert trivy.check_sarif((fixtures / "report.sarif").read_text(encoding="utf-8"), "s") == 1
+    assert vulns.check_sarif((fixtures / "report.sarif").read_text(encoding="utf-8"), "s") == 1
 
 
 def sarif(**run):
@@ -282,12 +282,12 @@ def sarif(**run):
 )
 def test_bad_sarif_is_one_clear_error(text, fragment):
     with pytest.raises(PipelineError, match=fragment) as info:
-        trivy.check_sarif(text, "x.sarif")
+        vulns.check_sarif(text, "x.sarif")
     assert "GitHub code scanning would reject it" in str(info.value)
 
 
 def test_empty_sarif_run_is_fine():
-    assert trivy.check_sarif(sarif(), "x.sarif") == 0
+    assert vulns.check_sarif(sarif(), "x.sarif") == 0
 
 
 # --- names and commands ------------------------------------------------------------------------
@@ -324,7 +324,7 @@ def test_scan_command_online_and_offline():
 
 
 def test_convert_commands():
-    policy = trivy.make_policy("MEDIUM", True)
+    policy = vulns.make_policy("MEDIUM", True)
     argv = trivy.sarif_argv(("t",), "r.json", "r.sarif", policy, "/s/ignorefile")
     assert argv == (
         "t",

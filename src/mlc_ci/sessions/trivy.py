@@ -24,6 +24,7 @@ from mlc_ci import sboms
 from mlc_ci.config import Config
 from mlc_ci.errors import PipelineError
 from mlc_ci.plan import trivy as plan_trivy
+from mlc_ci.plan import vulns
 from mlc_ci.report import artifact
 from mlc_ci.run import Context, Step, capture
 from mlc_ci.sessions.base import Plan, SessionDef
@@ -108,7 +109,7 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
         return Plan("sbom", sbom_steps, data, [], notes)
     severity = args.severity or config.scan.severity
     unfixed = config.scan.ignore_unfixed if args.ignore_unfixed is None else args.ignore_unfixed
-    policy = plan_trivy.make_policy(severity, unfixed)
+    policy = vulns.make_policy(severity, unfixed)
     image = args.image or _target_image(
         config,
         args.target or DEFAULT_TARGET,
@@ -293,23 +294,23 @@ def _prepare(layout: Layout, ignore_file: Path, cache_dir: str, offline: bool):
             # Created here, not by `docker run -v`, which would create it owned by root.
             Path(cache_dir).mkdir(parents=True, exist_ok=True)
         text = ignore_file.read_text(encoding="utf-8") if ignore_file.is_file() else ""
-        ctx["ignores"] = plan_trivy.parse_ignore(text, ignore_file.name)
+        ctx["ignores"] = vulns.parse_ignore(text, ignore_file.name)
         layout.ignore.write_text(text, encoding="utf-8")
 
     return action
 
 
-def _publish(layout: Layout, image: str, policy: plan_trivy.Policy, ignore_file: Path):
+def _publish(layout: Layout, image: str, policy: vulns.Policy, ignore_file: Path):
     """Check the three outputs, keep them, print the summary, remember the gate's result."""
 
     def action(ctx: Context) -> None:
-        findings = plan_trivy.load_report(layout.raw.read_text(encoding="utf-8"), str(layout.raw))
-        sarif_results = plan_trivy.check_sarif(
+        findings = vulns.load_report(layout.raw.read_text(encoding="utf-8"), str(layout.raw))
+        sarif_results = vulns.check_sarif(
             layout.sarif.read_text(encoding="utf-8"), str(layout.sarif)
         )
         components = sboms.check_cyclonedx(layout.cdx.read_text(encoding="utf-8"), str(layout.cdx))
         today = datetime.now(timezone.utc).date()
-        result = plan_trivy.evaluate(findings, policy, ctx.get("ignores", []), today)
+        result = vulns.evaluate(findings, policy, ctx.get("ignores", []), today)
         kept = [
             (layout.raw, layout.reports / f"{layout.slug}.json", {"kind": "trivy-json"}),
             (layout.sarif, layout.reports / f"{layout.slug}.sarif", {"kind": "sarif"}),
@@ -322,7 +323,7 @@ def _publish(layout: Layout, image: str, policy: plan_trivy.Policy, ignore_file:
         for source, target, details in kept:
             sboms.keep(source, target)
             ctx.setdefault("artifacts", []).append(artifact(target, subject=image, **details))
-        data = plan_trivy.report_data(result, image)
+        data = vulns.report_data(result, image)
         data.update(
             image_id=plan_trivy.image_id(ctx.get("image_json", "")), sarif_results=sarif_results
         )
@@ -333,9 +334,9 @@ def _publish(layout: Layout, image: str, policy: plan_trivy.Policy, ignore_file:
     return action
 
 
-def summary(result: plan_trivy.GateResult, image: str, ignore_name: str) -> str:
+def summary(result: vulns.GateResult, image: str, ignore_name: str) -> str:
     """The terminal summary: counts per severity, the top findings, ignore-file notes."""
-    counts = plan_trivy.counts(result)
+    counts = vulns.counts(result)
     rows = [[level, *map(str, c.values())] for level, c in counts.items()]
     lines = [
         f"\ntrivy: {image}: {len(result.findings)} findings, {len(result.blocking)} blocking "
@@ -343,11 +344,11 @@ def summary(result: plan_trivy.GateResult, image: str, ignore_name: str) -> str:
         + (", unfixed set aside)" if result.policy.ignore_unfixed else ")"),
         report_mod.table(rows, ["severity", "found", "ignored", "unfixed", "blocking"]),
     ]
-    top = plan_trivy.summary_rows(result)
+    top = vulns.summary_rows(result)
     if top:
         headers = ["severity", "id", "package", "installed", "fixed in", "verdict"]
         lines += ["\ntop findings:", report_mod.table(top, headers)]
-    lines += [f"note: {line}" for line in plan_trivy.notes(result, ignore_name)]
+    lines += [f"note: {line}" for line in vulns.notes(result, ignore_name)]
     return "\n".join(lines)
 
 
@@ -358,7 +359,7 @@ def _gate(image: str, ignore_file: Path):
             raise PipelineError(f"no scan result for {image}; the gate cannot pass unscanned.")
         if not result.passed:
             raise PipelineError(
-                plan_trivy.gate_error(result, image, ignore_file.name) + ".", exit_code=1
+                vulns.gate_error(result, image, ignore_file.name) + ".", exit_code=1
             )
 
     return action
