@@ -113,8 +113,7 @@ def _index(args: argparse.Namespace, env: dict[str, str], out: TextIO) -> int:
     if args.index_command == "yank":
         return index_session.yank(Path(args.root), (args.project, args.version, args.reason), out)
     if args.index_command == "check":
-        explicit = args.config or env.get("MLC_CI_CONFIG")
-        found = explicit or Path(config_mod.DEFAULT_CONFIG).is_file()
+        found = config_mod.config_named(args.config, env)
         config = config_mod.load(args.config, env) if found else None
         limit = args.max_age_days or (config.index.max_age_days if config else 3)
         return index_session.check(args.source, config, limit, out)
@@ -258,7 +257,7 @@ def execute(
 ) -> int:
     """Plan, run, report. A dry run prints the plan and writes no report."""
     plan = defn.plan(args, config, env)
-    reports_dir = Path(env.get("MLC_CI_REPORTS_DIR", "reports"))
+    reports_dir = report_mod.reports_root(env)
     if not args.dry_run:
         files.ensure_dir(reports_dir, "reports directory (MLC_CI_REPORTS_DIR)")
     runner = Runner(dry_run=args.dry_run, out=out, env=env)

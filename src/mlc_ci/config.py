@@ -353,6 +353,11 @@ _SECTIONS: dict[str, type] = {
 }
 
 
+def config_named(explicit: str | None, env: Mapping[str, str]) -> bool:
+    """Whether a pipeline.toml is given (--config or MLC_CI_CONFIG) or ./pipeline.toml exists."""
+    return bool(explicit or env.get("MLC_CI_CONFIG")) or Path(DEFAULT_CONFIG).is_file()
+
+
 def config_path(
     explicit: str | os.PathLike[str] | None = None, env: Mapping[str, str] = os.environ
 ) -> Path:

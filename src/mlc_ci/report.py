@@ -7,7 +7,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Mapping, TextIO
 
 from mlc_ci import files
 from mlc_ci.errors import PipelineError
@@ -124,6 +124,12 @@ def write(report: SessionReport, reports_dir: Path) -> Path:
     if report.status != "passed" and _passing(target):
         target = reports_dir / FAILED_DIR / f"{report.session}.json"
     return write_json(report.to_dict(), target)
+
+
+def reports_root(env: Mapping[str, str], explicit: str | None = None) -> Path:
+    """Where reports go and are read from: an explicit --reports, else MLC_CI_REPORTS_DIR, else
+    ./reports (the one reader of that variable)."""
+    return Path(explicit or env.get("MLC_CI_REPORTS_DIR") or "reports")
 
 
 def table(rows: list[list[str]], headers: list[str]) -> str:

@@ -202,6 +202,35 @@ def test_plan_imports_no_side_effect_layer():
     assert "mlc_ci.run" in closure("mlc_ci.versioning")
 
 
+def environment_reads(tree: ast.AST) -> set[str]:
+    """MLC_CI_* names a module reads: `env.get("MLC_CI_X")`, `env["MLC_CI_X"]`, and the like."""
+    found = set()
+    for node in ast.walk(tree):
+        key = None
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.args:
+            if node.func.attr in ("get", "pop", "setdefault"):
+                key = node.args[0]
+        elif isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load):
+            key = node.slice
+        if isinstance(key, ast.Constant) and isinstance(key.value, str):
+            if key.value.startswith("MLC_CI_"):
+                found.add(key.value)
+    return found
+
+
+def test_each_mlc_ci_variable_has_one_reader():
+    readers: dict[str, list[str]] = {}
+    for path in modules(SRC):
+        for name in environment_reads(ast.parse(path.read_text(encoding="utf-8"))):
+            readers.setdefault(name, []).append(str(path.relative_to(SRC)))
+    assert {name: where for name, where in readers.items() if len(where) > 1} == {}
+    assert readers["MLC_CI_REPORTS_DIR"] == ["report.py"]
+    assert environment_reads(ast.parse('env.get("MLC_CI_A")\nenv["MLC_CI_B"]\nenv["PATH"]')) == {
+        "MLC_CI_A",
+        "MLC_CI_B",
+    }
+
+
 def test_no_broad_handler_swallows_a_cause():
     offenders = {}
     for path in [*modules(SRC, ROOT / "benchmarks", ROOT / "tests", ROOT / "examples")]:

@@ -45,7 +45,7 @@ class Container:
     def env(self, host_env: Mapping[str, str]) -> dict[str, str]:
         """The container's HOME (pip's cache survives the container) and the extra CA."""
         env = {"HOME": str(self.home)}
-        if host_env.get("MLC_CI_CA_BUNDLE"):
+        if docker_build.ca_bundle(host_env):
             env["PIP_CERT"] = env["SSL_CERT_FILE"] = str(self.home / "ca.pem")
         return env
 
@@ -183,7 +183,7 @@ class Container:
         def action(ctx: Context) -> None:
             del ctx
             self.home.mkdir(parents=True, exist_ok=True)
-            if host_env.get("MLC_CI_CA_BUNDLE"):
+            if docker_build.ca_bundle(host_env):
                 docker_build.copy_ca(host_env, str(self.home / "ca.pem"))({})
 
         return action

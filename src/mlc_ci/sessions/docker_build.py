@@ -85,7 +85,7 @@ def _context_paths(config: Config) -> dict[str, str]:
 def ca_steps(env: Mapping[str, str], build_args: dict[str, str]) -> tuple[list[Step], list[Step]]:
     """The Dockerfile reads the extra CA (MLC_CI_CA_BUNDLE) from the build context; a copy
     puts it there (named in `build_args`) and is removed afterwards."""
-    if not env.get("MLC_CI_CA_BUNDLE"):
+    if not ca_bundle(env):
         return [], []
     ca_copy = CA_IN_CONTEXT.format(pid=os.getpid())
     build_args["CA_BUNDLE"] = ca_copy
@@ -293,9 +293,15 @@ def _cache_secret(use: cache.CacheUse, secret: Path):
     return action
 
 
+def ca_bundle(env: Mapping[str, str]) -> str:
+    """The extra CA bundle image builds and builder containers trust (MLC_CI_CA_BUNDLE; '' for
+    none): the one reader of that variable."""
+    return env.get("MLC_CI_CA_BUNDLE", "")
+
+
 def copy_ca(env: Mapping[str, str], target: str):
     """Copy MLC_CI_CA_BUNDLE to `target`; one line when it is not a file."""
-    source = env["MLC_CI_CA_BUNDLE"]
+    source = ca_bundle(env)
 
     def action(ctx: Context) -> None:
         del ctx

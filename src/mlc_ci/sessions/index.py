@@ -26,7 +26,7 @@ from mlc_ci.plan import index as idx
 from mlc_ci.plan import publish as pub
 from mlc_ci.plan import release as rel
 from mlc_ci.plan.wheels import wheel_version
-from mlc_ci.report import read, sha256_of
+from mlc_ci.report import read, reports_root, sha256_of
 from mlc_ci.run import Context, Step
 from mlc_ci.sessions.base import Plan
 
@@ -125,7 +125,7 @@ def pages_url(env: Mapping[str, str]) -> str:
 def build_plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Plan:
     """`index build`: collect, merge, stage, rehearse, swap."""
     dist = Path(args.dist or config.wheel.dist_dir).resolve()
-    reports = Path(args.reports or env.get("MLC_CI_REPORTS_DIR") or "reports").resolve()
+    reports = reports_root(env, args.reports).resolve()
     where = target(config, args, args.channel, env)
     steps, cleanup, notes = index_steps(config, (dist, reports), where)
     data = {"index": str(where.root), "channel": args.channel, "dist": str(dist)}

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 from typing import Mapping
 
 from mlc_ci import host
 from mlc_ci import images as built
+from mlc_ci import report
 from mlc_ci.config import Config
 from mlc_ci.errors import PipelineError
 from mlc_ci.plan.docker import TARGETS
@@ -58,7 +58,7 @@ def images_from_flags(values: list[str]) -> dict[str, str]:
 def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Plan:
     """One pytest run over tests/integration with the images named in MLC_CI_IMAGES."""
     variant = config.variant(args.variant)
-    reports = Path(env.get("MLC_CI_REPORTS_DIR", "reports"))
+    reports = report.reports_root(env)
     images = images_from_flags(args.image)
     step_env = {"MLC_CI_CONFIG": str(config.path), "MLC_CI_VARIANT": variant.name}
     source = "--image"

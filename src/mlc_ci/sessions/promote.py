@@ -17,7 +17,7 @@ from typing import Any, Mapping
 from mlc_ci.config import Config
 from mlc_ci.errors import PipelineError
 from mlc_ci.plan import docker
-from mlc_ci.report import read
+from mlc_ci.report import read, reports_root
 from mlc_ci.run import Context, Step, capture
 from mlc_ci.sessions.base import Plan
 
@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Plan:
     """Every mutable tag of every pushed image of the docker-build reports."""
-    reports = Path(args.reports or env.get("MLC_CI_REPORTS_DIR") or "reports").resolve()
+    reports = reports_root(env, args.reports).resolve()
     steps, notes = promote_steps(reports)
     if not steps:
         raise PipelineError(

@@ -42,6 +42,7 @@ from mlc_ci.plan import matrix as ci_matrix
 from mlc_ci.plan import rehearsal as plan
 from mlc_ci.plan.versions import from_tag
 from mlc_ci.run import Context, Runner, Step, capture
+from mlc_ci.sessions import trivy as trivy_session
 from mlc_ci.sessions.base import Plan
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -138,7 +139,7 @@ def _probe(config: Config, env: Mapping[str, str], repo: Path, event: str):
     sha = capture(("git", "-C", str(repo), "rev-parse", "HEAD")).strip()
     facts = plan.Facts(
         mingw=host.has_tool("x86_64-w64-mingw32-g++-posix", env),
-        trivy=bool(env.get("MLC_CI_TRIVY")) or host.has_tool("trivy", env),
+        trivy=bool(trivy_session.trivy_override(env)) or host.has_tool("trivy", env),
         gpus=len(host.gpus(env)),
     )
     matrix = ci_matrix.build(

@@ -23,7 +23,7 @@ from mlc_ci.plan import notes as release_notes
 from mlc_ci.plan import publish as pub
 from mlc_ci.plan import release as rel
 from mlc_ci.plan.versions import Version, from_tag
-from mlc_ci.report import artifact, read, sha256_of
+from mlc_ci.report import artifact, read, reports_root, sha256_of
 from mlc_ci.run import Context, Ref, Step
 from mlc_ci.sessions import index as index_session
 from mlc_ci.sessions import promote as promote_session
@@ -79,7 +79,7 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
     # checks and writes the notes and SHA256SUMS is a run without --publish.
     dry_run = args.dry_run
     dist = Path(args.dist or config.wheel.dist_dir).resolve()
-    reports = Path(args.reports or env.get("MLC_CI_REPORTS_DIR") or "reports").resolve()
+    reports = reports_root(env, args.reports).resolve()
     index_url = config.release.index_url if args.index_url is None else args.index_url
     simple = args.simple_url or pub.simple_url(index_url)
     decision = pub.publishing(
@@ -151,7 +151,7 @@ def _promotion(reports: Path, publishing: bool, notes: list[str]) -> list[Step]:
 def _branch_plan(args: argparse.Namespace, env: Mapping[str, str]) -> Plan:
     """A push to the default branch publishes nothing: once the gates passed, its branch and
     `latest` image tags move to the tested digests (with --publish, as for a tag)."""
-    reports = Path(args.reports or env.get("MLC_CI_REPORTS_DIR") or "reports").resolve()
+    reports = reports_root(env, args.reports).resolve()
     publish = args.publish or env.get("MLC_CI_PUBLISH", "").lower() in TRUE
     notes = [f"a push to {env.get('GITHUB_REF', '')}: no release, only the image tags move"]
     steps = _promotion(reports, publish and not args.dry_run, notes)
@@ -171,7 +171,7 @@ def _nightly_plan(args: argparse.Namespace, config: Config, env: Mapping[str, st
     if args.tag:
         raise PipelineError("--nightly publishes no tag: leave out --tag (or --nightly).")
     dist = Path(args.dist or config.wheel.dist_dir).resolve()
-    reports = Path(args.reports or env.get("MLC_CI_REPORTS_DIR") or "reports").resolve()
+    reports = reports_root(env, args.reports).resolve()
     where = index_session.target(config, args, "nightly", env)
     steps, cleanup, notes = index_session.index_steps(config, (dist, reports), where)
     publish = args.publish or env.get("MLC_CI_PUBLISH", "").lower() in TRUE

@@ -93,7 +93,7 @@ class Scanner:
 def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Plan:
     """Save, scan, convert and keep the reports, the wheels' SBOMs, then the gate
     (with --sbom-only: the wheels' SBOMs alone, no image and no trivy)."""
-    reports_dir = Path(env.get("MLC_CI_REPORTS_DIR", "reports")).resolve()
+    reports_dir = report_mod.reports_root(env).resolve()
     dist = Path(args.dist or config.wheel.dist_dir).resolve()
     wheels, notes = _wheels(dist)
     sbom_steps = sboms.wheel_steps(
@@ -180,6 +180,11 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
     return Plan(f"trivy-{layout.slug}", steps, data, cleanup, notes)
 
 
+def trivy_override(env: Mapping[str, str]) -> str:
+    """The trivy binary MLC_CI_TRIVY names ('' when unset): the one reader of that variable."""
+    return env.get("MLC_CI_TRIVY", "")
+
+
 def find_scanner(
     docker: str,
     env: Mapping[str, str],
@@ -190,7 +195,7 @@ def find_scanner(
 ) -> Scanner:
     """MLC_CI_TRIVY, else trivy on PATH, else a trivy image the engine already has."""
     path = env.get("PATH")
-    chosen = env.get("MLC_CI_TRIVY")
+    chosen = trivy_override(env)
     if chosen:
         found = shutil.which(chosen, path=path)
         if not found:

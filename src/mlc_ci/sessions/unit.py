@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Mapping
 
+from mlc_ci import report
 from mlc_ci.config import Config
 from mlc_ci.run import Step
 from mlc_ci.sessions.base import Plan, SessionDef
@@ -24,7 +24,7 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
     del config
     name = f"unit-{args.python}"
     # Absolute: CLI subprocesses started in temporary directories write their data here too.
-    out = str(Path(env.get("MLC_CI_REPORTS_DIR", "reports")).resolve() / name)
+    out = str(report.reports_root(env).resolve() / name)
     argv = (
         "python",
         "-m",
