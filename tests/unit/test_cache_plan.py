@@ -79,3 +79,55 @@ def test_config_reads_the_cache_section_and_its_overrides(make_config):
         config.load(make_config(), env={"MLC_CI_CACHE_READ_ONLY": "maybe"})
     with pytest.raises(PipelineError, match=r"MLC_CI_CACHE_REMOTE \(environment\) 'gha'"):
         config.load(make_config(), env={"MLC_CI_CACHE_REMOTE": "gha"})
+
+
+# `ccache --show-stats` (ccache 4.8) as a BuildKit build log prints it: `#N seconds ` prefixes.
+STATS_LOCAL = """\
+#9 12.5 Cacheable calls:    3 /    4 (75.00%)
+#9 12.5   Hits:             2 /    3 (66.67%)
+#9 12.5     Direct:         2 /    2 (100.0%)
+#9 12.5   Misses:           1 /    3 (33.33%)
+#9 12.5 Uncacheable calls:  1 /    4 (25.00%)
+#9 12.5 Local storage:
+#9 12.5   Cache size (GB): 0.00 / 5.00 ( 0.00%)
+#9 12.5   Hits:             9 /    9 (100.0%)
+#9 12.5   Misses:           0 /    9 ( 0.00%)
+"""
+STATS_REMOTE = """\
+#14 61 Cacheable calls:   52 /   52 (100.0%)
+#14 61   Hits:            40 /   52 (76.92%)
+#14 61   Misses:          12 /   52 (23.08%)
+#14 61 Local storage:
+#14 61   Hits:             1 /   52 ( 1.92%)
+#14 61   Misses:          51 /   52 (98.08%)
+#14 61 Remote storage:
+#14 61   Hits:            39 /   51 (76.47%)
+#14 61   Misses:          12 /   51 (23.53%)
+"""
+
+
+def test_show_stats_reads_the_last_block_with_its_remote_storage():
+    log = "Hits: 7\n#1 0.1 building\n" + STATS_LOCAL + "#10 DONE 0.2s\n" + STATS_REMOTE
+    assert cache.show_stats(log) == {
+        "hits": 40,
+        "misses": 12,
+        "remote": {"hits": 39, "misses": 12},
+    }
+
+
+def test_show_stats_of_a_local_cache_has_no_remote():
+    # Local storage's own hits and misses are not the build's.
+    assert cache.show_stats("noise\n" + STATS_LOCAL) == {"hits": 2, "misses": 1, "remote": None}
+    plain = "\n".join(line.split(" ", 2)[2] for line in STATS_LOCAL.splitlines())
+    assert cache.show_stats(plain) == {"hits": 2, "misses": 1, "remote": None}
+
+
+def test_show_stats_without_a_block_is_none():
+    assert cache.show_stats("") is None
+    assert cache.show_stats("Hits: 3\nMisses: 4\nLocal storage:\nRemote storage:\n") is None
+    # A remote section with no numbers yet keeps its zeros.
+    assert cache.show_stats("Cacheable calls: 0 / 0\nRemote storage:\n  Hits:\n") == {
+        "hits": 0,
+        "misses": 0,
+        "remote": {"hits": 0, "misses": 0},
+    }

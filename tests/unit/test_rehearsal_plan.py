@@ -227,3 +227,88 @@ def test_table_rows_say_why_a_job_did_not_run():
     trivy, lint = plan.table_rows(rows)
     assert trivy[3:] == ["-", "-", "-", "not run: no trivy scanner here"]
     assert lint == ["lint", "here", "nox -s lint", "61", "-", "lint (1)", "passed"]
+
+
+RUNNER = {"CI": "true", "GITHUB_SHA": "abc", "GITHUB_REPOSITORY": "local/mini-llm"}
+
+
+@pytest.mark.parametrize(
+    ("event", "expected"),
+    [
+        (
+            plan.Event("pull_request", "abc"),
+            {
+                "GITHUB_EVENT_NAME": "pull_request",
+                "GITHUB_REF": "refs/pull/1/merge",
+                "GITHUB_REF_NAME": "1/merge",
+                "GITHUB_REF_TYPE": "branch",
+                "GITHUB_BASE_REF": "main",
+            },
+        ),
+        (
+            plan.Event("tag", "abc", tag="v1.2.3"),
+            {
+                "GITHUB_EVENT_NAME": "push",
+                "GITHUB_REF": "refs/tags/v1.2.3",
+                "GITHUB_REF_NAME": "v1.2.3",
+                "GITHUB_REF_TYPE": "tag",
+            },
+        ),
+        (
+            plan.Event("push", "abc", branch="dev"),
+            {
+                "GITHUB_EVENT_NAME": "push",
+                "GITHUB_REF": "refs/heads/dev",
+                "GITHUB_REF_NAME": "dev",
+                "GITHUB_REF_TYPE": "branch",
+            },
+        ),
+    ],
+)
+def test_github_env_is_what_a_runner_of_that_event_sees(event, expected):
+    assert event.github_env("local/mini-llm") == {**RUNNER, **expected}
+
+
+def test_each_stage_gets_exactly_the_workflow_environment():
+    push = plan.Event("push", "abc")
+    tag = plan.Event("tag", "abc", tag="v1.2.3")
+    runner = push.github_env("local/mini-llm")
+    assert plan.stage_env("gate", push, TARGET) == runner
+    config = {**runner, "MLC_CI_CONFIG": "examples/mini-llm/pipeline.toml"}
+    assert plan.stage_env("verify", push, TARGET) == config
+    assert plan.stage_env("build", push, TARGET) == {
+        **config,
+        "MLC_CI_PUSH": "1",
+        "MLC_CI_IMAGE_NAMESPACE": "127.0.0.1:5000/rehearsal-1",
+        "MLC_CI_SAVE_IMAGES": "1",
+        "MLC_CI_CACHE_REMOTE": "",
+    }
+    pull = plan.Event("pull_request", "abc")
+    built = plan.stage_env("build", pull, TARGET)
+    assert (built["MLC_CI_PUSH"], built["MLC_CI_CACHE_REMOTE"]) == ("", "")
+    assert plan.stage_env("build", tag, TARGET)["MLC_CI_CACHE_REMOTE"] == " "
+    release = {
+        **tag.github_env("local/mini-llm"),
+        "MLC_CI_CONFIG": "examples/mini-llm/pipeline.toml",
+        "MLC_CI_PUBLISH": "1",
+        "TWINE_USERNAME": "rehearsal",
+        "TWINE_PASSWORD": "rehearsal",
+        "MLC_CI_INDEX_DIR": "site",
+        "MLC_CI_NIGHTLY": "",
+        "MLC_CI_INDEX_PREVIOUS": "NEW",
+    }
+    assert plan.stage_env("release", tag, TARGET) == {
+        **release,
+        "MLC_CI_INDEX_FILES_URL": ("http://127.0.0.1:8091/local/mini-llm/releases/download/v1.2.3"),
+        "GITHUB_TOKEN": "tok",
+        "GITHUB_API_URL": "http://127.0.0.1:8091",
+        "GITHUB_SERVER_URL": "http://127.0.0.1:8091",
+        "MLC_CI_RELEASE_GITHUB": "1",
+    }
+    local = plan.Target(
+        config="examples/mini-llm/pipeline.toml", namespace="n", repository="local/mini-llm"
+    )
+    assert plan.stage_env("release", tag, local) == {
+        **release,
+        "MLC_CI_RELEASE_GITHUB": "0",
+    }

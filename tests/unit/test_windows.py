@@ -317,7 +317,16 @@ def test_verify_action_on_a_real_zip(mini, tmp_path, monkeypatch):
 
 
 def test_msvc_helpers():
-    assert windows.vswhere_argv()[0] == windows.VSWHERE
+    assert windows.vswhere_argv() == (
+        windows.VSWHERE,
+        "-latest",
+        "-products",
+        "*",
+        "-requires",
+        "Microsoft.VisualStudio.Component.VC.Tools.x86.x64",
+        "-property",
+        "installationPath",
+    )
     assert windows.parse_set_output("PATH=C:\\x\nINCLUDE=a=b\n  junk\n") == {
         "PATH": "C:\\x",
         "INCLUDE": "a=b",
