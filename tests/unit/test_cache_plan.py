@@ -131,3 +131,43 @@ def test_show_stats_without_a_block_is_none():
         "misses": 0,
         "remote": {"hits": 0, "misses": 0},
     }
+
+
+PUSH_MAIN = {"GITHUB_EVENT_NAME": "push", "GITHUB_REF": "refs/heads/main"}
+
+
+@pytest.mark.parametrize(
+    ("remote", "read_only", "env", "forced", "expected"),
+    [
+        ("", False, PUSH_MAIN, "", ("", "off", "no shared cache configured ([cache].remote)")),
+        (URL, False, PUSH_MAIN, "read-only", (URL, "read-only", "read-only (MLC_CI_CACHE_MODE)")),
+        (
+            URL,
+            False,
+            {"GITHUB_EVENT_NAME": "push", "GITHUB_REF": "refs/tags/v1.0.0"},
+            "",
+            (URL, "off", "tag builds compile without the shared cache"),
+        ),
+        (
+            URL,
+            False,
+            {"GITHUB_EVENT_NAME": "pull_request_target", "GITHUB_REF": "refs/heads/main"},
+            "",
+            (URL, "read-only", "pull requests only read the shared cache"),
+        ),
+        (URL, False, PUSH_MAIN, "", (URL, "read-write", "a push to main writes")),
+        (URL, True, PUSH_MAIN, "", (URL, "read-only", "only pushes to main write (push)")),
+        (
+            URL,
+            False,
+            {"GITHUB_EVENT_NAME": "workflow_dispatch", "GITHUB_REF": "refs/heads/main"},
+            "",
+            (URL, "read-only", "only pushes to main write (workflow_dispatch)"),
+        ),
+        (URL, True, {}, "", (URL, "read-only", "[cache].read_only on this machine")),
+        (URL, False, {}, "", (URL, "read-write", "a maintainer's machine writes")),
+    ],
+)
+def test_each_trust_rule_says_why(remote, read_only, env, forced, expected):
+    use = cache.decide(remote, read_only, env, "main", forced)
+    assert (use.remote, use.mode, use.why) == expected

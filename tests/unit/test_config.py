@@ -296,3 +296,43 @@ def test_messages_name_the_variable_that_set_a_path(make_config):
     loaded = config.load(path, env={"MLC_CI_DIST_DIR": "/tmp/x"})
     assert loaded.set_by("wheel.dist_dir") == "MLC_CI_DIST_DIR (environment)"
     assert loaded.set_by("wheel.ccache_dir") == f"[wheel].ccache_dir in {path}"
+
+
+@pytest.mark.parametrize(
+    ("pair", "message"),
+    [
+        (
+            '[pair]\nindex = "https://mlc.ai/wheels"\n',
+            "'pair.distribution' is missing; name the runtime wheel it pairs with.",
+        ),
+        (
+            '[pair]\nlibraries = ["libtvm.so"]\n',
+            "'pair.distribution' is missing; name the runtime wheel it pairs with.",
+        ),
+        (
+            '[pair]\ndistribution = "tvm"\nindex = "https://mlc.ai/wheels"\n',
+            "'pair.libraries' is empty; list the libraries the pair provides (they are "
+            "excluded from the wheel).",
+        ),
+        (
+            '[pair]\ndistribution = "tvm"\nlibraries = ["libtvm.so"]\n',
+            "'pair' needs exactly one of 'source' (the pipeline builds it) and 'index' (its "
+            "channel).",
+        ),
+        (
+            '[pair]\ndistribution = "tvm"\nlibraries = ["libtvm.so"]\nsource = "tvm"\n'
+            'index = "https://mlc.ai/wheels"\n',
+            "'pair' needs exactly one of 'source' (the pipeline builds it) and 'index' (its "
+            "channel).",
+        ),
+    ],
+)
+def test_pair_table_problems_are_exact(make_config, pair, message):
+    path = make_config(MINIMAL + "\n" + pair)
+    with pytest.raises(PipelineError) as failed:
+        config.load(path, env={})
+    assert str(failed.value) == f"{path}: {message}"
+
+
+def test_no_pair_table_is_no_pair(make_config):
+    assert not config.load(make_config(), env={}).pair.enabled

@@ -511,3 +511,45 @@ def test_every_kind_of_difference_is_named():
         "lib.so: contents differ (10 vs 11 bytes)",
         "the members are stored in a different order",
     ]
+
+
+def test_build_env_is_exactly_the_build_environment():
+    host_flags = {"CFLAGS": "-O2", "CMAKE_ARGS": "-DX=1"}
+    env = wheels.build_env(
+        ccache_dir="/c",
+        jobs=3,
+        cuda_home="/usr/local/cuda",
+        pins=["cmake>=3.26,<4", "ninja>=1.11"],
+        base_dir="/src",
+        epoch=1700000000,
+        map_prefix=host_flags,
+    )
+    assert env == {
+        "CMAKE_BUILD_PARALLEL_LEVEL": "3",
+        "SOURCE_DATE_EPOCH": "1700000000",
+        "CFLAGS": "-O2 -ffile-prefix-map=/src=.",
+        "CXXFLAGS": "-ffile-prefix-map=/src=.",
+        "CMAKE_ARGS": "-DX=1 -DCMAKE_BUILD_WITH_INSTALL_RPATH=ON",
+        "SKBUILD_CMAKE_VERSION": "<4,>=3.26",
+        "SKBUILD_NINJA_VERSION": ">=1.11",
+        "CCACHE_DIR": "/c",
+        "CCACHE_NOHASHDIR": "1",
+        "CCACHE_BASEDIR": "/src",
+        "CMAKE_C_COMPILER_LAUNCHER": "ccache",
+        "CMAKE_CXX_COMPILER_LAUNCHER": "ccache",
+        "CMAKE_CUDA_COMPILER_LAUNCHER": "ccache",
+        "CUDACXX": "/usr/local/cuda/bin/nvcc",
+        "CUDA_HOME": "/usr/local/cuda",
+    }
+    # No cache, no toolkit, no mapping: parallelism alone (and no base dir: no prefix map).
+    assert wheels.build_env(ccache_dir=None, jobs=1, cuda_home=None) == {
+        "CMAKE_BUILD_PARALLEL_LEVEL": "1"
+    }
+    unmapped = wheels.build_env(ccache_dir="/c", jobs=1, cuda_home=None, map_prefix={})
+    assert "CCACHE_BASEDIR" not in unmapped and "CFLAGS" not in unmapped
+    assert (
+        wheels.build_env(ccache_dir=None, jobs=1, cuda_home=None, base_dir="/s", map_prefix={})[
+            "CFLAGS"
+        ]
+        == "-ffile-prefix-map=/s=."
+    )

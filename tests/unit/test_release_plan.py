@@ -339,3 +339,97 @@ def test_upload_split_skips_what_the_index_has_and_refuses_clashes():
         pub.upload_split([wheel()], {WHEEL: "f" * 64})
     with pytest.raises(PipelineError, match="not a valid wheel file name"):
         pub.project_of("nope.whl")
+
+
+def test_release_notes_are_exactly_this_document():
+    image = rel.Image(
+        "ghcr.io/o/demo:1.0.0",
+        ("ghcr.io/o/demo:1.0.0", "ghcr.io/o/demo:latest", "127.0.0.1:5000/o/demo"),
+        "sha256:" + "d" * 64,
+        "1.0.0",
+        "docker-build-cpu",
+    )
+    bare = rel.Image("ghcr.io/o/tools", (), "sha256:" + "e" * 64, "1.0.0", "docker-build-ci")
+    manifest = rel.Manifest(
+        "v1.0.0",
+        from_tag("v1.0.0"),
+        [rel.WheelFile("demo-1.0.0-py3-none-any.whl", 100, "f" * 64)],
+        [image, bare],
+        notes=["first note", "second note"],
+    )
+    commits = [
+        notes.Commit("a" * 40, "fix(cli): exit 2 on bad input"),
+        notes.Commit("b" * 40, "feat: a matrix", "BREAKING CHANGE: new format"),
+        notes.Commit("c" * 40, "tidy up"),
+    ]
+    text = notes.release_notes(
+        "demo", manifest, commits, "v0.9.0", extra=[("SHA256SUMS", 2048, "0" * 64)]
+    )
+    assert text == "\n".join(
+        [
+            "# demo 1.0.0",
+            "",
+            "Tag `v1.0.0`: wheels `1.0.0`, images `1.0.0`.",
+            "",
+            "## Changes since v0.9.0",
+            "",
+            "### Features",
+            "",
+            "- **BREAKING** a matrix (bbbbbbb)",
+            "",
+            "### Bug fixes",
+            "",
+            "- **cli:** exit 2 on bad input (aaaaaaa)",
+            "",
+            "### Other changes",
+            "",
+            "- tidy up (ccccccc)",
+            "",
+            "## Artifacts",
+            "",
+            "| name | size | sha256 |",
+            "|---|---|---|",
+            f"| demo-1.0.0-py3-none-any.whl | 100 B | `{'f' * 64}` |",
+            f"| SHA256SUMS | 2.0 KiB | `{'0' * 64}` |",
+            "",
+            "Check downloads with `sha256sum -c SHA256SUMS`.",
+            "",
+            "## Container images",
+            "",
+            "```bash",
+            f"docker pull ghcr.io/o/demo@sha256:{'d' * 64}",
+            f"docker pull ghcr.io/o/tools@sha256:{'e' * 64}",
+            "```",
+            "",
+            f"- `ghcr.io/o/demo@sha256:{'d' * 64}` tagged `1.0.0`, `latest`",
+            f"- `ghcr.io/o/tools@sha256:{'e' * 64}` tagged (no tags)",
+            "",
+            "> first note",
+            "",
+            "> second note",
+            "",
+        ]
+    )
+    empty = notes.release_notes(
+        "demo", rel.Manifest("v0.1.0", from_tag("v0.1.0"), [], []), [], None
+    )
+    assert empty == "\n".join(
+        [
+            "# demo 0.1.0",
+            "",
+            "Tag `v0.1.0`: wheels `0.1.0`, images `0.1.0`.",
+            "",
+            "## Changes (first release)",
+            "",
+            "No commits.",
+            "",
+            "## Artifacts",
+            "",
+            "No wheels in this release.",
+            "",
+            "## Container images",
+            "",
+            "No container images in this release.",
+            "",
+        ]
+    )
