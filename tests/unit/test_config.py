@@ -336,3 +336,50 @@ def test_pair_table_problems_are_exact(make_config, pair, message):
 
 def test_no_pair_table_is_no_pair(make_config):
     assert not config.load(make_config(), env={}).pair.enabled
+
+
+TWO_VARIANTS = MINIMAL + '\n[variants.vulkan]\ndistribution = "demo-vulkan"\n'
+
+
+def test_the_variant_asked_for_in_the_environment_is_kept_apart(make_config):
+    path = make_config(TWO_VARIANTS)
+    asked = config.load(path, env={"MLC_CI_VARIANT": "vulkan"})
+    assert (asked.default_variant, asked.variant_requested) == ("vulkan", "vulkan")
+    plain = config.load(path, env={})
+    assert (plain.default_variant, plain.variant_requested) == ("cpu", "")
+    assert (plain.schema, plain.path) == (1, path.resolve())
+    with pytest.raises(PipelineError) as failed:
+        config.load(path, env={"MLC_CI_VARIANT": "cu999"})
+    assert str(failed.value) == (
+        f"unknown variant 'cu999' from MLC_CI_VARIANT (environment); {path.resolve()} defines: "
+        "cpu, vulkan (set MLC_CI_VARIANT to one of them, or unset it)."
+    )
+
+
+def test_an_override_with_a_nul_byte_is_refused(make_config):
+    with pytest.raises(PipelineError) as failed:
+        config.load(make_config(), env={"MLC_CI_NETWORK": "host\x00"})
+    assert str(failed.value) == "MLC_CI_NETWORK (environment) holds a NUL byte; fix its value."
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            MINIMAL.split("[variants.cpu]")[0],
+            "no [variants.<name>] tables; define at least one variant.",
+        ),
+        (MINIMAL + "\n[variants]\nx = 1\n", "every entry under [variants] must be a table."),
+        (
+            MINIMAL + '\n[variants.gpu]\ndistribution = "demo-cpu"\n',
+            "variants cpu and gpu both build demo-cpu; give each its own 'distribution' "
+            "(e.g. demo-cpu-gpu).",
+        ),
+        (MINIMAL + "\n[bogus]\n", "unknown key 'bogus'; known keys here are "),
+    ],
+)
+def test_variant_tables_problems_are_exact(make_config, text, message):
+    path = make_config(text)
+    with pytest.raises(PipelineError) as failed:
+        config.load(path, env={})
+    assert str(failed.value).startswith(f"{path.resolve()}: {message}")

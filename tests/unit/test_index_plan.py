@@ -244,3 +244,36 @@ def test_the_default_previous_index_on_github_actions_is_the_repositorys_pages_s
     env = {"GITHUB_ACTIONS": "true", "GITHUB_REPOSITORY": "My-Org/mlc-ci"}
     assert session.pages_url(env) == "https://my-org.github.io/mlc-ci"
     assert session.pages_url({"GITHUB_REPOSITORY": "My-Org/mlc-ci"}) == ""  # not in Actions
+
+
+def test_parse_page_reads_every_attribute_pip_reads():
+    page = (
+        "<html><body><p>Links for demo</p>\n"
+        f'<a href="../../files/demo-1.whl#sha256={"a" * 64}" data-core-metadata="sha256={"b" * 64}"'
+        ' data-requires-python="&gt;=3.10">demo-1.whl</a>\n'
+        '<a href="demo-2.whl#md5=abc#x" data-dist-info-metadata="sha256=cc" data-yanked="bad">'
+        " demo-2.whl </a>\n"
+        '<a name="top">no href</a></a><b>not a link</b>\n'
+        "</body></html>"
+    )
+    assert idx.parse_page(page) == [
+        idx.Link(
+            href="../../files/demo-1.whl",
+            text="demo-1.whl",
+            sha256="a" * 64,
+            metadata_sha256="b" * 64,
+            requires_python=">=3.10",
+            yanked=None,
+        ),
+        idx.Link(
+            href="demo-2.whl",
+            text="demo-2.whl",
+            sha256="",
+            metadata_sha256="cc",
+            requires_python="",
+            yanked="bad",
+        ),
+        idx.Link(
+            href="", text="no href", sha256="", metadata_sha256="", requires_python="", yanked=None
+        ),
+    ]

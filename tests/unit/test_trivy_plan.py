@@ -283,7 +283,24 @@ def sarif(**run):
 def test_bad_sarif_is_one_clear_error(text, fragment):
     with pytest.raises(PipelineError, match=fragment) as info:
         vulns.check_sarif(text, "x.sarif")
-    assert "GitHub code scanning would reject it" in str(info.value)
+    message = str(info.value)
+    assert message.startswith("malformed SARIF x.sarif: ")
+    assert message.endswith(
+        "; GitHub code scanning would reject it (re-run `trivy convert --format sarif`)."
+    )
+
+
+def test_sarif_results_are_counted_over_every_run():
+    result = {"ruleId": "CVE-1", "message": {"text": "x"}}
+    run = {"tool": {"driver": {"name": "Trivy"}}, "results": [result]}
+    two = {"version": "2.1.0", "runs": [run, {**run, "results": [result, result]}]}
+    assert vulns.check_sarif(json.dumps(two), "x.sarif") == 3
+    broken = {"version": "2.1.0", "runs": [run, {**run, "results": [result, "text"]}]}
+    with pytest.raises(PipelineError, match=r"x.sarif: runs\[1\].results\[1\] has no ruleId;"):
+        vulns.check_sarif(json.dumps(broken), "x.sarif")
+    nameless = {"version": "2.1.0", "runs": [run, "not a run"]}
+    with pytest.raises(PipelineError, match=r"x.sarif: runs\[1\] has no tool.driver.name;"):
+        vulns.check_sarif(json.dumps(nameless), "x.sarif")
 
 
 def test_empty_sarif_run_is_fine():
