@@ -366,7 +366,7 @@ def test_an_override_with_a_nul_byte_is_refused(make_config):
     ("text", "message"),
     [
         (
-            MINIMAL.split("[variants.cpu]")[0],
+            MINIMAL.split("[variants.cpu]", maxsplit=1)[0],
             "no [variants.<name>] tables; define at least one variant.",
         ),
         (MINIMAL + "\n[variants]\nx = 1\n", "every entry under [variants] must be a table."),
