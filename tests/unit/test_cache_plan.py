@@ -171,3 +171,15 @@ PUSH_MAIN = {"GITHUB_EVENT_NAME": "push", "GITHUB_REF": "refs/heads/main"}
 def test_each_trust_rule_says_why(remote, read_only, env, forced, expected):
     use = cache.decide(remote, read_only, env, "main", forced)
     assert (use.remote, use.mode, use.why) == expected
+
+
+def test_scheme_problem_messages_are_exact():
+    assert cache.scheme_problem("s3://bucket/x") == (
+        "'s3://bucket/x' is not a ccache remote storage URL; use redis://HOST:PORT, "
+        "redis+unix:/PATH, http://HOST/PATH or file:///DIR ('' for none)"
+    )
+    assert cache.scheme_problem("redis").startswith("'redis' is not a ccache remote storage URL")
+    assert cache.scheme_problem("redis://h:1:2") == ""
+    assert cache.scheme_problem(URL + "|read-only=true") == (
+        "holds ccache attributes ('|...'); give the URL only and use [cache].read_only"
+    )

@@ -553,3 +553,37 @@ def test_build_env_is_exactly_the_build_environment():
         ]
         == "-ffile-prefix-map=/s=."
     )
+
+
+AUTO = """
+[project]
+name = "demo"
+source = "s"
+package = "demo"
+cli = "demo"
+distribution = "demo"
+[variants.vulkan]
+distribution = "demo-vulkan"
+[variants.cu128]
+distribution = "demo-cu128"
+cuda = "12.8"
+"""
+
+
+def test_choose_variant_says_what_it_picked_and_why(make_config, mlc):
+    first = config.load(make_config(AUTO, source=False), env={})
+    picked, why = wheels.choose_variant(first, "auto", None)
+    # No cpu variant: the first one stands in.
+    assert (picked.name, why) == ("vulkan", "auto: no nvcc on this host, picked 'vulkan'")
+    picked, why = wheels.choose_variant(mlc, "auto", "11.8")
+    assert (picked.name, why) == ("cpu", "auto: nvcc 11.8 matches no variant, picked 'cpu'")
+    picked, why = wheels.choose_variant(mlc, "auto", "13.0")
+    assert (picked.name, why) == ("cu130", "auto: nvcc 13.0 found, picked 'cu130'")
+    assert wheels.choose_variant(mlc, "cu128", "12.8")[1] == "variant 'cu128' as requested"
+    with pytest.raises(PipelineError) as failed:
+        wheels.choose_variant(mlc, "cu128", None, ("a", "b"))
+    assert str(failed.value) == (
+        "variant 'cu128' needs the CUDA 12.8 toolkit but none was found (looked at: a, b; a "
+        "toolkit has bin/nvcc and include/cuda_runtime.h); install it, fix CUDA_HOME, or pick "
+        "--variant cpu."
+    )

@@ -267,7 +267,12 @@ def test_publishes_everything_when_asked_with_credentials():
 )
 def test_dry_run_and_no_publish_say_what_is_not_done(publish, dry_run, reason):
     decision = pub.publishing(publish=publish, dry_run=dry_run, **BASE)
-    assert not decision.github and not decision.index and not decision.blocker
+    assert (decision.github, decision.index, decision.blocker, decision.reason) == (
+        False,
+        False,
+        "",
+        reason,
+    )
     assert decision.not_done == [
         f"not done ({reason}): GitHub release on o/r",
         f"not done ({reason}): wheel upload to https://upload.pypi.org/legacy/",
@@ -278,8 +283,20 @@ def test_publish_without_token_is_a_blocker():
     decision = pub.publishing(
         publish=True, dry_run=False, **{**BASE, "token": "", "repository": ""}
     )
-    assert "GITHUB_TOKEN is not set and GITHUB_REPOSITORY is not owner/name" in decision.blocker
-    assert not decision.github and not decision.index
+    assert decision.blocker == (
+        "--publish was given but GITHUB_TOKEN is not set and GITHUB_REPOSITORY is not "
+        "owner/name; nothing was published (the notes and SHA256SUMS are written); set them, or "
+        "run without --publish"
+    )
+    assert (decision.github, decision.index, decision.reason) == (
+        False,
+        False,
+        "credentials missing",
+    )
+    assert decision.not_done == [
+        "not done (credentials missing): GitHub release on $GITHUB_REPOSITORY",
+        "not done (credentials missing): wheel upload to https://upload.pypi.org/legacy/",
+    ]
 
 
 def test_index_only_release_needs_no_token():

@@ -260,6 +260,27 @@ def test_parse_show():
     assert shown["system"] == ["kernel32.dll", "msvcrt.dll"]
 
 
+def test_parse_show_reads_the_excluded_section_and_tab_indents():
+    text = (
+        "Analyzing x.whl\n\n"
+        "The following DLLs will be copied into the wheel.\n"
+        "\tcudart64_12.dll (C:/CUDA/bin/cudart64_12.dll)\n"
+        "The following DLLs are excluded and will not be copied.\n"
+        "    nvcuda.dll\n"
+        "    \n"
+        "The following lines are something new.\n"
+        "    ignored.dll\n"
+        "stray.dll\n"
+    )
+    assert windows.parse_show(text) == {
+        "copy": ["cudart64_12.dll"],
+        "missing": [],
+        "existing": [],
+        "system": [],
+        "excluded": ["nvcuda.dll"],
+    }
+
+
 def test_dll_not_found_stops_before_repair(mini, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     plan = wheels_windows.plan(args(cross="mingw"), mini, {})
