@@ -144,7 +144,9 @@ def table(rows: list[list[str]], headers: list[str]) -> str:
 def render(report: SessionReport, out: TextIO) -> None:
     """Print the summary table of a session."""
     rows = [[s.title, s.status, f"{s.seconds:.1f}s", str(s.attempts)] for s in report.steps]
-    print(f"\n== {report.session}: {report.status} in {report.seconds:.1f}s ==", file=out)
+    # A dry run ran nothing: its time (planning) would only make two identical plans differ.
+    took = "" if report.status == "planned" else f" in {report.seconds:.1f}s"
+    print(f"\n== {report.session}: {report.status}{took} ==", file=out)
     if rows:
         print(table(rows, ["step", "status", "time", "tries"]), file=out)
     if report.artifacts:

@@ -58,3 +58,13 @@ def test_render_table(tmp_path):
     assert "== lint: failed in 2.0s ==" in text
     assert "black  failed  1.0s" in text
     assert "w.whl" in text and "error: black would reformat" in text
+
+
+def test_a_dry_run_summary_has_no_time():
+    """Two dry runs of one plan print the same text (the time taken to plan varies)."""
+    texts = []
+    for seconds in (0.04, 0.12):
+        out = io.StringIO()
+        report.render(report.SessionReport("lint", status="planned", seconds=seconds), out)
+        texts.append(out.getvalue())
+    assert texts[0] == texts[1] == "\n== lint: planned ==\n"
