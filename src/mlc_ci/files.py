@@ -7,6 +7,7 @@ other users and by CI's artifact upload), not mkstemp's 0600.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -14,6 +15,15 @@ from pathlib import Path
 from typing import Callable
 
 MODE = 0o644
+
+
+def sha256_of(path: Path) -> str:
+    """Hex SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def ensure_dir(path: Path, what: str) -> Path:

@@ -1,4 +1,5 @@
-"""HTTP over urllib with one retry rule: downloads pinned by sha256, GETs as one line on failure.
+"""HTTP over urllib with one retry rule: requests whose every status is an answer, downloads
+pinned by sha256.
 
 Callers get the answer's status as a value (a 404 is often an answer: "not there yet"), and a
 network failure, after the retries, as one PipelineError naming the URL.
@@ -97,19 +98,6 @@ def request(  # pylint: disable=too-many-arguments
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def get(url: str, what: str, *, missing_ok: bool = False, **options) -> bytes:
-    """The body of a GET; one line naming `what` for any status but 200 (404 -> b'' when
-    `missing_ok`)."""
-    answer = request(url, **options)
-    if answer.status == 404 and missing_ok:
-        return b""
-    if answer.status != 200:
-        raise PipelineError(
-            f"{url} answered {answer.status} for {what}; check the URL and its credentials."
-        )
-    return answer.body
-
-
 def download(
     url: str,
     target: Path,
@@ -124,7 +112,7 @@ def download(
     removed), so a re-run starts clean; a file already there with the pinned digest is kept.
     Dropped connections are retried, a wrong digest is not.
     """
-    if target.is_file() and file_sha256(target) == sha256:
+    if target.is_file() and files.sha256_of(target) == sha256:
         return target
     for attempt in range(1, 4):
         try:
@@ -167,12 +155,3 @@ def _fetch_to(url: str, tmp: str, sha256: str, timeout: float) -> None:
             f"{url} has sha256 {digest.hexdigest()}, not the pinned {sha256}; nothing was kept. "
             "Check the download, or move the pin if the file changed on purpose."
         )
-
-
-def file_sha256(path: Path) -> str:
-    """The sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any, Mapping, TextIO
 
 from mlc_ci import files
 from mlc_ci.errors import PipelineError
+from mlc_ci.files import sha256_of
 from mlc_ci.plan.notes import human_size
 from mlc_ci.run import StepResult
 
@@ -46,15 +46,6 @@ class SessionReport:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready view."""
         return dataclasses.asdict(self)
-
-
-def sha256_of(path: Path) -> str:
-    """Hex SHA-256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def artifact(path: Path, **details: Any) -> Artifact:

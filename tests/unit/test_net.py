@@ -123,9 +123,6 @@ def test_request_retries_transient_answers_and_returns_the_rest(server):
     assert net.request(f"{server}/flaky", retries=2, sleep=delays.append).status == 503
     missing = net.request(f"{server}/nothing", sleep=delays.append)
     assert (missing.status, missing.body) == (404, b"no such file")
-    assert net.get(f"{server}/nothing", "a page", missing_ok=True) == b""
-    with pytest.raises(PipelineError, match="answered 404 for a page; check the URL"):
-        net.get(f"{server}/nothing", "a page")
 
 
 def test_request_without_a_server_is_unreachable():
