@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Mapping, Sequence, TextIO
 
 from mlc_ci import config as config_mod
-from mlc_ci import files
+from mlc_ci import files, probes
 from mlc_ci import report as report_mod
 from mlc_ci.errors import PipelineError
+from mlc_ci.plan import commands
 from mlc_ci.plan import matrix as ci_matrix
 from mlc_ci.plan.versions import ignored_note
 from mlc_ci.run import Runner
@@ -255,19 +256,25 @@ def execute(
     env: Mapping[str, str],
     out: TextIO,
 ) -> int:
-    """Plan, run, report. A dry run prints the plan and writes no report."""
-    plan = defn.plan(args, config, env)
+    """Plan, run, report. A dry run prints the plan and writes no report; a real run plans a
+    dry run first and fails if it starts a command that dry run does not show."""
+    plan, shown = _plans(defn, args, config, env)
     reports_dir = report_mod.reports_root(env)
     if not args.dry_run:
         files.ensure_dir(reports_dir, "reports directory (MLC_CI_REPORTS_DIR)")
     runner = Runner(dry_run=args.dry_run, out=out, env=env)
     print(f"== {plan.report_name}" + (" (dry run)" if args.dry_run else "") + " ==", file=out)
+    for probe in probes.LOG.records:
+        print(f"   read $ {probe.command}" + probes.outcome(probe), file=out)
     for note in plan.notes:
         print(f"   {note}", file=out)
     report = report_mod.SessionReport(plan.report_name, dry_run=args.dry_run, data=dict(plan.data))
     start = time.monotonic()
+    probes.LOG.out = out
     try:
         runner.run_all(plan.steps)
+        if shown is not None:
+            _kept_to(shown, plan, runner)
         report.status = "planned" if args.dry_run else "passed"
     except PipelineError as exc:
         report.status = "failed"
@@ -284,10 +291,12 @@ def execute(
     finally:
         for step in plan.cleanup:
             runner.run(step, 1, 1)
+        probes.LOG.out = None
         report.seconds = round(time.monotonic() - start, 3)
         report.steps = runner.results
         report.artifacts = runner.context.get("artifacts", [])
         report.data.update(runner.context.get("report", {}))
+        report.reads = list(probes.LOG.records)
         if not args.dry_run:
             path = report_mod.write(report, reports_dir)
             kept = reports_dir / f"{report.session}.json"
@@ -295,3 +304,45 @@ def execute(
             print(f"report: {path}{kept_note}", file=out)
         report_mod.render(report, out)
     return 0
+
+
+def _plans(defn, args, config, env):
+    """The plan to run, and what its dry run shows (None for a dry run)."""
+    try:
+        shown, dry_error = _dry_plan(defn, args, config, env), None
+    except PipelineError as exc:  # the real plan's own error, if it has one, comes first
+        shown, dry_error = None, exc
+    probes.LOG.start()
+    plan = defn.plan(args, config, env)
+    if dry_error is not None:
+        raise PipelineError(commands.off_plan_line([f"its dry run fails ({dry_error})"]))
+    return plan, shown
+
+
+def _dry_plan(defn, args, config, env) -> tuple[list[str], list[str]] | None:
+    """What `plan S` shows for a real run's arguments: its step lines and its reads (None for
+    a dry run, which is that plan)."""
+    if args.dry_run:
+        return None
+    probes.LOG.start()
+    dry = defn.plan(argparse.Namespace(**{**vars(args), "dry_run": True}), config, env)
+    return (
+        [step.command_text() for step in (*dry.steps, *dry.cleanup)],
+        [probe.command for probe in probes.LOG.records],
+    )
+
+
+def _kept_to(shown: tuple[list[str], list[str]], plan, runner: Runner) -> None:
+    """Fail the run when it started a command, or made a read, its dry run does not show."""
+    lines, planning = shown
+    declared: dict[str, list[tuple[str, ...]]] = {}
+    for step in (*plan.steps, *plan.cleanup):
+        declared.setdefault(step.title, []).extend(step.reads)
+    reads = [p for p in probes.LOG.records if p.kind == "command"]
+    problems = [
+        *commands.unplanned_steps(lines, [result.command for result in runner.results]),
+        *commands.unplanned_reads(planning, [p.command for p in reads if not p.step]),
+        *commands.undeclared_reads([(p.step, p.argv) for p in reads if p.step], declared),
+    ]
+    if problems:
+        raise PipelineError(commands.off_plan_line(problems))

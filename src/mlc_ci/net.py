@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
 
-from mlc_ci import files
+from mlc_ci import files, probes
 from mlc_ci.errors import PipelineError
 
 # Answers worth another try: rate limits and server-side failures.
@@ -73,6 +73,25 @@ def request(  # pylint: disable=too-many-arguments
     `data` may be bytes or a callable returning a fresh body for each attempt (a file object
     is read once, so an upload passes `lambda: path.open("rb")`).
     """
+    start, status = time.monotonic(), "unreachable"
+    try:
+        answer = _exchange(url, method, data, headers, timeout, retries, sleep)
+        status = "ok" if answer.status < 400 else str(answer.status)
+        return answer
+    finally:
+        seconds = time.monotonic() - start
+        probes.LOG.add("http", f"{method} {url}", (method, url), status, seconds)
+
+
+def _exchange(  # pylint: disable=too-many-arguments,too-many-positional-arguments
+    url: str,
+    method: str,
+    data: object,
+    headers: Mapping[str, str] | None,
+    timeout: float,
+    retries: int,
+    sleep: Callable[[float], None],
+) -> Answer:
     for attempt in range(1, retries + 2):
         body = data() if callable(data) else data
         req = urllib.request.Request(url, data=body, headers=dict(headers or {}), method=method)

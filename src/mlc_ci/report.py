@@ -12,6 +12,7 @@ from mlc_ci import files
 from mlc_ci.errors import PipelineError
 from mlc_ci.files import sha256_of
 from mlc_ci.plan.notes import human_size
+from mlc_ci.probes import Probe
 from mlc_ci.run import StepResult
 
 # Where the record of a run that did not pass goes when a passing record of the same session
@@ -42,6 +43,8 @@ class SessionReport:
     steps: list[StepResult] = field(default_factory=list)
     artifacts: list[Artifact] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)
+    # Every read of the outside world (query commands, HTTP), in order, with its step.
+    reads: list[Probe] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready view."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence, TextIO
 
-from mlc_ci import net
+from mlc_ci import net, probes
 from mlc_ci.errors import PipelineError, StepFailed
 from mlc_ci.plan import diagnose
 
@@ -82,11 +82,15 @@ class Step:
     on_fail: str = ""
     path_prefix: str = ""
     tee: bool = False
+    # The commands an action may start (argv prefixes), shown in its plan line; a run that
+    # starts any other is refused (see plan/commands.py).
+    reads: tuple[tuple[str, ...], ...] = ()
 
     def command_text(self, context: Context | None = None) -> str:
         """The command as a user would type it (placeholders filled when context is given)."""
         if self.action is not None:
-            return f"(python) {self.title}"
+            reads = "; ".join(shlex.join(prefix) + " ..." for prefix in self.reads)
+            return f"(python) {self.title}" + (f" [reads: {reads}]" if reads else "")
         argv = self.resolve(context) if context is not None else self.argv
         words = [f"{k}={shlex.quote(v)}" for k, v in self.env.items()]
         if self.path_prefix:
@@ -162,6 +166,7 @@ class Runner:
         self.results.append(result)
         self._print(f"[{index}/{total}] {step.title}")
         start = time.monotonic()
+        outer, probes.LOG.step = probes.LOG.step, step.title
         try:
             # A step whose inputs are missing fails here, and is recorded as failed.
             result.command = step.command_text(None if self.dry_run else self.context)
@@ -182,6 +187,7 @@ class Runner:
             result.status = "interrupted"
             raise
         finally:
+            probes.LOG.step = outer
             if result.status != "planned":
                 result.seconds = round(time.monotonic() - start, 3)
                 self._print(f"      {result.status} in {result.seconds:.1f}s")
@@ -325,6 +331,8 @@ def capture(argv: Sequence[str] | str, cwd: str | Path | None = None, fix: str =
     args = argv if isinstance(argv, str) else tuple(argv)
     shown = argv if isinstance(argv, str) else shlex.join(argv)
     program = argv.split()[0] if isinstance(argv, str) else argv[0]
+    words = tuple(argv.split()) if isinstance(argv, str) else args
+    start = time.monotonic()
     try:
         proc = subprocess.run(
             args,
@@ -336,7 +344,10 @@ def capture(argv: Sequence[str] | str, cwd: str | Path | None = None, fix: str =
             timeout=300,
         )
     except (FileNotFoundError, PermissionError) as exc:
+        probes.LOG.add("command", shown, words, "not found", time.monotonic() - start)
         raise missing_tool(program) from exc
+    status = "ok" if proc.returncode == 0 else f"exit {proc.returncode}"
+    probes.LOG.add("command", shown, words, status, time.monotonic() - start)
     if proc.returncode != 0:
         detail = _last_line(proc.stderr) or _last_line(proc.stdout) or f"exit {proc.returncode}"
         raise PipelineError(f"`{shown}` failed: {detail}" + (f"; {fix}" if fix else "") + ".")

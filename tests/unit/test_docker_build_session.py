@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import json
 import os
@@ -51,7 +52,7 @@ def test_all_targets_in_build_order(mini):
     plan = docker_build.plan(args(), mini, {})
     builds = [t for t in titles(plan) if t.startswith("build ")]
     assert builds == ["build builder", "build development", "build ci", "build production"]
-    assert plan.notes[0] == "builder buildkit (dry run: engine not checked)"
+    assert plan.notes[0].startswith("builder buildkit")  # with an engine or without one
     build = next(s for s in plan.steps if s.title == "build production")
     assert build.env == {"DOCKER_BUILDKIT": "1"}
     assert "SOURCE_DIR=examples/mini-llm" in build.argv
@@ -196,3 +197,18 @@ def test_shared_cache_reaches_the_build_as_a_secret_never_an_argument(mini, monk
     )
     tag_build = next(s for s in tagged.steps if s.title == "build builder")
     assert "ccache_remote" not in " ".join(tag_build.argv)
+
+
+def test_a_dry_run_without_an_engine_says_why(mini, tmp_path):
+    missing = str(tmp_path / "no-docker")
+    mini = dataclasses.replace(mini, image=dataclasses.replace(mini.image, docker=missing))
+    plan = docker_build.plan(args(), mini, {})
+    assert plan.notes[0].startswith("builder buildkit (dry run: ")
+    assert f"`{missing}` does not exist or cannot be run" in plan.notes[0]
+
+
+def test_a_real_run_without_an_engine_is_refused(mini, tmp_path):
+    missing = str(tmp_path / "no-docker")
+    mini = dataclasses.replace(mini, image=dataclasses.replace(mini.image, docker=missing))
+    with pytest.raises(PipelineError, match="does not exist or cannot be run"):
+        docker_build.builder_of(mini, dry_run=False)

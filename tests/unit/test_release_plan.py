@@ -253,7 +253,7 @@ BASE = {
 
 
 def test_publishes_everything_when_asked_with_credentials():
-    decision = pub.publishing(publish=True, dry_run=False, **BASE)
+    decision = pub.publishing(publish=True, **BASE)
     assert (decision.github, decision.index, decision.not_done, decision.blocker) == (
         True,
         True,
@@ -262,11 +262,9 @@ def test_publishes_everything_when_asked_with_credentials():
     )
 
 
-@pytest.mark.parametrize(
-    ("publish", "dry_run", "reason"), [(False, False, "no --publish"), (True, True, "dry run")]
-)
-def test_dry_run_and_no_publish_say_what_is_not_done(publish, dry_run, reason):
-    decision = pub.publishing(publish=publish, dry_run=dry_run, **BASE)
+def test_no_publish_says_what_is_not_done():
+    reason = "no --publish"
+    decision = pub.publishing(publish=False, **BASE)
     assert (decision.github, decision.index, decision.blocker, decision.reason) == (
         False,
         False,
@@ -280,9 +278,7 @@ def test_dry_run_and_no_publish_say_what_is_not_done(publish, dry_run, reason):
 
 
 def test_publish_without_token_is_a_blocker():
-    decision = pub.publishing(
-        publish=True, dry_run=False, **{**BASE, "token": "", "repository": ""}
-    )
+    decision = pub.publishing(publish=True, **{**BASE, "token": "", "repository": ""})
     assert decision.blocker == (
         "--publish was given but GITHUB_TOKEN is not set and GITHUB_REPOSITORY is not "
         "owner/name; nothing was published (the notes and SHA256SUMS are written); set them, or "
@@ -300,9 +296,7 @@ def test_publish_without_token_is_a_blocker():
 
 
 def test_index_only_release_needs_no_token():
-    decision = pub.publishing(
-        publish=True, dry_run=False, **{**BASE, "github_enabled": False, "token": ""}
-    )
+    decision = pub.publishing(publish=True, **{**BASE, "github_enabled": False, "token": ""})
     assert (decision.github, decision.index, decision.blocker) == (False, True, "")
 
 

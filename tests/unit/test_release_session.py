@@ -115,7 +115,7 @@ def test_plan_and_dry_run_print_the_same_and_write_nothing(make_config, repo, bu
         out = io.StringIO()
         assert cli.main(argv, out=out) == 0, out.getvalue()
         printed.append(out.getvalue())
-    assert printed[0] == printed[1] and "not done (dry run)" in printed[0]
+    assert printed[0] == printed[1] and "not done (no --publish)" in printed[0]
     assert sorted(p for p in reports.parent.rglob("*") if ".git" not in p.parts) == before
     assert not (dist / "SHA256SUMS").exists()
 

@@ -44,20 +44,20 @@ class Publishing:
 def publishing(  # pylint: disable=too-many-arguments
     *,
     publish: bool,
-    dry_run: bool,
     github_enabled: bool,
     token: str,
     repository: str,
     index_url: str,
 ) -> Publishing:
-    """Decide what to publish. --publish that cannot be honoured is a blocker, never a skip."""
+    """Decide what to publish (the same in a dry run, which shows what a real run does).
+    --publish that cannot be honoured is a blocker, never a skip."""
     targets = []
     if github_enabled:
         targets.append(f"GitHub release on {repository or '$GITHUB_REPOSITORY'}")
     if index_url:
         targets.append(f"wheel upload to {index_url}")
-    if not publish or dry_run:
-        return Publishing(False, False, tuple(targets), "dry run" if dry_run else "no --publish")
+    if not publish:
+        return Publishing(False, False, tuple(targets), "no --publish")
     missing = []
     if github_enabled and not token:
         missing.append("GITHUB_TOKEN is not set")

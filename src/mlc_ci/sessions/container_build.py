@@ -70,7 +70,7 @@ class Container:
     def steps(self, host_env: Mapping[str, str], dry_run: bool) -> tuple[list[Step], list[Step]]:
         """The image (pulled, or made from its base), the home with the CA, and the manylinux
         tag from the image's glibc; and the cleanup steps."""
-        made, cleanup = ([], []) if dry_run else self._image_steps(host_env)
+        made, cleanup = self._image_steps(host_env, dry_run)
         docker_cli = self.config.image.docker
         probe = (docker_cli, "run", "--rm", "--entrypoint", "sh", self.image, "-c", PROBE)
         return [
@@ -97,9 +97,18 @@ class Container:
         `.comment` names the image's compiler (the raw wheel: nothing grafted yet)."""
         return [Step(f"check the libraries were compiled in {self.image}", action=_compiled_in)]
 
-    def _image_steps(self, host_env: Mapping[str, str]) -> tuple[list[Step], list[Step]]:
+    def _image_steps(
+        self, host_env: Mapping[str, str], dry_run: bool
+    ) -> tuple[list[Step], list[Step]]:
+        """The steps that make the image when the engine lacks it (a dry run without an engine
+        cannot tell, and shows none)."""
         docker_cli = self.config.image.docker
-        host.require_engine(docker_cli)
+        try:
+            host.require_engine(docker_cli)
+        except PipelineError:
+            if dry_run:
+                return [], []
+            raise
         if host.image_present(docker_cli, self.image):
             return [], []
         made, cleanup = (

@@ -56,11 +56,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def builder_of(config: Config, dry_run: bool) -> tuple[str, str]:
-    """The builder to use and a note on how it was chosen."""
-    if dry_run:
+    """The builder to use and a note on how it was chosen (a dry run reads the engine too, so
+    it shows the real run's commands, unless there is no engine to read)."""
+    try:
+        facts = host.require_engine(config.image.docker)
+    except PipelineError as exc:
+        if not dry_run:
+            raise
         chosen = config.image.builder if config.image.builder != "auto" else "buildkit"
-        return chosen, f"builder {chosen} (dry run: engine not checked)"
-    facts = host.require_engine(config.image.docker)
+        return chosen, f"builder {chosen} (dry run: {str(exc).rstrip('.')})"
     chosen = docker.choose_builder(
         config.image.builder, bool(facts["buildx"]), facts["client_major"], True
     )

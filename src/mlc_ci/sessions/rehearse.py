@@ -199,20 +199,35 @@ def _steps(work: "_Work", pairs: list[tuple[plan.Job, dict[str, Any]]]) -> list[
     # A tag's release job and a default-branch push's both move image tags: the registry is
     # read around them.
     promotes = work.event.name in ("tag", "push")
-    steps = [Step(f"mirror {work.event.sha[:12]} into {work.workdir}", action=work.mirror)]
+    git = ("git", "-C", str(work.mirror_dir))
+    mirror = Step(
+        f"mirror {work.event.sha[:12]} into {work.workdir}",
+        action=work.mirror,
+        reads=(("git", "clone", "--quiet", "--bare"), (*git, "tag"), (*git, "rev-parse")),
+    )
+    steps = [mirror]
     for stage in ci_matrix.STAGES:
         staged = [(job, row) for job, row in pairs if job.stage == stage]
         runs = any(job.runnable for job, _ in staged)
         if stage == "verify" and runs:
             steps.append(
-                Step("remove the build stage's images from the engine", action=work.unload)
+                Step(
+                    "remove the build stage's images from the engine",
+                    action=work.unload,
+                    reads=((work.docker, "image", "inspect"), (work.docker, "image", "rm")),
+                )
             )
         if stage == "release" and promotes and runs:
             steps.append(
                 Step("registry: no mutable tag before the release job", action=work.before)
             )
         if any(row["status"] == "pending" or row.get("artifact_dir") for _, row in staged):
-            steps.append(Step(f"stage {stage}: {len(staged)} job(s)", action=work.stage(staged)))
+            clones = (("git", "clone", "--quiet", "--no-checkout"), ("git", "-C"))
+            steps.append(
+                Step(
+                    f"stage {stage}: {len(staged)} job(s)", action=work.stage(staged), reads=clones
+                )
+            )
         if stage == "release" and promotes and runs:
             steps.append(
                 Step("registry: each promoted tag at its verified digest", action=work.after)

@@ -84,7 +84,6 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
     simple = args.simple_url or pub.simple_url(index_url)
     decision = pub.publishing(
         publish=args.publish or env.get("MLC_CI_PUBLISH", "").lower() in TRUE,
-        dry_run=dry_run,
         github_enabled=config.release.github,
         token=env.get("GITHUB_TOKEN", ""),
         repository=env.get("GITHUB_REPOSITORY", ""),
@@ -154,7 +153,7 @@ def _branch_plan(args: argparse.Namespace, env: Mapping[str, str]) -> Plan:
     reports = reports_root(env, args.reports).resolve()
     publish = args.publish or env.get("MLC_CI_PUBLISH", "").lower() in TRUE
     notes = [f"a push to {env.get('GITHUB_REF', '')}: no release, only the image tags move"]
-    steps = _promotion(reports, publish and not args.dry_run, notes)
+    steps = _promotion(reports, publish, notes)
     if not steps and not any("not done" in note for note in notes):
         notes.append(f"nothing to promote: no pushed image in {reports}/docker-build-*.json")
     return Plan("release-branch", steps, {"reports": str(reports)}, notes=notes)
@@ -176,7 +175,7 @@ def _nightly_plan(args: argparse.Namespace, config: Config, env: Mapping[str, st
     steps, cleanup, notes = index_session.index_steps(config, (dist, reports), where)
     publish = args.publish or env.get("MLC_CI_PUBLISH", "").lower() in TRUE
     tag = config.index.nightly_release
-    if where.assets is not None and publish and not args.dry_run:
+    if where.assets is not None and publish:
         if not (env.get("GITHUB_TOKEN") and env.get("GITHUB_REPOSITORY")):
             raise PipelineError(
                 "publishing nightly assets needs GITHUB_TOKEN and GITHUB_REPOSITORY (the "
@@ -191,7 +190,7 @@ def _nightly_plan(args: argparse.Namespace, config: Config, env: Mapping[str, st
         )
     elif where.assets is not None:
         notes.append(f"not done (no --publish): upload {where.assets} to the release {tag}")
-    steps += _promotion(reports, publish and not args.dry_run, notes)
+    steps += _promotion(reports, publish, notes)
     data = {"nightly": True, "index": str(where.root), "dist": str(dist)}
     return Plan("release-nightly", steps, data, cleanup=cleanup, notes=notes)
 

@@ -207,13 +207,9 @@ def find_scanner(
     found = shutil.which("trivy", path=path)
     if found:
         return Scanner((found,), f"scanner: {found}")
-    if dry_run:
-        return Scanner(
-            ("trivy",),
-            "scanner: trivy is not on PATH (dry run: a real run needs it, or a local "
-            f"{plan_trivy.CONTAINER_REPOSITORY} image)",
-        )
     image, why = local_trivy_image(docker, env)
+    if not image and dry_run:
+        return Scanner(("trivy",), f"scanner: none (dry run: {why}; {plan_trivy.INSTALL_HINT})")
     if not image:
         raise PipelineError(f"no trivy to scan with: {why}; {plan_trivy.INSTALL_HINT}.")
     user = f"{os.getuid()}:{os.getgid()}"
