@@ -110,7 +110,11 @@ def load_step(docker: str, details: list[dict[str, Any]], directory: Path) -> St
         for line in load_missing(docker, details, directory):
             print(f"      {line}")
 
-    return Step(f"load the images the engine lacks (from {directory})", action=action)
+    return Step(
+        f"load the images the engine lacks (from {directory})",
+        action=action,
+        reads=((docker, "image", "inspect"), (docker, "load")),
+    )
 
 
 def _image_id(docker: str, ref: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from pathlib import PurePath
 from typing import Iterable, Mapping, Sequence
 
 # A Ref in a planned command (`{wheel}`, shell-quoted as `'{wheel}'`): any value at run time.
@@ -30,8 +31,17 @@ def undeclared_reads(
     return [
         f"{shlex.join(argv)} (in '{step}')"
         for step, argv in reads
-        if not any(argv[: len(prefix)] == prefix for prefix in declared.get(step, ()))
+        if not any(covers(prefix, argv) for prefix in declared.get(step, ()))
     ]
+
+
+def covers(prefix: Sequence[str], argv: Sequence[str]) -> bool:
+    """Whether a declared read stands for a command: its words start the command's, and a
+    program named without a directory stands for that program found anywhere on PATH."""
+    if not prefix or len(argv) < len(prefix):
+        return False
+    program = argv[0] if "/" in prefix[0] or "\\" in prefix[0] else PurePath(argv[0]).name
+    return (program, *argv[1 : len(prefix)]) == tuple(prefix)
 
 
 def unplanned_reads(planned: Sequence[str], ran: Iterable[str]) -> list[str]:

@@ -128,8 +128,7 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
     build.args["SOURCE_VERSION"] = source.pep440
     build.args["BUILD_EPOCH"] = "" if source.epoch is None else str(source.epoch)
     steps, cleanup = ca_steps(env, build.args)
-    steps.append(Step("check base images", action=_check_bases(config, variant, build.state)))
-    steps.append(Step("check free disk", action=_check_disk(config, targets)))
+    steps += _engine_checks(config, variant, build.state, targets)
     notes = [how, f"variant {variant.name}, targets {', '.join(targets)}"]
     if version_note:
         notes.append(version_note)
@@ -208,6 +207,7 @@ class _Build:
             Step(
                 f"inspect {target}",
                 action=_inspect(self.config, target, tags, iid, self.labels),
+                reads=((docker_bin, "image", "inspect"),),
             ),
         ]
         if not pushing:
@@ -226,7 +226,10 @@ class _Build:
             for tag in tags
             if docker.is_immutable(tag)
         ]
-        steps.append(Step(f"digest of {target}", action=_digest(self.config, target)))
+        digest = _digest(self.config, target)
+        steps.append(
+            Step(f"digest of {target}", action=digest, reads=((docker_bin, "image", "inspect"),))
+        )
         return steps
 
 
@@ -320,6 +323,19 @@ def copy_ca(env: Mapping[str, str], target: str):
 
 def _with_image(config: Config, name: str) -> Config:
     return dataclasses.replace(config, image=dataclasses.replace(config.image, name=name))
+
+
+def _engine_checks(config: Config, variant: Variant, state: Path, targets) -> list[Step]:
+    """Before any build: the bootstrapped bases are there, and so is the disk space."""
+    engine = config.image.docker
+    return [
+        Step(
+            "check base images",
+            action=_check_bases(config, variant, state),
+            reads=((engine, "image", "inspect"),),
+        ),
+        Step("check free disk", action=_check_disk(config, targets), reads=((engine, "info"),)),
+    ]
 
 
 def _check_disk(config: Config, targets):

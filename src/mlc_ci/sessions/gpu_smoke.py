@@ -73,7 +73,7 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
             f"'{lenient[0]}'; set its gpu_smoke without --allow-missing."
         )
     steps = [
-        Step("find a GPU (nvidia-smi -L)", action=_require_gpu(env)),
+        Step("find a GPU (nvidia-smi -L)", action=_require_gpu(env), reads=(("nvidia-smi", "-L"),)),
         Step("locate the wheels", action=_locate(config, (variant, wheel), layout)),
     ]
     if config.pair.enabled and not config.pair_source:

@@ -88,7 +88,12 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
     data = {"images": images, "variant": variant.name, "source": source}
     notes = [f"images from {source}: " + ", ".join(f"{t}={r}" for t, r in sorted(images.items()))]
     # Without an engine every test would fail on its own; this step says why in one line.
-    engine = Step("check the Docker engine", action=_engine(config.image.docker))
+    docker = config.image.docker
+    engine = Step(
+        "check the Docker engine",
+        action=_engine(docker),
+        reads=((docker, "--version"), (docker, "buildx", "version"), (docker, "version")),
+    )
     steps = [engine]
     if source != "--image":  # a fresh runner's engine: the archives of the build job
         where = built.images_dir(config.wheel.dist_dir, env)

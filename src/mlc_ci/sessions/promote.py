@@ -56,7 +56,11 @@ def promote_steps(reports: Path) -> tuple[list[Step], list[str]]:
                     on_fail="skopeo's answer is above; check the registry login (skopeo reads "
                     "docker's)",
                 ),
-                Step(f"check {tag}", action=_check(tag, image["digest"])),
+                Step(
+                    f"check {tag}",
+                    action=_check(tag, image["digest"]),
+                    reads=(docker.inspect_argv(tag),),
+                ),
             ]
     if steps:
         steps.append(Step("record the promoted digests", action=_record(images)))

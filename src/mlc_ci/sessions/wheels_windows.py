@@ -93,7 +93,11 @@ def _cross_plan(args, config: Config, built, layout, env) -> Plan:
             "prepare source and staging",
             action=wheel_steps.prepare(config, variant, layout, version),
         ),
-        Step("collect the MinGW runtime DLLs", action=_collect_mingw_runtime(layout.runtime)),
+        Step(
+            "collect the MinGW runtime DLLs",
+            action=_collect_mingw_runtime(layout.runtime),
+            reads=((windows.MINGW_CXX,),),
+        ),
         # Debian's DLLs carry debug info (libstdc++-6.dll: ~24 MB); stripped copies get grafted.
         # --preserve-dates keeps each DLL's own PE timestamp: without it strip writes the current
         # time, and the pair's wheel, released once at its version, differs at every build.
@@ -274,7 +278,11 @@ def _msvc_plan(config: Config, built, layout, env) -> Plan:
             ("git", "-C", str(config.source_dir), "config", "core.longpaths", "true"),
         ),
         *(_cuda_install_steps(variant, cuda, layout) if cuda and cuda.install else []),
-        Step("load the MSVC environment (vswhere + vcvars64.bat)", action=_load_msvc),
+        Step(
+            "load the MSVC environment (vswhere + vcvars64.bat)",
+            action=_load_msvc,
+            reads=(windows.vswhere_argv(), ("cmd", "/s", "/c")),
+        ),
         *before,
         *_pair_build((config, variant, layout, env), build_env, (add, ";")),
         _build_step(config, variant, layout, build_env),
@@ -333,7 +341,11 @@ def _cuda_install_steps(variant: Variant, cuda: windows.CudaSource, layout) -> l
             f"install CUDA {variant.cuda} ({', '.join(spec.components)})",
             windows.cuda_install_argv(str(installer), variant),
         ),
-        Step(f"check nvcc {variant.cuda} in {cuda.home}", action=check),
+        Step(
+            f"check nvcc {variant.cuda} in {cuda.home}",
+            action=check,
+            reads=((f"{cuda.home}/bin/nvcc", "--version"),),
+        ),
     ]
 
 
