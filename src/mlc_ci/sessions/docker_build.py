@@ -25,6 +25,11 @@ from mlc_ci.sessions.base import Plan, SessionDef
 CA_IN_CONTEXT = ".mlc-ci-ca-{pid}.crt"
 
 
+# Once per process: the dry run a real run plans first must show the very same build commands.
+STARTED = int(time.time())
+RUN_ID = uuid.uuid4().hex[:12]
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of the docker-build session."""
     parser.add_argument(
@@ -106,7 +111,7 @@ def _versions(config: Config, env: Mapping[str, str]):
     stamps that version, since the build context has no git history.
     """
     local = host.git_facts(".") if Path(".git").exists() else {}
-    git = docker.git_context(env, local, int(time.time()))
+    git = docker.git_context(env, local, STARTED)
     source = wheel_steps.source_version(config, env)
     git = dataclasses.replace(git, version=source.semver or git.version, revision=source.revision)
     return git, source, local.get("version_note", "")
@@ -152,7 +157,7 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
         build.args["LOCAL_CCACHE"] = "0"
         # A layer cached by an earlier build would measure nothing: a fresh value per run makes
         # the compile step (and only the steps after it) run again.
-        build.args["COMPILE_RUN"] = uuid.uuid4().hex[:12]
+        build.args["COMPILE_RUN"] = RUN_ID
     archives = _archives(args, config, env)
     if archives is not None:
         notes.append(f"saving the images to {archives} for the next CI job")
