@@ -383,3 +383,65 @@ def test_variant_tables_problems_are_exact(make_config, text, message):
     with pytest.raises(PipelineError) as failed:
         config.load(path, env={})
     assert str(failed.value).startswith(f"{path.resolve()}: {message}")
+
+
+@pytest.mark.parametrize(
+    ("snippet", "message"),
+    [
+        (
+            "[wheel]\nfrontend = 'poetry'\n",
+            "'wheel.frontend' is 'poetry'; use one of: pip, build, uv",
+        ),
+        (
+            "[image]\nbuilder = 'kaniko'\n",
+            "'image.builder' is 'kaniko'; use one of: auto, buildx, buildkit",
+        ),
+        (
+            "[scan]\nseverity = 'HIGH, severe'\n",
+            "'scan.severity' names unknown severity ' severe'; use a comma-separated subset of "
+            "UNKNOWN,LOW,MEDIUM,HIGH,CRITICAL",
+        ),
+        (
+            "[image]\nsize_budget_mb = { ci = true }\n",
+            "'image.size_budget_mb.ci' must be an integer, not True; fix the value",
+        ),
+        (
+            "[image]\nsize_budget_mb = 3\n",
+            "'image.size_budget_mb' must be a table, not 3; fix the value",
+        ),
+        (
+            "[variants.x]\ndistribution = 'x'\nconfig = { A = [1] }\n",
+            "'variants.x.config.A' must be a boolean, integer or string, not [1]; fix the value",
+        ),
+        (
+            "[variants.x]\ndistribution = 3\n",
+            "'variants.x.distribution' must be a str, not 3; fix the value",
+        ),
+        (
+            "[lint]\npaths = ['src', 1]\n",
+            "'lint.paths' must be an array of strings, not ['src', 1]; fix the value",
+        ),
+        (
+            "[wheel]\nplat = 'manylinux_2_28'\n",
+            "'wheel.plat' is 'manylinux_2_28', not an auditwheel platform; use auto, "
+            "manylinux_X_Y_<arch> (e.g. manylinux_2_28_x86_64), musllinux_X_Y_<arch> or "
+            "linux_<arch>",
+        ),
+    ],
+)
+def test_bad_values_get_exactly_one_sentence(make_config, snippet, message):
+    path = make_config(MINIMAL + snippet)
+    with pytest.raises(PipelineError) as caught:
+        config.load(path, env={})
+    assert str(caught.value) == f"{path}: {message}."
+
+
+def test_a_bad_override_is_blamed_on_its_variable_exactly(make_config):
+    path = make_config()
+    with pytest.raises(PipelineError) as caught:
+        config.load(path, env={"MLC_CI_SCAN_SEVERITY": "HIGH,NOPE"})
+    assert str(caught.value) == (
+        "MLC_CI_SCAN_SEVERITY (environment) names unknown severity 'NOPE'; use a "
+        "comma-separated subset of UNKNOWN,LOW,MEDIUM,HIGH,CRITICAL."
+    )
+    assert config.load(path, env={"MLC_CI_SCAN_SEVERITY": " high ,critical"}).scan.severity

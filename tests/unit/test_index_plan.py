@@ -277,3 +277,52 @@ def test_parse_page_reads_every_attribute_pip_reads():
             href="", text="no href", sha256="", metadata_sha256="", requires_python="", yanked=None
         ),
     ]
+
+
+def test_the_selection_reasons_are_exact():
+    assert idx.select_variant(VARIANTS, "575.51.03", TABLE, "linux") == (
+        "cu128",
+        "driver 575.51.03 meets CUDA 12.8's minimum 570.26",
+    )
+    assert idx.select_variant(VARIANTS, "400.1", TABLE, "linux") == (
+        "cpu",
+        "driver 400.1 is older than every CUDA variant's minimum",
+    )
+    # Without a cpu variant, the first variant without CUDA is the fallback.
+    assert idx.select_variant({"cu130": "13.0", "vulkan": ""}, "", TABLE, "linux") == (
+        "vulkan",
+        "no NVIDIA driver found (nvidia-smi)",
+    )
+    # A CUDA version the table has no row for never fits.
+    assert idx.select_variant({"cpu": "", "cu999": "99.9"}, "999.1", TABLE, "linux")[0] == "cpu"
+    with pytest.raises(PipelineError) as caught:
+        idx.select_variant({"cu130": "13.0"}, "500.1", TABLE, "linux")
+    assert str(caught.value) == (
+        "no variant fits this host (no CUDA variant its driver meets, and no CPU variant); "
+        "pass --variant."
+    )
+
+
+def test_the_pages_are_exactly_pep_503_html():
+    yanked = entry("0.1.0", yanked="a <bad> one")
+    plain = entry("0.2.0", requires_python="")
+    pages = idx.pages([yanked, plain])
+    name1, name2 = yanked.filename, plain.filename
+    meta = f'data-dist-info-metadata="sha256={META}" data-core-metadata="sha256={META}"'
+    head = '<!DOCTYPE html>\n<html><head><meta name="pypi:repository-version" content="1.1">\n'
+    assert pages["stable/cpu/simple/mini-llm-cpu/index.html"] == (
+        f"{head}<title>Links for mini-llm-cpu</title></head>\n"
+        "<body><h1>Links for mini-llm-cpu</h1>\n"
+        f'<a href="../../../../files/{name1}#sha256={SHA}" {meta} '
+        f'data-requires-python="&gt;=3.10" data-yanked="a &lt;bad&gt; one">{name1}</a><br>\n'
+        f'<a href="../../../../files/{name2}#sha256={SHA}" {meta}>{name2}</a><br>\n'
+        "</body></html>\n"
+    )
+    assert pages["stable/cpu/simple/index.html"] == (
+        f"{head}<title>Simple index</title></head>\n<body><h1>Simple index</h1>\n"
+        '<a href="mini-llm-cpu/">mini-llm-cpu</a><br>\n</body></html>\n'
+    )
+    assert pages["index.html"] == (
+        f"{head}<title>mlc-ci wheel index</title></head>\n<body><h1>mlc-ci wheel index</h1>\n"
+        '<a href="stable/cpu/simple/">stable/cpu</a><br>\n</body></html>\n'
+    )

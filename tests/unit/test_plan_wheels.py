@@ -587,3 +587,22 @@ def test_choose_variant_says_what_it_picked_and_why(make_config, mlc):
         "toolkit has bin/nvcc and include/cuda_runtime.h); install it, fix CUDA_HOME, or pick "
         "--variant cpu."
     )
+
+
+def test_compile_record_reads_only_well_formed_object_lines():
+    log = "\n".join(
+        [
+            "# ninja log v5",
+            "10\t20\t100\ta.obj\th",  # MSVC's object files count too
+            "x\t30\t100\tb.o\th",  # a malformed start
+            "10\ty\t100\tc.o\th",  # a malformed end
+            "10\t30\tz\td.o\th",  # a malformed mtime
+            "10\t40\t100",  # no output
+            "15\t2500\t99\te.o\th",  # older than this run
+            "12\t1500\t100\tf.o",  # no hash: still a compile of this run
+        ]
+    )
+    assert wheels.compile_record(log, since_ns=100) == {"units": 2, "seconds": 1.49}
+    assert wheels.compile_record(log, since_ns=99) == {"units": 3, "seconds": 2.49}
+    assert wheels.compile_record(log) == {"units": 3, "seconds": 2.49}
+    assert wheels.compile_record("#10\t20\t100\ta.o\th") == {"units": 0, "seconds": None}

@@ -198,3 +198,71 @@ def test_a_vulkan_sdk_counts_and_the_dry_run_only_names_the_checks(mlc, tmp_path
     assert toolkit(mlc.variant("cu128"), None, {}, True) == (
         "toolkit parts checked before a real build: cuBLAS, NCCL, Vulkan"
     )
+
+
+def test_the_missing_parts_line_names_files_fixes_and_the_waiver():
+    cublas, nccl, thrust, vulkan = preflight.PARTS
+    line = preflight.missing_parts_line(
+        [(cublas, ["cublas_v2.h", "libcublas.so"]), (nccl, ["nccl.h"])],
+        "in /usr/local/cuda",
+        "13.0",
+    )
+    assert line == (
+        "the variant's build needs what this host lacks: cuBLAS (USE_CUBLAS ON: cublas_v2.h, "
+        "libcublas.so not found in /usr/local/cuda; install the toolkit's cuBLAS "
+        "(libcublas-dev-13-0, NVIDIA's repository)); NCCL (USE_NCCL ON: nccl.h not found in "
+        "/usr/local/cuda; install NCCL built for CUDA 13.0 (libnccl-dev, NVIDIA's repository)); "
+        "or set MLC_CI_WAIVE=cublas,nccl to build as far as it goes."
+    )
+    unknown = preflight.missing_parts_line([(thrust, ["thrust/version.h"]), (nccl, [])], "here")
+    assert "install the toolkit's CCCL headers (cuda-cccl-<major>-<minor>)" in unknown
+    assert "install NCCL built for CUDA this toolkit (libnccl-dev" in unknown
+    assert unknown.endswith("MLC_CI_WAIVE=thrust,nccl to build as far as it goes.")
+    assert "install libvulkan-dev, or point VULKAN_SDK at an SDK" in vulkan.fix
+
+
+def test_the_search_dirs_put_the_toolkit_and_the_sdk_before_the_system():
+    system = (("/inc",), ("/lib",))
+    assert preflight.search_dirs("/cuda", {"VULKAN_SDK": "/vk"}, system) == (
+        [
+            "/cuda/include",
+            "/cuda/include/cccl",
+            "/cuda/targets/x86_64-linux/include",
+            "/cuda/targets/x86_64-linux/include/cccl",
+            "/vk/include",
+            "/vk/include/cccl",
+            "/inc",
+        ],
+        [
+            "/cuda/lib64",
+            "/cuda/lib",
+            "/cuda/targets/x86_64-linux/lib64",
+            "/cuda/targets/x86_64-linux/lib",
+            "/vk/lib64",
+            "/vk/lib",
+            "/lib",
+        ],
+    )
+    assert preflight.search_dirs(None, {}, system) == (["/inc"], ["/lib"])
+    assert preflight.search_dirs(None, {"VULKAN_SDK": ""}) == (
+        list(preflight.SYSTEM[0]),
+        list(preflight.SYSTEM[1]),
+    )
+
+
+def test_the_cargo_lines_and_an_unknown_waiver_are_exact():
+    assert preflight.missing_cargo(("a/Cargo.toml", "b/Cargo.toml"), "/src") == (
+        "the build runs cargo (a/Cargo.toml, b/Cargo.toml in /src), and cargo is not installed; "
+        "install Rust (rustup), or set MLC_CI_WAIVE=cargo to build as far as it goes."
+    )
+    assert preflight.crates_fix() == "or set MLC_CI_WAIVE=crates to build as far as it goes"
+    with pytest.raises(PipelineError) as caught:
+        preflight.waived("zeta,alpha,cargo")
+    assert str(caught.value) == (
+        "MLC_CI_WAIVE names alpha, zeta, which is no preflight check; use cargo, crates, cublas, "
+        "nccl, thrust, vulkan (comma-separated), or unset it."
+    )
+    assert preflight.CHECKS["nccl"] == "NCCL is installed (USE_NCCL ON)"
+    assert preflight.CHECKS["crates"] == (
+        "the crates of each cargo manifest resolve offline (vendored or in the cargo cache)"
+    )

@@ -312,3 +312,67 @@ def test_each_stage_gets_exactly_the_workflow_environment():
         **release,
         "MLC_CI_RELEASE_GITHUB": "0",
     }
+
+
+def test_each_job_carries_its_entry_stage_and_environment_exactly():
+    found = jobs(event="pull_request")
+    assert [j.stage for j in found.values()] == [
+        "gate",
+        "gate",
+        "build",
+        "build",
+        "build",
+        "verify",
+        "verify",
+        "verify",
+        "release",
+    ]
+    trivy = found["trivy (cpu)"]
+    assert (trivy.session, trivy.artifact, trivy.variant, trivy.python) == (
+        "trivy",
+        "trivy-cpu",
+        "cpu",
+        None,
+    )
+    env = plan.stage_env("verify", plan.Event("pull_request", SHA, "v1.2.3"), TARGET)
+    assert trivy.env == {**env, "SESSION": "trivy", "VARIANT": "cpu"}
+    assert found["unit-3.12"].python == "3.12"
+    assert found["lint"].download == "*" and found["release"].download == "*"
+    release = found["release"]
+    assert (release.runs, release.reason) == (
+        plan.NOT_FOR_EVENT,
+        "a pull request publishes nothing and moves no tag",
+    )
+    assert jobs(event="tag")["release"].runs == plan.HERE
+
+
+def test_a_verify_job_downloads_only_its_own_pattern():
+    matrix = {"verify": [{**entry("integration", variant="cpu"), "download": "*-cpu"}]}
+    event = plan.Event("push", SHA, "")
+    (job,) = plan.plan_jobs(matrix, event, TARGET, plan.Facts(mingw=True))
+    assert job.download == "*-cpu"
+    matrix = {"release": [{**entry("release"), "download": "*-cpu"}]}
+    (job,) = plan.plan_jobs(matrix, event, TARGET, plan.Facts(mingw=True))
+    assert job.download == "*"  # the release job takes every artifact
+
+
+def test_only_lists_what_it_could_have_named():
+    with pytest.raises(PipelineError) as caught:
+        jobs(only=["nope", "lint", "also-not"])
+    assert str(caught.value) == (
+        "--only names no job of this matrix: also-not, nope; pick from docker-build (cpu), "
+        "gpu-smoke (cu130), integration (cpu), lint, release, trivy (cpu), unit-3.12, "
+        "wheels-linux (cpu), wheels-windows (cpu)."
+    )
+
+
+def test_a_wrong_promoted_tag_is_named_with_both_digests():
+    bad = {IMAGE["promote"][0]: "sha256:" + "b" * 64}
+    verified = IMAGE["digest"][:19]
+    assert plan.promotion_problems([IMAGE], bad) == [
+        f"127.0.0.1:5000/r/app:1.2.3-cpu names sha256:bbbbbbbbbbbb after the release job, not "
+        f"the verified {verified}",
+        f"127.0.0.1:5000/r/app:latest-cpu names nothing after the release job, not the verified "
+        f"{verified}",
+    ]
+    assert plan.promotion_problems([{"digest": "sha256:x"}], {}) == []  # nothing to promote

@@ -121,6 +121,86 @@ def test_images_come_from_passed_pushed_production_builds():
     assert rel.images_from({"wheels-linux-cpu": image_report()}) == ([], [])
 
 
+def test_the_release_problems_are_exact():
+    (image,), _ = rel.images_from({"docker-build-cpu": image_report()})
+    assert image == rel.Image(
+        name="ghcr.io/o/demo:0.1.0-cpu",
+        tags=("ghcr.io/o/demo:0.1.0-cpu", "ghcr.io/o/demo:sha-abc1234-cpu"),
+        digest="sha256:" + "b" * 64,
+        version="0.1.0",
+        report="docker-build-cpu",
+    )
+    assert rel.images_from({"docker-build-cpu": image_report(digest="")})[1] == [
+        "image ghcr.io/o/demo:0.1.0-cpu has no registry digest (it was not pushed); run "
+        "docker-build with --push first"
+    ]
+    assert rel.images_from({"docker-build-cpu": image_report(status="failed")})[1] == [
+        "docker-build-cpu.json has status 'failed', not 'passed'"
+    ]
+    # A target-less image (an older report) is released; a CI image never is.
+    assert len(rel.images_from({"docker-build-cpu": image_report(target="")})[0]) == 1
+    bare = {"status": "passed", "artifacts": [{"details": {"kind": "image"}}]}
+    (nameless,), problems = rel.images_from({"docker-build": bare})
+    assert (nameless.name, nameless.tags, nameless.version) == ("", (), "")
+    assert problems == [
+        "image  has no registry digest (it was not pushed); run docker-build with --push first"
+    ]
+    assert rel.images_from({"docker-build-cpu": {"status": "passed", "artifacts": None}}) == (
+        [],
+        [],
+    )
+    unlabelled, _ = rel.images_from({"docker-build-cpu": image_report(version="")})
+    wrong = "demo_cpu-0.2.0-py3-none-any.whl"
+    assert rel.version_problems(from_tag("v0.1.0"), [wheel(wrong)], unlabelled) == [
+        "demo_cpu-0.2.0-py3-none-any.whl is version 0.2.0, the tag says 0.1.0",
+        "image ghcr.io/o/demo:0.1.0-cpu has no org.opencontainers.image.version label",
+    ]
+    # A paired runtime ships at its own version, whatever its name's spelling.
+    pair = "Tiny.Runtime-0.0.3-py3-none-any.whl"
+    assert rel.version_problems(from_tag("v0.1.0"), [wheel(pair)], [], ["tiny_runtime"]) == []
+    assert rel.version_problems(from_tag("v0.1.0"), [wheel(pair)], []) != []
+
+
+def test_the_verification_problems_are_exact():
+    none = rel.verification_problems([wheel()], {})
+    assert none == [
+        f"{WHEEL} has no verification report (reports/wheels-linux-*.json or "
+        "wheels-windows-*.json); build it with its wheels session"
+    ]
+    failed = rel.verified_wheels({"wheels-linux-cpu": wheel_report(WHEEL, status="failed")})
+    assert rel.verification_problems([wheel()], failed) == [
+        f"{WHEEL}: wheels-linux-cpu.json says 'failed'"
+    ]
+    other = rel.verified_wheels({"wheels-windows-cpu": wheel_report(WHEEL, sha="c" * 64)})
+    assert rel.verification_problems([wheel()], other) == [
+        f"{WHEEL} in dist/ is not the file wheels-windows-cpu.json verified (sha256 differs); "
+        "rebuild it"
+    ]
+    stale = rel.verified_wheels({"wheels-linux-cu130": wheel_report("x-0.1.0.whl")})
+    assert rel.verification_problems([], stale) == [
+        "wheels-linux-cu130.json verified x-0.1.0.whl, which is not in dist/; restore it or "
+        "remove the stale report"
+    ]
+    # A failed report of a wheel no longer in dist/ is no problem of this release.
+    gone = rel.verified_wheels({"wheels-linux-cpu": wheel_report("x.whl", status="failed")})
+    assert rel.verification_problems([], gone) == []
+    assert rel.verified_wheels({"wheels-linux-cpu": {"artifacts": [{"name": "a"}]}}) == {}
+    assert rel.verified_wheels({"wheels-linux-cpu": wheel_report("a.whl")})["a.whl"] == (
+        rel.Verified("wheels-linux-cpu", "passed", SHA)
+    )
+    assert rel.verified_wheels(
+        {"wheels-linux-cpu": {"artifacts": [{"name": "b.whl", "details": {"kind": "wheel"}}]}}
+    )["b.whl"] == (rel.Verified("wheels-linux-cpu", "", ""))
+
+
+def test_ownership_names_the_projects_distributions():
+    assert rel.ownership_problems([wheel("Demo.CPU-0.1.0-py3-none-any.whl")], ["demo-cpu"]) == []
+    assert rel.ownership_problems([wheel("other-0.1.0-py3-none-any.whl")], ["b", "a"]) == [
+        "other-0.1.0-py3-none-any.whl is not a distribution of this project (a, b); remove it "
+        "from dist/"
+    ]
+
+
 def test_check_refuses_in_one_line():
     manifest = rel.Manifest("v0.1.0", from_tag("v0.1.0"), [], [])
     with pytest.raises(PipelineError) as err:
@@ -189,6 +269,34 @@ def test_parse_log_and_group_by_type():
     ]
     assert groups["fix"][0].parts[3] is True  # BREAKING CHANGE footer
     assert groups["other"][0].parts == ("other", "", "wheels-linux: faster repair", False)
+
+
+def test_parse_log_reads_each_field_exactly():
+    text = (
+        "\n aaa \x1f subject one \x1f\n body line\n\n\x1e"
+        "\nbbb\x1fsubject two\x1e"
+        "\n  \x1fno sha\x1fbody\x1e"
+        "\nccc\x1e"
+        "\nddd\x1fsubject four\x1fbody\x1fextra\n"
+    )
+    assert notes.parse_log(text) == [
+        notes.Commit("aaa", "subject one", "body line"),
+        notes.Commit("bbb", "subject two", ""),
+        notes.Commit("ddd", "subject four", "body"),
+    ]
+
+
+def test_a_breaking_change_footer_may_use_a_hyphen_and_a_bang_marks_one_too():
+    assert notes.Commit("a", "fix: x", "BREAKING-CHANGE: y").parts == ("fix", "", "x", True)
+    assert notes.Commit("a", "Feat(API)!: x").parts == ("feat", "API", "x", True)
+    assert notes.Commit("a", "wip: x", "BREAKING CHANGE: y").parts == ("other", "", "wip: x", True)
+    assert notes.Commit("a", "fix: x").parts == ("fix", "", "x", False)
+
+
+def test_the_log_range_starts_after_the_previous_tag():
+    assert notes.log_range("v0.1.0", "v0.2.0") == "v0.1.0..v0.2.0"
+    assert notes.log_range(None, "HEAD") == "HEAD"
+    assert notes.previous_tag([" v0.1.0 ", "v0.3.0"], "v0.2.0") == "v0.1.0"
 
 
 def test_parse_log_of_nothing():
