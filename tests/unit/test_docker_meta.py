@@ -288,3 +288,68 @@ def test_a_detached_untagged_checkout_gets_its_sha_tag_only():
     ]
     with pytest.raises(TagError, match="needs its number"):
         compute_tags(IMAGE, ref="", sha=SHA, event="pull_request")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (
+            {"image": "a:b"},
+            "'a:b' is not an image name: use [host[:port]/]lowercase/path without a tag.",
+        ),
+        ({"sha": " ABC12 "}, "'abc12' is not a commit id: use at least 7 hex digits (GITHUB_SHA)."),
+        (
+            {"ref": "main"},
+            "ref 'main' is neither refs/heads/<branch> nor refs/tags/<tag>; pass the full Git "
+            "ref (GITHUB_REF).",
+        ),
+        (
+            {"event": "pull_request", "ref": "refs/pull/0/merge"},
+            "a pull_request build needs its number: pass pr_number, or a ref like "
+            "refs/pull/<N>/merge (got 'refs/pull/0/merge').",
+        ),
+        (
+            {"event": "pull_request", "pr_number": -2},
+            "pull request number '-2' is not a positive integer.",
+        ),
+        (
+            {"event": "schedule", "date": "20240230"},
+            "date '20240230' is not a calendar date written YYYYMMDD.",
+        ),
+        (
+            {"suffix": "-" + "x" * 128},
+            f"variant and suffix '-{'x' * 128}' leave no room for a tag.",
+        ),
+        (
+            {"variant": "a b"},
+            "'main-a b' is not a valid image tag: use 1 to 128 characters of [A-Za-z0-9_.-], not "
+            "starting with '.' or '-'.",
+        ),
+        (
+            {"ref": "refs/heads/.-"},
+            "'.-' has no characters a Docker tag can use ([A-Za-z0-9_.-]).",
+        ),
+    ],
+)
+def test_tag_errors_are_exact(kwargs, message):
+    args = {"image": IMAGE, "ref": "refs/heads/main", "sha": SHA, "event": "push", **kwargs}
+    image = args.pop("image")
+    with pytest.raises(TagError) as caught:
+        compute_tags(image, **args)
+    assert str(caught.value) == message
+
+
+def test_timestamp_errors_are_exact():
+    with pytest.raises(TagError) as caught:
+        docker_meta.rfc3339(-1)
+    assert str(caught.value) == "'-1' is not a timestamp: use whole seconds since 1970 (>= 0)."
+    with pytest.raises(TagError) as caught:
+        docker_meta.rfc3339(10**20)
+    assert str(caught.value) == f"'{10**20}' is out of range for a timestamp."
+    assert docker_meta.rfc3339(0) == "1970-01-01T00:00:00Z"
+
+
+def test_a_long_branch_is_cut_before_the_variant_without_a_trailing_dash():
+    branch = "b" * 121 + "-" + "c" * 20
+    tag, _ = compute_tags(IMAGE, ref=f"refs/heads/{branch}", sha=SHA, event="push", variant="cu130")
+    assert tag == f"{IMAGE}:{'b' * 121}-cu130"

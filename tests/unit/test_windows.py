@@ -467,3 +467,112 @@ def test_cross_plan_checks_reproducibility_with_the_same_repair(mini, tmp_path, 
 def test_reproducibility_check_needs_the_cross_build(mlc):
     with pytest.raises(PipelineError, match="add `--cross mingw`"):
         wheels_windows.plan(args(check_reproducible=True), mlc, {})
+
+
+def test_the_delvewheel_commands_and_environment_are_exact():
+    options = windows.delvewheel_args(["C:/a", "C:/b"], ["nvcuda.dll", "x.dll"], ";")
+    assert options == (
+        "--analyze-existing",
+        "--ignore-existing",
+        "--add-path",
+        "C:/a;C:/b",
+        "--exclude",
+        "nvcuda.dll:x.dll",
+    )
+    assert windows.delvewheel_args([], [], ":") == ("--analyze-existing", "--ignore-existing")
+    assert windows.show_argv(("-v",), "w.whl") == ("delvewheel", "show", "-v", "w.whl")
+    assert windows.repair_argv(("-v",), "out", "w.whl") == (
+        "delvewheel",
+        "repair",
+        "-v",
+        "-w",
+        "out",
+        "w.whl",
+    )
+    assert windows.repair_env(None) == {"PYTHONHASHSEED": "0"}
+    assert windows.repair_env(0) == {"PYTHONHASHSEED": "0", "SOURCE_DATE_EPOCH": "0"}
+
+
+def test_a_repaired_windows_wheel_is_checked_exactly():
+    names = [
+        "demo/__init__.py",
+        "demo_cpu.libs/libstdc++-6-0a1b2c.dll",
+        "demo_cpu.libs/LIBGCC_S_SEH-1.DLL",
+        "demo_cpu.libs/nvcuda.dll",
+        "demo_cpu.libs/readme.txt",
+        "demo/libdemo.dll",
+    ]
+    assert windows.grafted_dlls(names) == [
+        "demo_cpu.libs/LIBGCC_S_SEH-1.DLL",
+        "demo_cpu.libs/libstdc++-6-0a1b2c.dll",
+        "demo_cpu.libs/nvcuda.dll",
+    ]
+    problems = windows.verify_problems(
+        names,
+        "demo_cpu-0.1.0-py3-none-linux_x86_64.whl",
+        # A mangled name matches its stem; a name that only shares a prefix does not.
+        ["libstdc++-6.dll", "libgcc_s_seh-1.dll", "libwinpthread-1.dll", "libstdc.dll"],
+        ["demo/libdemo.dll", "demo/cli.py"],
+        ["NVCUDA.dll"],
+    )
+    assert problems == [
+        "wheel is tagged linux_x86_64, expected win_amd64",
+        "libwinpthread-1.dll was not grafted into the wheel",
+        "libstdc.dll was not grafted into the wheel",
+        "expected file demo/cli.py is missing",
+        "excluded nvcuda.dll was packed into the wheel",
+    ]
+    assert windows.verify_problems(names[:1], "d-1-py3-none-win_amd64.whl", [], [], []) == []
+
+
+def test_the_small_windows_helpers_are_exact():
+    assert windows.wine_path("/tmp/a b/c") == "Z:\\tmp\\a b\\c"
+    assert windows.libs_dir("Mini-LLM_cpu.x") == "Mini_LLM_cpu_x.libs"
+    assert windows.libs_dir("a--b") == "a_b.libs"
+    assert windows.cross_env("/t/mingw.cmake") == {
+        "_PYTHON_HOST_PLATFORM": "win-amd64",
+        "SKBUILD_CMAKE_ARGS": "-DCMAKE_TOOLCHAIN_FILE=/t/mingw.cmake",
+    }
+    assert windows.msvc_env("Ninja", None) == {"CMAKE_GENERATOR": "Ninja"}
+    assert windows.msvc_env("Ninja", "C:\\CUDA") == {
+        "CMAKE_GENERATOR": "Ninja",
+        "CUDA_PATH": "C:\\CUDA",
+        "CUDACXX": "C:\\CUDA\\bin\\nvcc.exe",
+    }
+    assert windows.installer_name("https://h/x/cuda_12.8.1_windows_network.exe?t=1") == (
+        "cuda_12.8.1_windows_network.exe"
+    )
+    assert windows.cuda_install_dir("12.8") == (
+        "C:\\Program Files\\NVIDIA GPU Computing Toolkit\\CUDA\\v12.8"
+    )
+    assert windows.parse_set_output("A=1\n B=2\n=C\nD=x=y\nnoequals\nE=\n") == {
+        "A": "1",
+        "D": "x=y",
+        "E": "",
+    }
+
+
+def test_delvewheel_show_sections_are_read_by_their_headers():
+    text = (
+        "Analyzing demo-0.1-py3-none-win_amd64.whl\n\n"
+        "The following DLLs will be copied into the wheel.\n"
+        "    libstdc++-6.dll (C:\\mingw\\libstdc++-6.dll)\n"
+        "    libmissing.dll (Not Found)\n"
+        "\t\n"
+        "The following DLLs are already in the wheel.\n"
+        "    demo.dll\n"
+        "The following DLLs are assumed to be present in the end user's environment.\n"
+        "    KERNEL32.dll\n"
+        "The following DLLs will not be copied because they were excluded.\n"
+        "    nvcuda.dll\n"
+        "The following is something else.\n"
+        "    ignored.dll\n"
+        "not indented.dll\n"
+    )
+    assert windows.parse_show(text) == {
+        "copy": ["libstdc++-6.dll", "libmissing.dll"],
+        "missing": ["libmissing.dll"],
+        "existing": ["demo.dll"],
+        "system": ["KERNEL32.dll"],
+        "excluded": ["nvcuda.dll"],
+    }
