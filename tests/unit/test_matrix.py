@@ -215,3 +215,63 @@ def test_gpu_smoke_runs_per_cuda_variant_on_the_gpu_runner_or_not_at_all(root):
     for labels, no_gpu in (("self-hosted,gpu", True), ("", False)):  # a PR; no GPU runner
         verify = matrix.build(listing, labels, pull_request=no_gpu, axis=axis)["verify"]
         assert "gpu-smoke" not in {e["session"] for e in verify}
+
+
+def test_the_runner_follows_the_platform_tags_in_their_order():
+    gpu = ["self-hosted", "gpu"]
+    assert matrix.runner_for("s", ["cuda", "linux"], gpu) == gpu
+    assert matrix.runner_for("s", ["cuda", "linux"], None) == "ubuntu-22.04"
+    assert matrix.runner_for("s", ["cuda"], None) is None
+    assert matrix.runner_for("s", ["windows", "linux"], None) == "windows-2022"
+    assert matrix.runner_for("s", ("linux",), "gpu") == "ubuntu-22.04"
+    with pytest.raises(PipelineError) as caught:
+        matrix.runner_for("odd", ["gate"], gpu)
+    assert str(caught.value) == (
+        "nox session 'odd' has no platform tag for a runner; tag it linux, windows or cuda in "
+        "noxfile.py."
+    )
+
+
+def test_the_stage_and_listing_errors_are_exact():
+    assert matrix.stage_of("s", ["linux", "verify"]) == "verify"
+    with pytest.raises(PipelineError) as caught:
+        matrix.stage_of("s", ["release", "gate"])
+    assert str(caught.value) == (
+        "nox session 's' needs exactly one stage tag of gate, build, verify, release (has: gate, "
+        "release); fix its tags in noxfile.py."
+    )
+    with pytest.raises(PipelineError) as caught:
+        matrix.stage_of("s", [])
+    assert "(has: none)" in str(caught.value)
+    with pytest.raises(PipelineError) as caught:
+        matrix.parse_listing('[{"session": "a"}, {"name": "b"}]')
+    assert str(caught.value) == (
+        "the nox listing is not a list of sessions; pass the output of `nox --list --json`."
+    )
+    with pytest.raises(PipelineError) as caught:
+        matrix.parse_listing('{"session": "a"}')
+    assert "not a list of sessions" in str(caught.value)
+    with pytest.raises(PipelineError) as caught:
+        matrix.parse_listing("nope")
+    assert str(caught.value).startswith("the nox listing is not JSON (")
+    assert str(caught.value).endswith("); pass the output of `nox --list --json`.")
+    assert matrix.parse_listing('[{"session": "a"}]') == [{"session": "a"}]
+
+
+def test_gpu_labels_and_events():
+    assert matrix.gpu_runner(" self-hosted , gpu ,") == ["self-hosted", "gpu"]
+    assert matrix.gpu_runner("gpu") == "gpu"
+    assert matrix.gpu_runner(" , ") is None
+    assert matrix.gpu_allowed({}, "main")
+    assert matrix.gpu_allowed(
+        {"GITHUB_EVENT_NAME": "push", "GITHUB_REF": "refs/heads/main"}, "main"
+    )
+    assert matrix.gpu_allowed({"GITHUB_EVENT_NAME": "push", "GITHUB_REF": "refs/tags/v1"}, "main")
+    assert not matrix.gpu_allowed(
+        {"GITHUB_EVENT_NAME": "push", "GITHUB_REF": "refs/heads/dev"}, "main"
+    )
+    assert not matrix.gpu_allowed(
+        {"GITHUB_EVENT_NAME": "schedule", "GITHUB_REF": "refs/heads/main"}, "main"
+    )
+    assert matrix.is_pull_request({"GITHUB_EVENT_NAME": "pull_request_target"})
+    assert not matrix.is_pull_request({})
