@@ -45,7 +45,7 @@ def test_each_needed_library_gets_its_kind_and_the_row_counts_imports():
         undefined={"help", "tiny_run", "malloc", "deflate"},
     )
     problems, rows = pairing.check(facts([main, helper], [tiny], [grafted]))
-    assert problems == []
+    assert not problems
     assert rows[0] == {
         "library": "libmain.so",
         "needs": {
@@ -79,7 +79,7 @@ def test_an_excluded_library_is_not_checked_and_an_unknown_one_is_a_problem():
     assert rows[0]["unresolved"] is None
     excluded_only = so("pkg/liba.so", needed=("libcudart.so.13",), undefined={"cudaMalloc"})
     problems, rows = pairing.check(facts([excluded_only], excluded=("libcudart.so*",)))
-    assert problems == [] and rows[0]["unresolved"] is None
+    assert not problems and rows[0]["unresolved"] is None
 
 
 def test_a_missing_symbol_names_the_pair_when_the_library_needs_one():
@@ -110,14 +110,14 @@ def test_exports_are_followed_through_needed_libraries_and_cycles_end():
     inner = so("tiny/libtiny_core.so", needed=("libtiny.so",), exported={"core"})
     tiny = so("tiny/libtiny.so", needed=("libtiny_core.so",), exported={"run"})
     main = so("pkg/libmain.so", needed=("libtiny.so",), undefined={"core", "run"})
-    assert pairing.check(facts([main], [tiny, inner]))[0] == []
+    assert not pairing.check(facts([main], [tiny, inner]))[0]
 
 
 def test_a_library_is_found_by_its_file_name_too():
     tiny = so("tiny/libtiny.so.1.0", soname="libtiny.so.1", exported={"run"})
     main = so("pkg/libmain.so", needed=("libtiny.so.1.0",), undefined={"run"})
     problems, rows = pairing.check(facts([main], [tiny]))
-    assert problems == [] and rows[0]["needs"] == {"libtiny.so.1.0": "pair"}
+    assert not problems and rows[0]["needs"] == {"libtiny.so.1.0": "pair"}
     assert so("C:\\w\\pkg\\main.dll").name == "main.dll"
 
 

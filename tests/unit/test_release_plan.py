@@ -157,8 +157,8 @@ def test_the_release_problems_are_exact():
     ]
     # A paired runtime ships at its own version, whatever its name's spelling.
     pair = "Tiny.Runtime-0.0.3-py3-none-any.whl"
-    assert rel.version_problems(from_tag("v0.1.0"), [wheel(pair)], [], ["tiny_runtime"]) == []
-    assert rel.version_problems(from_tag("v0.1.0"), [wheel(pair)], []) != []
+    assert not rel.version_problems(from_tag("v0.1.0"), [wheel(pair)], [], ["tiny_runtime"])
+    assert rel.version_problems(from_tag("v0.1.0"), [wheel(pair)], [])
 
 
 def test_the_verification_problems_are_exact():
@@ -183,8 +183,8 @@ def test_the_verification_problems_are_exact():
     ]
     # A failed report of a wheel no longer in dist/ is no problem of this release.
     gone = rel.verified_wheels({"wheels-linux-cpu": wheel_report("x.whl", status="failed")})
-    assert rel.verification_problems([], gone) == []
-    assert rel.verified_wheels({"wheels-linux-cpu": {"artifacts": [{"name": "a"}]}}) == {}
+    assert not rel.verification_problems([], gone)
+    assert not rel.verified_wheels({"wheels-linux-cpu": {"artifacts": [{"name": "a"}]}})
     assert rel.verified_wheels({"wheels-linux-cpu": wheel_report("a.whl")})["a.whl"] == (
         rel.Verified("wheels-linux-cpu", "passed", SHA)
     )
@@ -194,7 +194,7 @@ def test_the_verification_problems_are_exact():
 
 
 def test_ownership_names_the_projects_distributions():
-    assert rel.ownership_problems([wheel("Demo.CPU-0.1.0-py3-none-any.whl")], ["demo-cpu"]) == []
+    assert not rel.ownership_problems([wheel("Demo.CPU-0.1.0-py3-none-any.whl")], ["demo-cpu"])
     assert rel.ownership_problems([wheel("other-0.1.0-py3-none-any.whl")], ["b", "a"]) == [
         "other-0.1.0-py3-none-any.whl is not a distribution of this project (a, b); remove it "
         "from dist/"

@@ -153,9 +153,10 @@ def test_malformed_report_is_one_clear_error(text, fragment):
 
 def test_a_finding_keeps_every_field_and_each_required_one_is_checked():
     full = vuln(FixedVersion="2", Status="fixed", Title="bad", Extra=1)
-    (finding,) = vulns.load_report(report(full), "r.json")
-    assert finding == vulns.Finding("CVE-1", "p", "1", "HIGH", "2", "fixed", "t", "bad")
-    (bare,) = vulns.load_report(report(vuln(FixedVersion=None, Title=None)), "r.json")
+    assert vulns.load_report(report(full), "r.json") == [
+        vulns.Finding("CVE-1", "p", "1", "HIGH", "2", "fixed", "t", "bad")
+    ]
+    bare = vulns.load_report(report(vuln(FixedVersion=None, Title=None)), "r.json")[0]
     assert (bare.fixed_version, bare.status, bare.title) == ("", "", "")
     no_target = json.dumps({"SchemaVersion": 2, "Results": [{"Vulnerabilities": [vuln()]}]})
     assert vulns.load_report(no_target, "r.json")[0].target == ""
@@ -168,8 +169,8 @@ def test_a_finding_keeps_every_field_and_each_required_one_is_checked():
                 "re-run the scan (the gate reads `trivy image --format json` output)."
             )
     nulls = json.dumps({"SchemaVersion": 2, "Results": [{"Vulnerabilities": None}, {}]})
-    assert vulns.load_report(nulls, "r.json") == []
-    assert vulns.load_report(json.dumps({"SchemaVersion": 2, "Results": None}), "r.json") == []
+    assert not vulns.load_report(nulls, "r.json")
+    assert not vulns.load_report(json.dumps({"SchemaVersion": 2, "Results": None}), "r.json")
     with pytest.raises(PipelineError) as info:
         vulns.load_report(json.dumps({"SchemaVersion": "2"}), "r.json")
     assert "SchemaVersion is '2', mlc-ci reads version 2;" in str(info.value)
