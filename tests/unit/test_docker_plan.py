@@ -416,6 +416,8 @@ def test_plan_docker_build_cu128_prints_the_real_mlc_llm_build(root, monkeypatch
         "MLC_CI_VARIANT",
     ):
         monkeypatch.delenv(var, raising=False)
+    # No CLI there: the plan is the same whatever Docker this host has (the dry run says so).
+    monkeypatch.setenv("MLC_CI_DOCKER", "/nonexistent/mlc-ci-test/docker")
     monkeypatch.setenv("GITHUB_REF", "refs/heads/main")
     monkeypatch.setenv("GITHUB_SHA", SHA)
     monkeypatch.chdir(root)
@@ -438,7 +440,7 @@ def test_plan_docker_build_cu128_prints_the_real_mlc_llm_build(root, monkeypatch
     (build,) = [line for line in text.splitlines() if " build --progress=plain " in line]
     argv = shlex.split(build.split("$", 1)[1])
     build_args = dict(argv[i + 1].split("=", 1) for i, a in enumerate(argv) if a == "--build-arg")
-    assert argv[:3] == ["DOCKER_BUILDKIT=1", "docker", "build"]
+    assert argv[:3] == ["DOCKER_BUILDKIT=1", "/nonexistent/mlc-ci-test/docker", "build"]
     assert argv[argv.index("--target") + 1] == "production"
     assert build_args["BASE_IMAGE"] == "nvidia/cuda:12.8.1-devel-ubuntu22.04"
     assert build_args["RUNTIME_IMAGE"] == "nvidia/cuda:12.8.1-runtime-ubuntu22.04"
