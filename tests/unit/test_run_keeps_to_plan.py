@@ -7,6 +7,7 @@ import argparse
 import io
 import json
 import sys
+import threading
 
 from mlc_ci import cli, config
 from mlc_ci.errors import PipelineError
@@ -141,3 +142,20 @@ def test_placeholders_filled_at_run_time_match_their_planned_line(tmp_path):
     status, out = _run(plan, tmp_path)
     assert status == 0, out
     assert "$ echo 'a b'" in out
+
+
+def test_a_thread_an_action_starts_reads_in_that_actions_step(tmp_path):
+    def ask_in_a_thread(ctx):
+        del ctx
+        worker = threading.Thread(target=capture, args=(GIT,))
+        worker.start()
+        worker.join()
+
+    def plan(args, cfg, env):
+        del args, cfg, env
+        return Plan("probe-test", [Step("ask git", action=ask_in_a_thread, reads=(("git",),))])
+
+    status, out = _run(plan, tmp_path)
+    assert status == 0, out
+    report = json.loads((tmp_path / "reports" / "probe-test.json").read_text())
+    assert [read["step"] for read in report["reads"]] == ["ask git"]
