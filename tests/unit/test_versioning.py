@@ -111,3 +111,53 @@ def test_stray_tags_are_skipped_with_a_note(tmp_path):
 def test_missing_repo_directory_is_named(tmp_path):
     with pytest.raises(PipelineError, match="is not a directory; pass --repo a git checkout"):
         versioning.git_version(tmp_path / "nope")
+
+
+def test_every_field_of_a_version_is_kept():
+    assert versions.from_tag("v1.2.3", 5, "abc1234") == versions.Version(
+        "1.2.4.dev5+gabc1234", "1.2.4-dev.5+abc1234", "v1.2.3", 5, "abc1234"
+    )
+    assert versions.from_tag("v1.2.3", 0, "abc1234") == versions.Version(
+        "1.2.3", "1.2.3", "v1.2.3", 0, "abc1234"
+    )
+    # A distance without a commit id has no local part.
+    assert versions.from_tag("v1.2.3-rc.1", 2) == versions.Version(
+        "1.2.3rc1.dev2", "1.2.3-rc.1.dev.2", "v1.2.3-rc.1", 2, ""
+    )
+    assert versions.from_tag("v0.26.dev0", 3) == versions.Version(
+        "0.26.dev3", "0.26.0-dev.3", "v0.26.dev0", 3, ""
+    )
+    described = versions.from_describe(" v1.0.0-12-g0123456789abcdef \n")
+    assert (described.tag, described.distance, described.sha) == ("v1.0.0", 12, "0123456")
+    assert versions.from_describe("abcd").sha == "abcd"
+    untagged = versions.from_describe("deadbeef")
+    assert (untagged.tag, untagged.distance, untagged.pep440) == ("", 0, "0.0.0.dev0+gdeadbee")
+
+
+def test_public_versions_tags_and_messages_are_exact():
+    assert versions.Version("1.2.4.dev5+gabc", "1.2.4-dev.5+abc").public == "1.2.4.dev5"
+    assert not versions.Version("1.2.3", "1.2.3+abc").is_prerelease
+    assert versions.is_version_tag("v1.2.dev3") and versions.is_version_tag("v1.2.3rc1")
+    assert not versions.is_version_tag("v1.2rc1") and not versions.is_version_tag("v1.2")
+    assert versions.normalised_pep440(" 0.2.01 ", "x") == "0.2.1"
+    with pytest.raises(PipelineError) as caught:
+        versions.normalised_pep440("two", "[project].version")
+    assert str(caught.value) == (
+        "[project].version is 'two', not a PEP 440 version; use e.g. 0.2.0 or 0.2.1.dev3."
+    )
+    with pytest.raises(PipelineError) as caught:
+        versions.from_tag("v1")
+    assert str(caught.value) == (
+        "tag 'v1' is neither SemVer nor PEP 440 in the form this pipeline uses; tag releases as "
+        "vX.Y.Z, vX.Y.Z-rc.N or vX.Y.devN."
+    )
+    with pytest.raises(PipelineError) as caught:
+        versions.from_describe("x-y")
+    assert str(caught.value) == "cannot read a version from `git describe` output 'x-y'."
+    assert versions.ignored_note(versions.Version("1", "1")) == ""
+    assert versions.ignored_note(versions.Version("1", "1", ignored_tags=("a", "b"))) == (
+        "ignored tag(s) a, b: not vX.Y.Z, vX.Y.Z-rc.N or vX.Y.devN"
+    )
+    source = versions.SourceVersion("1", "1", "", None, "pyproject.toml [project].version")
+    assert not source.stamped
+    assert versions.SourceVersion("1", "1", "", None, "git describe").stamped
