@@ -445,3 +445,102 @@ def test_a_bad_override_is_blamed_on_its_variable_exactly(make_config):
         "comma-separated subset of UNKNOWN,LOW,MEDIUM,HIGH,CRITICAL."
     )
     assert config.load(path, env={"MLC_CI_SCAN_SEVERITY": " high ,critical"}).scan.severity
+
+
+def test_the_source_checks_say_exactly_what_to_do(make_config, tmp_path):
+    path = make_config(source=False)
+    source = tmp_path / "src-tree"
+    cfg = config.load(path, env={})
+    with pytest.raises(PipelineError) as caught:
+        config.require_source(cfg)
+    assert str(caught.value) == (
+        f"source directory {source} does not exist; set [project].source in {path}, or point "
+        "MLC_CI_SOURCE / --config at another source."
+    )
+    elsewhere = tmp_path / "nope"
+    with pytest.raises(PipelineError) as caught:
+        config.require_source(config.load(path, env={"MLC_CI_SOURCE": str(elsewhere)}))
+    assert str(caught.value) == (
+        f"source directory {elsewhere} (from MLC_CI_SOURCE, environment) does not exist; point "
+        "MLC_CI_SOURCE at the source, or unset it."
+    )
+    # An existing source named by MLC_CI_SOURCE is checked like any other.
+    source.mkdir()
+    with pytest.raises(PipelineError) as caught:
+        config.require_source(config.load(path, env={"MLC_CI_SOURCE": str(source)}))
+    assert "has no CMakeLists.txt" in str(caught.value)
+    # An empty directory that no .gitmodules names is not an uninitialised submodule.
+    (tmp_path / ".gitmodules").write_text(
+        '[submodule "x"]\n\tpath = other\n\turl = https://example.invalid/x\n# path\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(PipelineError) as caught:
+        config.require_source(cfg)
+    assert str(caught.value) == (
+        f"{source} has no CMakeLists.txt, so it is not an MLC-LLM-shaped project; point "
+        "MLC_CI_SOURCE / --config at a source with CMakeLists.txt and pyproject.toml."
+    )
+    (tmp_path / ".gitmodules").write_text('[submodule "x"]\n  path= src-tree \n', encoding="utf-8")
+    with pytest.raises(PipelineError) as caught:
+        config.require_source(cfg)
+    assert str(caught.value) == (
+        f"submodule {source} is not initialised; run `git submodule update --init --recursive`, "
+        "or point MLC_CI_SOURCE / --config at another source."
+    )
+    (source / "CMakeLists.txt").write_text("", encoding="utf-8")
+    with pytest.raises(PipelineError) as caught:
+        config.require_source(cfg)
+    assert str(caught.value).startswith(f"{source} has no pyproject.toml, so it is not")
+
+
+WINDOWS_CUDA = (
+    '\n[variants.cu128]\ndistribution = "demo-cu128"\ncuda = "12.8"\nwindows = true\n'
+    "[variants.cu128.windows_cuda]\n"
+)
+GOOD_INSTALLER = 'installer = "https://example.invalid/cuda_12.8_windows_network.exe"\n'
+GOOD_SHA = f'sha256 = "{"0" * 64}"\n'
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        (
+            'installer = "http://example.invalid/cuda.exe"\n',
+            "'variants.cu128.windows_cuda.installer' is 'http://example.invalid/cuda.exe'; give "
+            "the https:// URL of NVIDIA's Windows installer (.exe)",
+        ),
+        (
+            GOOD_INSTALLER + 'sha256 = "ABC"\n',
+            "'variants.cu128.windows_cuda.sha256' is not 64 lowercase hex digits; give the "
+            "installer's sha256 (certutil -hashfile <installer> SHA256)",
+        ),
+        (
+            GOOD_INSTALLER + GOOD_SHA,
+            "'variants.cu128.windows_cuda.components' must name the installer's subpackages "
+            'without their version suffix (e.g. ["nvcc", "cudart", "cublas_dev"])',
+        ),
+        (
+            GOOD_INSTALLER + GOOD_SHA + 'components = ["nvcc", "Cudart"]\n',
+            "'variants.cu128.windows_cuda.components' must name the installer's subpackages "
+            'without their version suffix (e.g. ["nvcc", "cudart", "cublas_dev"])',
+        ),
+    ],
+)
+def test_the_windows_cuda_table_messages_are_exact(make_config, table, message):
+    path = make_config(MINIMAL + WINDOWS_CUDA + table)
+    with pytest.raises(PipelineError) as caught:
+        config.load(path, env={})
+    assert str(caught.value) == f"{path}: {message}."
+
+
+def test_a_windows_cuda_table_needs_a_cuda_variant_built_for_windows(make_config):
+    table = GOOD_INSTALLER + GOOD_SHA + 'components = ["nvcc"]\n'
+    assert config.load(make_config(MINIMAL + WINDOWS_CUDA + table), env={}).variant("cu128")
+    for old, new in (('cuda = "12.8"\n', ""), ("windows = true", "windows = false")):
+        path = make_config(MINIMAL + WINDOWS_CUDA.replace(old, new) + table)
+        with pytest.raises(PipelineError) as caught:
+            config.load(path, env={})
+        assert str(caught.value) == (
+            f"{path}: 'variants.cu128.windows_cuda' is set, but the variant builds no CUDA for "
+            'Windows (it needs cuda = "X.Y" and windows = true); remove it.'
+        )

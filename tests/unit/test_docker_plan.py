@@ -489,3 +489,93 @@ def test_the_source_label_names_the_repository_that_built_the_image(cfg):
     assert built["org.opencontainers.image.url"] == cfg.project.url
     local = docker.labels(cfg, docker.git_context({}, LOCAL, 0))
     assert local["org.opencontainers.image.source"] == cfg.project.url
+
+
+@pytest.mark.parametrize(
+    ("tag", "tls"),
+    [
+        ("127.0.0.1:5000/r/app:1", True),
+        ("127.0.0.1/r/app:1", True),
+        ("localhost:5000/app:1", True),
+        ("[::1]:5000/app:1", True),
+        ("localhost.example.com/app:1", False),  # a real host whose name starts like loopback
+        ("127.0.0.10:5000/app:1", False),
+        ("ghcr.io/o/app:1", False),
+    ],
+)
+def test_only_a_loopback_registry_is_spoken_to_in_plain_http(tag, tls):
+    flag = ("--tls-verify=false",) if tls else ()
+    assert docker.inspect_argv(tag) == ("skopeo", "inspect", "--raw", *flag, f"docker://{tag}")
+    digest = "sha256:" + "a" * 64
+    sides = ("--src-tls-verify=false", "--dest-tls-verify=false") if tls else ()
+    assert docker.promote_argv(tag, digest, tag + "-x") == (
+        "skopeo",
+        "copy",
+        "--all",
+        *sides,
+        f"docker://{docker.repository_of(tag)}@{digest}",
+        f"docker://{tag}-x",
+    )
+
+
+def test_the_builder_choice_messages_are_exact():
+    with pytest.raises(PipelineError) as caught:
+        docker.choose_builder("auto", True, 28, False)
+    assert str(caught.value) == (
+        "no Docker engine is reachable; start dockerd (or Docker Desktop) or set DOCKER_HOST."
+    )
+    with pytest.raises(PipelineError) as caught:
+        docker.choose_builder("buildx", False, 20, True)
+    assert str(caught.value) == (
+        "builder 'buildx' was requested but `docker buildx` is not installed; install the buildx "
+        "plugin or set MLC_CI_BUILDER=buildkit."
+    )
+    with pytest.raises(PipelineError) as caught:
+        docker.choose_builder("auto", False, 23, True)
+    assert str(caught.value) == (
+        "this docker CLI (23.x) has no buildx plugin, so it cannot build with BuildKit; install "
+        "docker-buildx, or set MLC_CI_DOCKER to a CLI that builds with DOCKER_BUILDKIT=1 (e.g. "
+        "Debian's /usr/bin/docker)."
+    )
+    assert docker.choose_builder("auto", False, 22, True) == "buildkit"
+    assert docker.choose_builder("auto", False, None, True) == "buildkit"
+    assert docker.choose_builder("buildkit", True, 20, True) == "buildkit"
+    assert docker.choose_builder("auto", True, 28, True) == "buildx"
+
+
+def test_the_disk_need_is_the_targets_budgets_plus_the_largest_again():
+    budgets = {"ci": 60 * 1024, "production": 40 * 1024}
+    need = (60 + 40 + 60) * 1024 << 20
+    assert docker.disk_problem(need, ["ci", "production", "builder"], budgets, "/d") is None
+    assert docker.disk_problem(need - 1, ["ci", "production", "builder"], budgets, "/d")
+    assert docker.disk_problem(need - (200 << 20), ["ci", "production"], budgets, "/d") == (
+        "only 159.8 GiB are free on /d (Docker's data root); building ci, production needs "
+        "about 160.0 GiB ([image].size_budget_mb); free space with `docker builder prune` and "
+        "`docker image prune`, or build fewer targets."
+    )
+    # Free space counts in whole MiB: 1.5 MiB is 1 MiB.
+    assert docker.disk_problem(3 << 19, ["a"], {"a": 1}, "/d").startswith("only 0.0 GiB")
+
+
+def test_the_context_takes_the_commit_time_and_the_servers_url(cfg):
+    git = docker.git_context(
+        {"GITHUB_REPOSITORY": "o/r", "GITHUB_SERVER_URL": "https://ghe.example/"},
+        {**LOCAL, "commit_epoch": 86400},
+        7,
+    )
+    assert (git.created_epoch, git.now_epoch, git.event, git.pr_number) == (86400, 7, "push", None)
+    assert git.repository_url == "https://ghe.example/o/r"
+    assert docker.git_context({}, LOCAL, 7).created_epoch is None
+    assert docker.git_context({"SOURCE_DATE_EPOCH": "5"}, LOCAL, 7).created_epoch == 5
+    assert docker.git_context({"GITHUB_REPOSITORY": " "}, LOCAL, 7).repository_url == ""
+    assert docker.labels(cfg, git)["org.opencontainers.image.created"] == "1970-01-02T00:00:00Z"
+    pr = docker.git_context(
+        {"GITHUB_REF": "refs/pull/12/merge", "GITHUB_EVENT_NAME": "pull_request"}, LOCAL, 0
+    )
+    assert pr.pr_number == 12 and pr.is_pull_request
+    tags = docker.image_tags(cfg, cfg.variant("cpu"), "production", pr)
+    assert tags == [
+        "reg.example:5000/team/demo:pr-12-cpu",
+        "reg.example:5000/team/demo:sha-0123456-cpu",
+    ]
+    assert docker.image_name("reg/o/demo", "GHCR.io/Fork/") == "ghcr.io/fork/demo"

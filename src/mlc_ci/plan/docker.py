@@ -240,9 +240,14 @@ def repository_of(image: str) -> str:
     return f"{head}{slash}{last.partition(':')[0]}"
 
 
+# Registries on this host speak plain HTTP (docker treats them as insecure by default too).
+LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
+
+
 def _plain_http(repository: str) -> tuple[str, ...]:
-    host = repository.split("/", 1)[0]
-    return ("--tls-verify=false",) if host.startswith(("127.0.0.1", "localhost")) else ()
+    """skopeo's flag for a loopback registry (the host without its port); none elsewhere."""
+    host = re.sub(r":\d+$", "", repository.split("/", 1)[0])
+    return ("--tls-verify=false",) if host in LOOPBACK else ()
 
 
 def promote_argv(image: str, digest: str, tag: str) -> tuple[str, ...]:
