@@ -558,17 +558,22 @@ def test_the_disk_need_is_the_targets_budgets_plus_the_largest_again():
 
 
 def test_the_context_takes_the_commit_time_and_the_servers_url(cfg):
-    git = docker.git_context(
+    context = docker.git_context(
         {"GITHUB_REPOSITORY": "o/r", "GITHUB_SERVER_URL": "https://ghe.example/"},
         {**LOCAL, "commit_epoch": 86400},
         7,
     )
-    assert (git.created_epoch, git.now_epoch, git.event, git.pr_number) == (86400, 7, "push", None)
-    assert git.repository_url == "https://ghe.example/o/r"
+    assert (context.created_epoch, context.now_epoch, context.event, context.pr_number) == (
+        86400,
+        7,
+        "push",
+        None,
+    )
+    assert context.repository_url == "https://ghe.example/o/r"
     assert docker.git_context({}, LOCAL, 7).created_epoch is None
     assert docker.git_context({"SOURCE_DATE_EPOCH": "5"}, LOCAL, 7).created_epoch == 5
     assert docker.git_context({"GITHUB_REPOSITORY": " "}, LOCAL, 7).repository_url == ""
-    assert docker.labels(cfg, git)["org.opencontainers.image.created"] == "1970-01-02T00:00:00Z"
+    assert docker.labels(cfg, context)["org.opencontainers.image.created"] == "1970-01-02T00:00:00Z"
     pr = docker.git_context(
         {"GITHUB_REF": "refs/pull/12/merge", "GITHUB_EVENT_NAME": "pull_request"}, LOCAL, 0
     )
