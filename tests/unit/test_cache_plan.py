@@ -68,6 +68,8 @@ def test_passwords_never_show():
     assert cache.redis_password(URL) == ""
     assert cache.endpoint("redis://h:1234") == ("redis", "h", 1234)
     assert cache.endpoint("http://h/x") == ("http", "h", 80)
+    assert cache.endpoint("redis://h/0") == ("redis", "h", 6379)
+    assert cache.endpoint("redis:///0") == ("redis", "localhost", 6379)
 
 
 def test_config_reads_the_cache_section_and_its_overrides(make_config):

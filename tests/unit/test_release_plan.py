@@ -552,3 +552,16 @@ def test_release_notes_are_exactly_this_document():
             "",
         ]
     )
+
+
+def test_the_release_tag_comes_from_the_flag_or_the_pushed_tag():
+    assert rel.tag_from_env("v1.0.0", {"GITHUB_REF": "refs/tags/v2.0.0"}) == "v1.0.0"
+    pushed = {"GITHUB_REF_TYPE": "tag", "GITHUB_REF_NAME": "v2.0.0"}
+    assert rel.tag_from_env(None, pushed) == "v2.0.0"
+    assert rel.tag_from_env("", {"GITHUB_REF": "refs/tags/v3.0.0"}) == "v3.0.0"
+    for env in ({}, {"GITHUB_REF": "refs/heads/main"}, {"GITHUB_REF_TYPE": "tag"}):
+        with pytest.raises(PipelineError) as caught:
+            rel.tag_from_env(None, env)
+        assert str(caught.value) == (
+            "no release tag: pass --tag vX.Y.Z (or run on a tag push, where GITHUB_REF names it)."
+        )

@@ -40,7 +40,18 @@ def test_failed_write_leaves_no_partial_file(tmp_path):
 
 @pytest.mark.parametrize(
     ("size", "text"),
-    [(10, "10 B"), (1536, "1.5 KiB"), (5 << 20, "5.0 MiB"), (3 << 40, "3072.0 GiB")],
+    [
+        (0, "0 B"),
+        (10, "10 B"),
+        (1023, "1023 B"),
+        (1024, "1.0 KiB"),
+        (1536, "1.5 KiB"),
+        ((1 << 20) - 1, "1024.0 KiB"),
+        (1 << 20, "1.0 MiB"),
+        (5 << 20, "5.0 MiB"),
+        (1 << 30, "1.0 GiB"),
+        (3 << 40, "3072.0 GiB"),
+    ],
 )
 def test_human_size(size, text):
     assert notes.human_size(size) == text
