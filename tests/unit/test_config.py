@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -544,3 +545,22 @@ def test_a_windows_cuda_table_needs_a_cuda_variant_built_for_windows(make_config
             f"{path}: 'variants.cu128.windows_cuda' is set, but the variant builds no CUDA for "
             'Windows (it needs cuda = "X.Y" and windows = true); remove it.'
         )
+
+
+def test_the_resolved_view_names_its_file_and_hides_the_cache_password(make_config):
+    path = make_config()
+    cfg = config.load(path, env={"MLC_CI_CACHE_REMOTE": "redis://:s3cret@127.0.0.1:6379/0"})
+    data = cfg.to_dict()
+    assert data["path"] == str(path)
+    assert data["cache"]["remote"] == "redis://:***@127.0.0.1:6379/0"
+    assert "s3cret" not in json.dumps(data, default=str)
+
+
+def test_a_config_is_named_by_the_flag_the_variable_or_the_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert not config.config_named(None, {})
+    assert config.config_named("x.toml", {})
+    assert config.config_named(None, {"MLC_CI_CONFIG": "x.toml"})
+    assert not config.config_named("", {"MLC_CI_CONFIG": ""})
+    (tmp_path / "pipeline.toml").write_text("", encoding="utf-8")
+    assert config.config_named(None, {})

@@ -378,3 +378,13 @@ def test_a_wrong_promoted_tag_is_named_with_both_digests():
         f"{verified}",
     ]
     assert plan.promotion_problems([{"digest": "sha256:x"}], {}) == []  # nothing to promote
+
+
+def test_reuse_needs_the_rows_command_and_artifact():
+    planned = list(jobs().values())
+    row = {"name": "lint", "stage": "gate", "status": "passed", "artifact_dir": "/a/lint"}
+    assert not plan.reuse(planned, {"sha": SHA, "jobs": [row]}, SHA)  # no argv: not the same
+    del row["artifact_dir"]
+    row["argv"] = ["nox", "-s", "lint"]
+    assert not plan.reuse(planned, {"sha": SHA, "jobs": [row]}, SHA)  # no artifact to take
+    assert not plan.reuse(planned, {"sha": SHA}, SHA)  # an earlier run without jobs

@@ -437,3 +437,23 @@ def test_pick_container_image_skips_untagged():
 def test_image_id_from_inspect_output():
     assert trivy.image_id('[{"Id": "sha256:abc"}]') == "sha256:abc"
     assert trivy.image_id("") == "" and trivy.image_id("[]") == ""
+
+
+def test_the_report_data_has_every_key(findings):
+    ignores = vulns.parse_ignore("CVE-2023-0286\nCVE-1999-1\n", "f")
+    result = vulns.evaluate(findings, vulns.make_policy("HIGH", True), ignores, TODAY)
+    data = vulns.report_data(result, "img:1")
+    assert list(data) == [
+        "image",
+        "threshold",
+        "ignore_unfixed",
+        "passed",
+        "counts",
+        "blocking",
+        "expired_ignores",
+        "unused_ignores",
+    ]
+    assert (data["image"], data["threshold"], data["ignore_unfixed"]) == ("img:1", "HIGH", True)
+    assert data["passed"] is False and data["unused_ignores"] == ["CVE-1999-1"]
+    assert data["counts"] == vulns.counts(result)
+    assert data["blocking"] == [vulns.describe(f) for f in vulns.ranked(result.blocking)]
