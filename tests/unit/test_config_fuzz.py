@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import os
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from mlc_ci import config, host
@@ -19,8 +20,14 @@ SECTIONS = {
     for name, cls in config._SECTIONS.items()  # pylint: disable=protected-access
 }
 VARIANT_KEYS = [f.name for f in dataclasses.fields(config.Variant)]
+# Under `nox -s mutants` (mutmut sets MUTANT_UNDER_TEST) a failing example only has to be
+# found, not shrunk to the smallest one: shrinking a mutant's failure took most of the run.
+PHASES = tuple(Phase) if not os.environ.get("MUTANT_UNDER_TEST") else (Phase.reuse, Phase.generate)
 BOUNDED = settings(
-    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=300,
+    deadline=None,
+    phases=PHASES,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 
 scalars = st.one_of(
