@@ -448,50 +448,45 @@ def test_a_bad_override_is_blamed_on_its_variable_exactly(make_config):
     assert config.load(path, env={"MLC_CI_SCAN_SEVERITY": " high ,critical"}).scan.severity
 
 
+def refused(cfg) -> str:
+    """Why require_source refuses this configuration's source."""
+    with pytest.raises(PipelineError) as caught:
+        config.require_source(cfg)
+    return str(caught.value)
+
+
 def test_the_source_checks_say_exactly_what_to_do(make_config, tmp_path):
     path = make_config(source=False)
     source = tmp_path / "src-tree"
     cfg = config.load(path, env={})
-    with pytest.raises(PipelineError) as caught:
-        config.require_source(cfg)
-    assert str(caught.value) == (
+    assert refused(cfg) == (
         f"source directory {source} does not exist; set [project].source in {path}, or point "
         "MLC_CI_SOURCE / --config at another source."
     )
     elsewhere = tmp_path / "nope"
-    with pytest.raises(PipelineError) as caught:
-        config.require_source(config.load(path, env={"MLC_CI_SOURCE": str(elsewhere)}))
-    assert str(caught.value) == (
+    assert refused(config.load(path, env={"MLC_CI_SOURCE": str(elsewhere)})) == (
         f"source directory {elsewhere} (from MLC_CI_SOURCE, environment) does not exist; point "
         "MLC_CI_SOURCE at the source, or unset it."
     )
     # An existing source named by MLC_CI_SOURCE is checked like any other.
     source.mkdir()
-    with pytest.raises(PipelineError) as caught:
-        config.require_source(config.load(path, env={"MLC_CI_SOURCE": str(source)}))
-    assert "has no CMakeLists.txt" in str(caught.value)
+    assert "has no CMakeLists.txt" in refused(config.load(path, env={"MLC_CI_SOURCE": str(source)}))
     # An empty directory that no .gitmodules names is not an uninitialised submodule.
     (tmp_path / ".gitmodules").write_text(
         '[submodule "x"]\n\tpath = other\n\turl = https://example.invalid/x\n# path\n',
         encoding="utf-8",
     )
-    with pytest.raises(PipelineError) as caught:
-        config.require_source(cfg)
-    assert str(caught.value) == (
+    assert refused(cfg) == (
         f"{source} has no CMakeLists.txt, so it is not an MLC-LLM-shaped project; point "
         "MLC_CI_SOURCE / --config at a source with CMakeLists.txt and pyproject.toml."
     )
     (tmp_path / ".gitmodules").write_text('[submodule "x"]\n  path= src-tree \n', encoding="utf-8")
-    with pytest.raises(PipelineError) as caught:
-        config.require_source(cfg)
-    assert str(caught.value) == (
+    assert refused(cfg) == (
         f"submodule {source} is not initialised; run `git submodule update --init --recursive`, "
         "or point MLC_CI_SOURCE / --config at another source."
     )
     (source / "CMakeLists.txt").write_text("", encoding="utf-8")
-    with pytest.raises(PipelineError) as caught:
-        config.require_source(cfg)
-    assert str(caught.value).startswith(f"{source} has no pyproject.toml, so it is not")
+    assert refused(cfg).startswith(f"{source} has no pyproject.toml, so it is not")
 
 
 WINDOWS_CUDA = (
