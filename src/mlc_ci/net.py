@@ -18,6 +18,7 @@ from typing import Callable, Mapping
 
 from mlc_ci import files, probes
 from mlc_ci.errors import PipelineError
+from mlc_ci.plan.cache import url_for_display
 
 # Answers worth another try: rate limits and server-side failures.
 TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
@@ -80,7 +81,8 @@ def request(  # pylint: disable=too-many-arguments
         return answer
     finally:
         seconds = time.monotonic() - start
-        probes.LOG.add("http", f"{method} {url}", (method, url), status, seconds)
+        shown = url_for_display(url)  # the record is printed and kept: never a password
+        probes.LOG.add("http", f"{method} {shown}", (method, shown), status, seconds)
 
 
 def _exchange(  # pylint: disable=too-many-arguments,too-many-positional-arguments
@@ -92,6 +94,7 @@ def _exchange(  # pylint: disable=too-many-arguments,too-many-positional-argumen
     retries: int,
     sleep: Callable[[float], None],
 ) -> Answer:
+    shown = url_for_display(url)  # messages never show a password
     for attempt in range(1, retries + 2):
         body = data() if callable(data) else data
         req = urllib.request.Request(url, data=body, headers=dict(headers or {}), method=method)
@@ -106,7 +109,7 @@ def _exchange(  # pylint: disable=too-many-arguments,too-many-positional-argumen
         except NETWORK_ERRORS as exc:
             if attempt > retries:
                 raise Unreachable(
-                    f"no answer from {url} after {attempt} attempt(s) ({reason(exc)}); check "
+                    f"no answer from {shown} after {attempt} attempt(s) ({reason(exc)}); check "
                     "the network and the URL, then run again.",
                     reason(exc),
                 ) from None
@@ -144,6 +147,7 @@ def download(
 
 
 def _fetch_to(url: str, tmp: str, sha256: str, timeout: float) -> None:
+    shown = url_for_display(url)  # messages never show a password
     digest = hashlib.sha256()
     # Network errors become Unreachable (retried), never an OSError: files.atomic reports
     # OSErrors (disk full, read-only) as "cannot write", which a write error is.
@@ -151,11 +155,12 @@ def _fetch_to(url: str, tmp: str, sha256: str, timeout: float) -> None:
         answer = urllib.request.urlopen(url, timeout=timeout)  # nosec B310: pinned https URL
     except urllib.error.HTTPError as exc:
         raise PipelineError(
-            f"{url} answered {exc.code}; check the URL (pinned in pipeline.toml)."
+            f"{shown} answered {exc.code}; check the URL (pinned in pipeline.toml)."
         ) from None
     except NETWORK_ERRORS as exc:
         raise Unreachable(
-            f"the download of {url} failed ({reason(exc)}); run again.", reason(exc)
+            f"the download of {shown} failed ({reason(exc)}); run again.",
+            reason(exc),
         ) from None
     with answer, open(tmp, "wb") as out:
         while True:
@@ -163,7 +168,8 @@ def _fetch_to(url: str, tmp: str, sha256: str, timeout: float) -> None:
                 chunk = answer.read(CHUNK)
             except NETWORK_ERRORS as exc:
                 raise Unreachable(
-                    f"the download of {url} broke off ({reason(exc)}); run again.", reason(exc)
+                    f"the download of {shown} broke off ({reason(exc)}); run again.",
+                    reason(exc),
                 ) from None
             if not chunk:
                 break
@@ -171,6 +177,6 @@ def _fetch_to(url: str, tmp: str, sha256: str, timeout: float) -> None:
             out.write(chunk)
     if digest.hexdigest() != sha256:
         raise PipelineError(
-            f"{url} has sha256 {digest.hexdigest()}, not the pinned {sha256}; nothing was kept. "
+            f"{shown} has sha256 {digest.hexdigest()}, not the pinned {sha256}; nothing was kept. "
             "Check the download, or move the pin if the file changed on purpose."
         )

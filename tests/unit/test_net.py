@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mlc_ci import net
+from mlc_ci import net, probes
 from mlc_ci.errors import PipelineError
 
 pytestmark = pytest.mark.unit
@@ -131,3 +131,26 @@ def test_request_without_a_server_is_unreachable():
     with pytest.raises(net.Unreachable, match=f"no answer from {url} after 2 attempt"):
         net.request(url, retries=1, sleep=delays.append)
     assert delays == [2.0]
+
+
+def test_each_request_is_recorded_with_its_status_and_no_password(server):
+    probes.LOG.start()
+    assert net.request(f"{server}/flaky").status == 200
+    assert net.request(f"{server}/nothing").status == 404
+    host = server.removeprefix("http://")
+    # urllib takes no credentials in a URL: such a request fails, and says so without them.
+    with pytest.raises(net.Unreachable) as failed:
+        net.request(f"http://user:s3cret@{host}/flaky", retries=0)
+    assert f"no answer from http://user:***@{host}/flaky after 1 attempt(s)" in str(failed.value)
+    unreachable = closed_port_url()
+    with pytest.raises(net.Unreachable):
+        net.request(unreachable, retries=0)
+    recorded = [(p.kind, p.command, p.status) for p in probes.LOG.records]
+    assert recorded == [
+        ("http", f"GET {server}/flaky", "ok"),
+        ("http", f"GET {server}/nothing", "404"),
+        ("http", f"GET http://user:***@{host}/flaky", "unreachable"),
+        ("http", f"GET {unreachable}", "unreachable"),
+    ]
+    assert "s3cret" not in repr(probes.LOG.records)
+    probes.LOG.start()
