@@ -104,6 +104,23 @@ def _artifact_shape(art: Any) -> bool:
     )
 
 
+def step_seconds(path: Path) -> dict[str, float]:
+    """The seconds each step that passed took in the report at `path`, by title; empty when
+    there is none or it cannot be read (it only feeds the estimate of a progress line)."""
+    try:
+        steps = read(path).get("steps") if path.is_file() else None
+    except PipelineError:
+        return {}
+    seconds: dict[str, float] = {}
+    for step in steps if isinstance(steps, list) else ():
+        if not isinstance(step, dict) or step.get("status") != "ok":
+            continue
+        title, took = step.get("title"), step.get("seconds")
+        if isinstance(title, str) and isinstance(took, (int, float)) and took > 0:
+            seconds.setdefault(title, float(took))
+    return seconds
+
+
 def _passing(path: Path) -> bool:
     try:
         return read(path).get("status") == "passed"
@@ -136,7 +153,8 @@ def table(rows: list[list[str]], headers: list[str]) -> str:
 
 
 def render(report: SessionReport, out: TextIO) -> None:
-    """Print the summary table of a session."""
+    """Print the summary table of a session. Its error is not repeated here: the CLI prints it
+    once, as its last line (`mlc-ci: error: ...`), and the JSON report keeps it."""
     rows = [[s.title, s.status, f"{s.seconds:.1f}s", str(s.attempts)] for s in report.steps]
     # A dry run ran nothing: its time (planning) would only make two identical plans differ.
     took = "" if report.status == "planned" else f" in {report.seconds:.1f}s"
@@ -146,6 +164,4 @@ def render(report: SessionReport, out: TextIO) -> None:
     if report.artifacts:
         arows = [[a.name, human_size(a.size), a.sha256[:16]] for a in report.artifacts]
         print("\n" + table(arows, ["artifact", "size", "sha256"]), file=out)
-    if report.error:
-        print(f"\nerror: {report.error}", file=out)
     out.flush()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from typing import Any, Callable, Mapping, Sequence, TextIO
 
 from mlc_ci import net, probes
 from mlc_ci.errors import PipelineError, StepFailed
-from mlc_ci.plan import diagnose
+from mlc_ci.plan import diagnose, progress
 
 TAIL_LINES = 20  # lines of a failed step's output kept in its report
 KEPT_LINES = 2000  # lines held in memory while a step streams (causes show near the end)
@@ -86,18 +87,29 @@ class Step:
     # starts any other is refused (see plan/commands.py).
     reads: tuple[tuple[str, ...], ...] = ()
 
-    def command_text(self, context: Context | None = None) -> str:
-        """The command as a user would type it (placeholders filled when context is given)."""
+    def command_text(self, context: Context | None = None, env: bool = True) -> str:
+        """The command as a user would type it (placeholders filled when context is given);
+        without its environment assignments when env is False (the echo shows them apart)."""
         if self.action is not None:
             reads = "; ".join(shlex.join(prefix) + " ..." for prefix in self.reads)
             return f"(python) {self.title}" + (f" [reads: {reads}]" if reads else "")
         argv = self.resolve(context) if context is not None else self.argv
-        words = [f"{k}={shlex.quote(v)}" for k, v in self.env.items()]
-        if self.path_prefix:
-            words.append(f'PATH={shlex.quote(self.path_prefix)}:"$PATH"')
-        prefix = " ".join(words)
+        prefix = self.env_text() if env else ""
         cwd = f"cd {shlex.quote(self.cwd)} && " if self.cwd else ""
         return cwd + (prefix + " " if prefix else "") + shlex.join(argv)
+
+    def env_words(self) -> list[tuple[str, str]]:
+        """The environment assignments the command runs with: (name, shell-quoted `N=V`)."""
+        if self.action is not None:
+            return []
+        words = [(k, f"{k}={shlex.quote(v)}") for k, v in self.env.items()]
+        if self.path_prefix:
+            words.append(("PATH", f'PATH={shlex.quote(self.path_prefix)}:"$PATH"'))
+        return words
+
+    def env_text(self) -> str:
+        """The environment assignments as one shell prefix ("" for none)."""
+        return " ".join(word for _, word in self.env_words())
 
     def resolve(self, context: Context) -> tuple[str, ...]:
         """argv with each Ref replaced by its value from the context."""
@@ -123,7 +135,12 @@ class StepResult:
 
 
 class Runner:
-    """Runs steps in order: prints `[i/n] title` and the command, then its duration."""
+    """Runs steps in order: prints `[i/n] title`, the environment when it changes, the command,
+    then its duration.
+
+    `previous` holds the seconds each step (by title) took in the last run of the session: the
+    progress line of a long build estimates from it.
+    """
 
     def __init__(
         self,
@@ -131,11 +148,16 @@ class Runner:
         out: TextIO | None = None,
         sleep: Callable[[float], None] = time.sleep,
         env: Mapping[str, str] | None = None,
+        previous: Mapping[str, float] | None = None,
     ) -> None:
         self.dry_run = dry_run
         self.out = out or sys.stdout  # the stdout of the time the runner is made
         self.sleep = sleep
         self.env = dict(os.environ if env is None else env)
+        self.previous = dict(previous or {})
+        self.shown_env = ""  # the assignments the last echoed command runs with
+        self.env_lines: dict[str, str] = {}  # an environment shown before -> its line again
+        self.full_envs: list[tuple[str, dict[str, str]]] = []  # (step label, words) in full
         self.context: Context = {}
         self.results: list[StepResult] = []
         self.live: set[subprocess.Popen] = set()  # the streaming step running now, if any
@@ -170,7 +192,7 @@ class Runner:
         try:
             # A step whose inputs are missing fails here, and is recorded as failed.
             result.command = step.command_text(None if self.dry_run else self.context)
-            self._print(f"      $ {result.command}")
+            self._echo(step, f"[{index}/{total}]")
             if self.dry_run:
                 result.status = "planned"
                 return result
@@ -192,6 +214,33 @@ class Runner:
                 result.seconds = round(time.monotonic() - start, 3)
                 self._print(f"      {result.status} in {result.seconds:.1f}s")
         return result
+
+    def _echo(self, step: Step, label: str) -> None:
+        """The command without its environment, which is shown on its own line only when it
+        differs from that of the command before (a build's steps share a long one)."""
+        if step.action is None and step.env_text() != self.shown_env:
+            self.shown_env = step.env_text()
+            self._print(f"      env: {self._env_line(step, label)}")
+        context = None if self.dry_run else self.context
+        self._print(f"      $ {step.command_text(context, env=False)}")
+
+    def _env_line(self, step: Step, label: str) -> str:
+        """An environment in full the first time; again, or with some of its values changed
+        (the paired build's SOURCE_DATE_EPOCH), as a reference to the step that showed it."""
+        text = step.env_text()
+        if not text:
+            return "(none added)"
+        if text in self.env_lines:
+            return self.env_lines[text]
+        words = dict(step.env_words())
+        for shown_at, before in self.full_envs:
+            changed = [w for name, w in words.items() if before.get(name) != w]
+            if before.keys() == words.keys() and len(changed) < len(words):
+                self.env_lines[text] = f"as for {shown_at}, with {' '.join(changed)}"
+                return self.env_lines[text]
+        self.full_envs.append((label, words))
+        self.env_lines[text] = f"as for {label}"
+        return text
 
     def _run_command(self, step: Step, result: StepResult) -> None:
         argv = step.resolve(self.context)
@@ -270,20 +319,47 @@ class Runner:
         self.live.add(proc)
         if self.stopped:  # stop() came between the start and the line above
             _stop_group(proc)
+        show = self._progress_line(step.title)
         try:
             assert proc.stdout is not None
             for line in proc.stdout:
-                self.out.write(line)
+                show(line)
                 lines.append(line)
             proc.wait()
         except BaseException:
             _stop_group(proc)
             raise
         finally:
+            show("")  # the line after a progress line starts on its own
             self.live.discard(proc)
             proc.stdout.close()
         self.out.flush()
         return subprocess.CompletedProcess(argv, proc.returncode, "".join(lines), "")
+
+    def _progress_line(self, title: str) -> Callable[[str], object]:
+        """How a streamed line is shown: as it is, or, on a terminal outside CI, ninja's
+        `[n/N]` lines as one line updated in place ("" ends the stream)."""
+        isatty = getattr(self.out, "isatty", None)
+        ci = self.env.get("CI", "").lower() not in ("", "0", "false")
+        if ci or not (isatty and isatty()):
+            return self.out.write
+        start, width = time.monotonic(), shutil.get_terminal_size().columns
+        shown = ""  # the ninja line whose progress line is on the screen, without its newline
+
+        def show(line: str) -> None:
+            nonlocal shown
+            elapsed = time.monotonic() - start
+            text = line and progress.progress_text(line, elapsed, self.previous.get(title), width)
+            if shown and not text:
+                # Another line (a warning) takes the progress line's place and the next unit
+                # draws it again below; the last unit's, and the end of the stream, keep it.
+                keep = not line or progress.finished(shown)
+                self.out.write("\n" if keep else "\r" + " " * (width - 1) + "\r")
+            self.out.write("\r" + text.ljust(width - 1) if text else line)
+            shown = line if text else ""
+            self.out.flush()
+
+        return show
 
     def _print(self, line: str) -> None:
         print(line, file=self.out, flush=True)

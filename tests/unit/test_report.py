@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
+import sys
 
 import pytest
 
-from mlc_ci import report
+from mlc_ci import cli, report
 from mlc_ci.plan import notes
 from mlc_ci.run import StepResult
 
@@ -68,7 +70,8 @@ def test_render_table(tmp_path):
     text = out.getvalue()
     assert "== lint: failed in 2.0s ==" in text
     assert "black  failed  1.0s" in text
-    assert "w.whl" in text and "error: black would reformat" in text
+    assert "w.whl" in text
+    assert "black would reformat" not in text  # the CLI prints the error, once (test below)
 
 
 def test_a_dry_run_summary_has_no_time():
@@ -79,3 +82,34 @@ def test_a_dry_run_summary_has_no_time():
         report.render(report.SessionReport("lint", status="planned", seconds=seconds), out)
         texts.append(out.getvalue())
     assert texts[0] == texts[1] == "\n== lint: planned ==\n"
+
+
+def test_step_seconds_come_from_the_steps_that_passed(tmp_path):
+    rep = report.SessionReport("wheels-linux-cpu", status="failed")
+    rep.steps += [
+        StepResult("build", "uv build", "ok", 312.5, 1, 0),
+        StepResult("repair", "auditwheel repair", "failed", 2.0, 1, 1),
+        StepResult("locate", "(python) locate", "ok", 0.0, 1),
+    ]
+    path = report.write(rep, tmp_path)
+    assert report.step_seconds(path) == {"build": 312.5}
+    assert not report.step_seconds(tmp_path / "none.json")
+    path.write_text('{"status": "passed", "steps": [{"title": 1}, "x"], "artifacts": []}')
+    assert not report.step_seconds(path)
+    path.write_text("{not json")
+    assert not report.step_seconds(path)
+
+
+def test_a_failed_session_prints_its_error_once(tmp_path, make_config, monkeypatch, capsys):
+    """The summary table marks the failure; the error itself is the CLI's one last line."""
+    monkeypatch.chdir(tmp_path)  # no tests/unit here: the unit session's pytest fails
+    monkeypatch.setenv("MLC_CI_REPORTS_DIR", str(tmp_path / "reports"))
+    monkeypatch.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    out = io.StringIO()
+    argv = ["unit", "--config", str(make_config()), "--python", "9.9", "--", "-p", "no:cov", "--co"]
+    assert cli.main(argv, out=out) != 0
+    error = json.loads((tmp_path / "reports" / "unit-9.9.json").read_text())["error"]
+    assert error and "pytest tests/unit" in error
+    printed = out.getvalue() + capsys.readouterr().err
+    assert printed.count(error) == 1
+    assert "== unit-9.9: failed" in out.getvalue()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+import re
 import sys
 import threading
 import time
@@ -203,3 +205,86 @@ def test_stop_ends_the_running_step_from_another_thread(tmp_path):
     # and no step starts after it (a job that was still cloning when the interrupt came)
     with pytest.raises(StepFailed, match="stopped: the run was interrupted"):
         runner.run(Step("after", (sys.executable, "-c", "pass")))
+
+
+def test_an_environment_the_steps_share_is_shown_once():
+    """Consecutive build steps share a long environment: it is printed once, each command
+    without it, while each step's recorded command stays whole (the report, the plan check)."""
+    build = {"CMAKE_BUILD_PARALLEL_LEVEL": "2", "SOURCE_DATE_EPOCH": "100", "CCACHE_DIR": "/c"}
+    steps = [
+        Step("configure", ("cmake", "-S", "."), env=build, path_prefix="/opt/tools"),
+        Step("between", action=lambda ctx: None),
+        Step("build", ("cmake", "--build", "."), env=build, path_prefix="/opt/tools"),
+        Step(
+            "pair",
+            ("cmake", "--build", "p"),
+            env={**build, "SOURCE_DATE_EPOCH": "200"},
+            path_prefix="/opt/tools",
+        ),
+        Step("show", ("auditwheel", "show", "w.whl")),
+    ]
+    out = io.StringIO()
+    runner = Runner(dry_run=True, out=out)
+    runner.run_all(steps)
+    text = out.getvalue()
+    assert text.count("CCACHE_DIR=/c") == 1 and text.count('PATH=/opt/tools:"$PATH"') == 1
+    echoed = [line for line in text.splitlines() if line.lstrip().startswith("$ ")]
+    assert len(echoed) == len(steps) and not any("=" in line for line in echoed)
+    # the step whose environment differs says how, before its command
+    pair = text[text.index("[4/5] pair") : text.index("$ cmake --build p")]
+    assert "SOURCE_DATE_EPOCH=200" in pair
+    # a step that adds none says so: the environment above does not carry over
+    assert text[text.index("[5/5] show") : text.index("$ auditwheel")].count("\n") > 1
+    assert [r.command for r in runner.results] == [s.command_text() for s in steps]
+    assert "CCACHE_DIR=/c" in runner.results[2].command
+
+
+class Terminal(io.StringIO):
+    """What a terminal is to the runner: a stream that says it is a TTY."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+NINJA = (
+    "import sys\n"
+    "print('[1/3] Building CXX object a.o')\n"
+    "print('warning: unused variable')\n"
+    "print('[2/3] Building CXX object b.o')\n"
+    "print('[3/3] Linking CXX shared library lib.so')\n"
+    "print('-- Installing: lib.so')\n"
+    "sys.exit(1)\n"
+)
+
+
+def test_ninja_progress_on_a_terminal_is_one_updating_line():
+    out = Terminal()
+    runner = Runner(out=out, env={"PATH": os.environ["PATH"]}, previous={"build": 600.0})
+    with pytest.raises(StepFailed):
+        runner.run(Step("build", (PY, "-c", NINJA)))
+    text = out.getvalue()
+    assert text.count("\r") >= 3 and "[3/3]" in text
+    assert "[1/3] Building CXX object a.o\n" not in text  # drawn in place, not a line each
+    assert "warning: unused variable\n" in text  # any other line is printed as it is
+    # the last unit's progress line stays, and what follows starts on a line of its own
+    assert re.search(r"\[3/3\] 100%[^\r\n]*\n-- Installing: lib\.so\n", text)
+    # what is kept for the failure message and the report is the output as printed
+    assert runner.results[0].tail == [
+        "[1/3] Building CXX object a.o",
+        "warning: unused variable",
+        "[2/3] Building CXX object b.o",
+        "[3/3] Linking CXX shared library lib.so",
+        "-- Installing: lib.so",
+    ]
+
+
+@pytest.mark.parametrize("out_env", [(io.StringIO, {}), (Terminal, {"CI": "true"})])
+def test_ninja_lines_stay_plain_in_ci_and_when_piped(out_env):
+    make_out, env = out_env
+    out = make_out()
+    with pytest.raises(StepFailed):
+        Runner(out=out, env={"PATH": os.environ["PATH"], **env}).run(
+            Step("build", (PY, "-c", NINJA))
+        )
+    assert "\r" not in out.getvalue()
+    assert "[1/3] Building CXX object a.o\nwarning: unused variable\n[2/3]" in out.getvalue()
