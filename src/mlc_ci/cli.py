@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import signal
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Mapping, Sequence, TextIO
 
 from mlc_ci import config as config_mod
-from mlc_ci import files, probes
+from mlc_ci import files, lock, probes
 from mlc_ci import report as report_mod
 from mlc_ci.errors import PipelineError
 from mlc_ci.plan import commands
@@ -26,7 +27,7 @@ from mlc_ci.sessions import promote as promote_session
 from mlc_ci.sessions import registry
 from mlc_ci.sessions import rehearse as rehearse_session
 from mlc_ci.sessions.base import SessionDef
-from mlc_ci.versioning import git_version
+from mlc_ci.versioning import full_history_version
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -137,10 +138,18 @@ def _on_sigterm(signum: int, frame: object) -> None:
     raise Terminated()
 
 
+def _print_paths_as_bytes(out: TextIO) -> None:
+    """A path that is not UTF-8 (os.fsdecode keeps its bytes as surrogates) prints as those
+    bytes, as `ls` shows it, where a strict UTF-8 stdout (LANG=en_US.UTF-8) would fail on it."""
+    if isinstance(out, io.TextIOWrapper) and out.errors == "strict":
+        out.reconfigure(errors="surrogateescape")
+
+
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Entry point: one clear line and a non-zero status for every user error."""
     # sys.stdout when called, not when imported: a caller may have replaced it since.
     out = out or sys.stdout
+    _print_paths_as_bytes(out)
     env = dict(os.environ)
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None
@@ -180,7 +189,7 @@ def _dispatch(argv: list[str], env: dict[str, str], out: TextIO) -> int:
     parser = build_parser(sessions)
     args = _parse(parser, argv)
     if args.command == "version":
-        version = git_version(Path(args.repo))
+        version = full_history_version(Path(args.repo))
         data = {
             "pep440": version.pep440,
             "semver": version.semver,
@@ -258,11 +267,43 @@ def execute(
 ) -> int:
     """Plan, run, report. A dry run prints the plan and writes no report; a real run plans a
     dry run first and fails if it starts a command that dry run does not show."""
+    _require_checkout_root(config)
+    if args.dry_run:
+        return _execute(defn, args, config, env, out)
+    with lock.held(defn.name, sys.orig_argv):
+        return _execute(defn, args, config, env, out)
+
+
+def _require_checkout_root(config: config_mod.Config) -> None:
+    """Refuse to run from anywhere but the root of the git checkout holding the config: reports/
+    and .cache/ go to the current directory, and a subdirectory would get them untracked."""
+    top = config_mod.repository_root(config.root)
+    here = Path.cwd().resolve()
+    if top is None or here == top:
+        return
+    given = config.path.relative_to(top)
+    again = "" if given == Path(config_mod.DEFAULT_CONFIG) else f" with --config {given}"
+    raise PipelineError(
+        f"the current directory {here} is not the root of the git checkout holding "
+        f"{config.path}, and a run writes reports/ and .cache/ where it starts; `cd {top}` and "
+        f"run it from there{again}."
+    )
+
+
+def _execute(
+    defn: SessionDef,
+    args: argparse.Namespace,
+    config: config_mod.Config,
+    env: Mapping[str, str],
+    out: TextIO,
+) -> int:
     plan, shown = _plans(defn, args, config, env)
     reports_dir = report_mod.reports_root(env)
     if not args.dry_run:
         files.ensure_dir(reports_dir, "reports directory (MLC_CI_REPORTS_DIR)")
-    runner = Runner(dry_run=args.dry_run, out=out, env=env)
+    # The last run's step times: a long build's progress line estimates from them.
+    last = report_mod.step_seconds(reports_dir / f"{plan.report_name}.json")
+    runner = Runner(dry_run=args.dry_run, out=out, env=env, previous=last)
     print(f"== {plan.report_name}" + (" (dry run)" if args.dry_run else "") + " ==", file=out)
     for probe in probes.LOG.records:
         print(f"   read $ {probe.command}" + probes.outcome(probe), file=out)

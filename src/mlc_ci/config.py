@@ -354,15 +354,31 @@ _SECTIONS: dict[str, type] = {
 
 
 def config_named(explicit: str | None, env: Mapping[str, str]) -> bool:
-    """Whether a pipeline.toml is given (--config or MLC_CI_CONFIG) or ./pipeline.toml exists."""
-    return bool(explicit or env.get("MLC_CI_CONFIG")) or Path(DEFAULT_CONFIG).is_file()
+    """Whether a pipeline.toml is given (--config or MLC_CI_CONFIG) or ./pipeline.toml exists.
+
+    An empty --config counts as given: `load` refuses it rather than fall back to another file.
+    """
+    return explicit is not None or bool(_env_config(env)) or Path(DEFAULT_CONFIG).is_file()
+
+
+def _env_config(env: Mapping[str, str]) -> str:
+    """MLC_CI_CONFIG, blank counting as unset: a workflow's `${{ vars.X }}` of an unset
+    variable expands to "", which means "no choice made", as for the MLC_CI_* overrides."""
+    value = env.get("MLC_CI_CONFIG", "")
+    return value if value.strip() else ""
 
 
 def config_path(
     explicit: str | os.PathLike[str] | None = None, env: Mapping[str, str] = os.environ
 ) -> Path:
     """Which pipeline.toml to read: the flag, else MLC_CI_CONFIG, else ./pipeline.toml."""
-    chosen = explicit or env.get("MLC_CI_CONFIG") or DEFAULT_CONFIG
+    if explicit is not None and not str(explicit).strip():
+        # `--config "$UNSET_VAR"`: falling back to ./pipeline.toml would build another project.
+        raise PipelineError(
+            "--config is empty; pass the path of a pipeline.toml (e.g. --config "
+            "examples/mini-llm/pipeline.toml), or leave --config out for ./pipeline.toml."
+        )
+    chosen = explicit or _env_config(env) or DEFAULT_CONFIG
     try:
         return Path(chosen).resolve()
     except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop before Python 3.13
@@ -429,6 +445,7 @@ class _Blame:
 
 def parse(raw: dict[str, Any], path: Path, env: Mapping[str, str] = os.environ) -> Config:
     """Turn the TOML document into a Config (pure apart from the env mapping it is given)."""
+    _refuse_pyproject(raw, path)
     raw = {key: (dict(val) if isinstance(val, dict) else val) for key, val in raw.items()}
     overrides: dict[str, str] = {}
     for var, (section, key) in ENV_OVERRIDES.items():
@@ -479,12 +496,52 @@ def parse(raw: dict[str, Any], path: Path, env: Mapping[str, str] = os.environ) 
         **sections,
     )
     _check_values(config, blame)
+    _check_source_inside(config, blame)
     if default_variant not in variants:
         raise PipelineError(
             f"unknown variant '{default_variant}' from MLC_CI_VARIANT (environment); {path} "
             f"defines: {', '.join(variants)} (set MLC_CI_VARIANT to one of them, or unset it)."
         )
     return config
+
+
+# [project] keys of PEP 621 that a pipeline.toml's [project] table does not have.
+_PEP621_ONLY = {
+    "dependencies",
+    "optional-dependencies",
+    "requires-python",
+    "dynamic",
+    "readme",
+    "authors",
+    "maintainers",
+    "classifiers",
+    "keywords",
+    "urls",
+    "scripts",
+    "gui-scripts",
+    "entry-points",
+}
+
+
+def _refuse_pyproject(raw: Mapping[str, Any], path: Path) -> None:
+    """A project's pyproject.toml passed as --config: say so, not "remove [build-system]"."""
+    project = raw.get("project")
+    pep621 = isinstance(project, dict) and bool(_PEP621_ONLY & set(project))
+    if path.name != "pyproject.toml" and not pep621 and not {"build-system", "tool"} & set(raw):
+        return
+    near = next(
+        (
+            d / DEFAULT_CONFIG
+            for d in (path.parent, *path.parents)
+            if (d / DEFAULT_CONFIG).is_file()
+        ),
+        None,
+    )
+    example = f" (e.g. {near or 'examples/mini-llm/pipeline.toml'})"
+    raise PipelineError(
+        f"{path} is a Python project's pyproject.toml, not a pipeline.toml; pass --config the "
+        f"pipeline.toml whose [project].source points at that project{example}."
+    )
 
 
 def _check_distinct(variants: Mapping[str, Variant], path: Path) -> None:
@@ -817,6 +874,35 @@ def require_source(config: Config) -> Path:
                 "MLC_CI_SOURCE / --config at a source with CMakeLists.txt and pyproject.toml."
             )
     return source
+
+
+def repository_root(directory: Path) -> Path | None:
+    """The top of the git checkout (a .git directory, or a submodule's .git file) holding
+    `directory`; None outside any."""
+    return next((d for d in (directory, *directory.parents) if (d / ".git").exists()), None)
+
+
+def _check_source_inside(config: Config, blame: _Blame) -> None:
+    """[project].source must be inside the repository holding pipeline.toml (its directory when
+    it is in none): the image build copies it from the checkout (its context), and a CI job
+    checks out only that repository, so a path out of it works on one machine only."""
+    repo = repository_root(config.root)
+    top = repo or config.root
+    source = config.source_dir
+    if source == top or top in source.parents:
+        return
+    where = f"the repository {top}" if repo else f"{top} (in no git checkout)"
+    value = config.project.source
+    var = config.from_env.get("project.source")
+    if var:
+        said, fix = f"{blame('project.source')} sets 'project.source' to", f"{var} there"
+    else:
+        said, fix = blame("project.source") + " is", "'project.source' there (relative)"
+    raise PipelineError(
+        f"{said} {value!r}, which is {source}, outside {where} that holds {config.path.name}; "
+        f"put the source inside it (e.g. as a git submodule) and point {fix}"
+        + (", or unset it." if var else ".")
+    )
 
 
 def _is_submodule(directory: Path) -> bool:

@@ -15,7 +15,7 @@ from mlc_ci.plan import cache
 from mlc_ci.plan.versions import SourceVersion, ignored_note, normalised_pep440
 from mlc_ci.plan.wheels import parse_nvcc_version
 from mlc_ci.run import capture
-from mlc_ci.versioning import git_version
+from mlc_ci.versioning import git_version, is_shallow, shallow_error
 
 
 def cuda_home(env: Mapping[str, str]) -> str | None:
@@ -199,18 +199,14 @@ def source_version(
         pep = normalised_pep440(static, f"the version in {source / 'pyproject.toml'}")
         return SourceVersion(pep, "", "", epoch, "pyproject.toml ([project].version)")
     try:
-        shallow = capture(("git", "-C", str(source), "rev-parse", "--is-shallow-repository"))
+        shallow = is_shallow(source)
     except PipelineError as exc:
         raise PipelineError(
             f"{source} is in no git checkout, so its version cannot come from git; build from "
             'a clone, set MLC_CI_SOURCE_VERSION, or set [project].version = "pyproject".'
         ) from exc
-    if shallow.strip() == "true":
-        raise PipelineError(
-            f"{source} is in a shallow clone, whose tags and distance give a wrong version; "
-            "fetch the history (`git fetch --unshallow --tags`, actions/checkout "
-            "fetch-depth: 0) or set MLC_CI_SOURCE_VERSION."
-        )
+    if shallow:
+        raise shallow_error(source, "set MLC_CI_SOURCE_VERSION")
     _refuse_unpopulated_submodule(source)
     version = git_version(source)
     revision, commit_time = capture(
@@ -233,11 +229,18 @@ def _refuse_unpopulated_submodule(source: Path) -> None:
     A source that is an ordinary subdirectory (mini-llm here) takes the repository's version on
     purpose; one that the superproject records as a gitlink has a history of its own.
     """
-    top = Path(capture(("git", "-C", str(source), "rev-parse", "--show-toplevel")).strip())
-    if top.resolve() == source.resolve():
+    # No path read back from git: its output is decoded as text, so a checkout path that is not
+    # UTF-8 would no longer match `source`. The prefix only counts levels; the entry is looked
+    # up from the parent directory, by the name the OS gave.
+    real = source.resolve()
+    prefix = capture(("git", "-C", str(real), "rev-parse", "--show-prefix")).strip().strip("/")
+    if not prefix:
         return
-    relative = source.resolve().relative_to(top.resolve()).as_posix()
-    entry = capture(("git", "-C", str(top), "ls-files", "--stage", "--", relative))
+    top = real.parents[prefix.count("/")]
+    entry = capture(
+        ("git", "--literal-pathspecs", "-C", str(real.parent), "ls-files", "--stage", "--")
+        + (real.name,)
+    )
     if entry.startswith("160000 "):
         raise PipelineError(
             f"{source} is a submodule of {top} but not a git checkout of its own, so git would "

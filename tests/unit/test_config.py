@@ -556,6 +556,7 @@ def test_a_config_is_named_by_the_flag_the_variable_or_the_file(tmp_path, monkey
     assert not config.config_named(None, {})
     assert config.config_named("x.toml", {})
     assert config.config_named(None, {"MLC_CI_CONFIG": "x.toml"})
-    assert not config.config_named("", {"MLC_CI_CONFIG": ""})
+    assert not config.config_named(None, {"MLC_CI_CONFIG": " "})  # blank: unset
+    assert config.config_named("", {})  # given, so that load refuses it
     (tmp_path / "pipeline.toml").write_text("", encoding="utf-8")
     assert config.config_named(None, {})
