@@ -3,6 +3,7 @@ tmp_path, the real CLI in a subprocess and the noxfile's session listing."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -14,6 +15,7 @@ from typing import Any, Mapping
 import pytest
 
 import mlc_ci
+from mlc_ci import config
 
 # The gates (markers from directories, skips that fail in CI) are hooks of this conftest.
 from tests.gates import (  # noqa: F401  pylint: disable=unused-import
@@ -59,6 +61,56 @@ def _no_runner_event(monkeypatch) -> None:
         monkeypatch.delenv("MUTANT_UNDER_TEST")
 
 
+# A Docker CLI that is not there: what a unit test plans never depends on the host's CLI (a
+# first `docker` on PATH without buildx refuses BuildKit builds; none at all falls back).
+NO_DOCKER = "/nonexistent/mlc-ci-unit/docker"
+
+
+@functools.cache
+def _shallow_checkout() -> bool:
+    """True in a `git clone --depth 1` of this repository (actions/checkout's default)."""
+    return (
+        Path(
+            subprocess.run(
+                ("git", "-C", str(ROOT), "rev-parse", "--git-dir"),
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout.strip()
+            or ".git"
+        )
+        / "shallow"
+    ).is_file()
+
+
+def load_mini_llm(env: Mapping[str, str]) -> Any:
+    """examples/mini-llm's config as a plan of a unit test reads it: in a shallow clone, with
+    the version its pyproject.toml declares (git cannot give one there, and the sessions refuse
+    to guess; test_source_version.py checks the git rule on repositories of its own)."""
+    loaded = config.load(ROOT / "examples" / "mini-llm" / "pipeline.toml", env=env)
+    if not _shallow_checkout():
+        return loaded
+    return dataclasses.replace(
+        loaded, project=dataclasses.replace(loaded.project, version="pyproject")
+    )
+
+
+@pytest.fixture(autouse=True)
+def _unit_tests_see_no_host(request, monkeypatch) -> None:
+    """A unit test's outcome never depends on the host: its Docker CLI (unit tests plan against
+    one that is not there unless they name one), whether CI is set (with CI, a wheel plan needs
+    every [python].versions interpreter on PATH; tests that check that set CI themselves), or
+    the depth of this checkout (in a shallow clone examples/mini-llm's version cannot come from
+    git, so the plans take a fixed one; test_source_version.py checks the git rule on
+    repositories of its own). The integration tests use the host, as the sessions do."""
+    if "unit" not in Path(str(request.node.path)).relative_to(ROOT / "tests").parts[:1]:
+        return
+    monkeypatch.setenv("MLC_CI_DOCKER", NO_DOCKER)
+    monkeypatch.delenv("CI", raising=False)
+    if _shallow_checkout():
+        monkeypatch.setenv("MLC_CI_SOURCE_VERSION", "0.0.0.dev0")
+
+
 @pytest.fixture(name="root")
 def fixture_root() -> Path:
     """The mlc-ci repository root."""
@@ -85,6 +137,23 @@ def fixture_make_config(tmp_path: Path):
         return path
 
     return make
+
+
+@pytest.fixture(name="mlc_llm_config", scope="session")
+def fixture_mlc_llm_config(tmp_path_factory) -> Path:
+    """The root pipeline.toml beside a stand-in of its MLC-LLM submodule (a one-commit git
+    repository of the build shape): a plan of the root configuration needs a checked-out
+    source, which a checkout without submodules (the unit gate's) does not have."""
+    base = tmp_path_factory.mktemp("mlc-llm-root")
+    (base / "pipeline.toml").write_bytes((ROOT / "pipeline.toml").read_bytes())
+    source = base / "3rdparty" / "mlc-llm"
+    source.mkdir(parents=True)
+    (source / "CMakeLists.txt").write_text("project(mlc_llm)\ninclude(config.cmake)\n")
+    (source / "pyproject.toml").write_text('[project]\nname = "mlc-llm"\nversion = "0.1.0"\n')
+    git = ("git", "-c", "user.name=mlc-ci", "-c", "user.email=mlc-ci@example.invalid")
+    for argv in (("init", "-q"), ("add", "."), ("commit", "-q", "-m", "stand-in")):
+        subprocess.run((*git, "-C", str(source), *argv), check=True, capture_output=True)
+    return base / "pipeline.toml"
 
 
 def run_mlc_ci(

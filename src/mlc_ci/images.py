@@ -15,6 +15,7 @@ from typing import Any, Mapping
 
 from mlc_ci import host
 from mlc_ci.errors import PipelineError
+from mlc_ci.plan.commands import nox_line
 from mlc_ci.report import read, sha256_of
 from mlc_ci.run import Step, capture
 
@@ -33,10 +34,26 @@ def from_report(report: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
-def built_images(reports_dir: Path, variant: str) -> dict[str, str]:
-    """The images of the last passing docker-build of `variant`; a clear error otherwise."""
+def build_command(variant: str, config: str | None = None) -> str:
+    """The command that builds every image of `variant` (with the user's --config)."""
+    return nox_line("docker-build", "all", "--variant", variant, config=config)
+
+
+def placeholder(target: str) -> str:
+    """What a dry run shows for an image docker-build has not built yet."""
+    return f"<{target} image from docker-build>"
+
+
+def not_built_yet(reports_dir: Path, variant: str, dry_run: bool) -> bool:
+    """A dry run before docker-build ran: plan with placeholders (a run refuses instead)."""
+    return dry_run and not report_path(reports_dir, variant).exists()
+
+
+def built_images(reports_dir: Path, variant: str, config: str | None = None) -> dict[str, str]:
+    """The images of the last passing docker-build of `variant`; a clear error otherwise
+    (`config`: the user's --config, kept in the command it says to run)."""
     path = report_path(reports_dir, variant)
-    rebuild = f"run `nox -s docker-build -- all --variant {variant}` first"
+    rebuild = f"run {build_command(variant, config)} first"
     if not path.is_file():
         raise PipelineError(f"no images: {path} does not exist; {rebuild}, or pass --image.")
     report = read(path)
@@ -58,10 +75,12 @@ def archive_name(variant: str, target: str) -> str:
     return f"docker-{variant}-{target}.tar"
 
 
-def saved_images(reports_dir: Path, variant: str) -> list[dict[str, Any]]:
+def saved_images(
+    reports_dir: Path, variant: str, config: str | None = None
+) -> list[dict[str, Any]]:
     """The image details of the last passing docker-build of `variant` (target, tags, id and,
     when it saved them, archive and archive_sha256)."""
-    built_images(reports_dir, variant)  # the same checks and messages
+    built_images(reports_dir, variant, config)  # the same checks and messages
     report = read(report_path(reports_dir, variant))
     return [
         art["details"]

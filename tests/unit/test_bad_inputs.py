@@ -131,6 +131,7 @@ def test_bad_input(case, tmp_path, monkeypatch, capsys):
         status = exc.code
     out, err = capsys.readouterr()
     assert status != 0, out + err
+    assert status == case.get("exit", status), out + err
     assert "Traceback" not in out + err
     lines = [line for line in err.splitlines() if line.strip()]
     expect = _fill(case["expect"], ws)

@@ -72,19 +72,11 @@ def test_missing_source_one_line(make_config, tmp_path):
     assert_one_line_error(proc, "does not exist")
 
 
-def test_plan_prints_the_dry_run(root):
+def test_plan_prints_the_dry_run(mlc_llm_config):
     out = io.StringIO()
     assert (
         cli.main(
-            [
-                "plan",
-                "wheels-linux",
-                "--",
-                "--variant",
-                "cu128",
-                "--config",
-                str(root / "pipeline.toml"),
-            ],
+            ["plan", "wheels-linux", "--", "--variant", "cu128", "--config", str(mlc_llm_config)],
             out=out,
         )
         == 0

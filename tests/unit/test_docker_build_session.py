@@ -10,11 +10,11 @@ import os
 
 import pytest
 
-from mlc_ci import config, host
+from mlc_ci import host
 from mlc_ci.errors import PipelineError
 from mlc_ci.run import Runner
 from mlc_ci.sessions import docker_build
-from tests.conftest import ROOT
+from tests.conftest import ROOT, load_mini_llm
 
 pytestmark = pytest.mark.unit
 
@@ -46,7 +46,7 @@ NO_ENGINE = {"MLC_CI_DOCKER": "/nonexistent/mlc-ci-test/docker"}
 @pytest.fixture(name="mini")
 def fixture_mini(root, monkeypatch):
     monkeypatch.chdir(root)
-    return config.load(root / "examples" / "mini-llm" / "pipeline.toml", env=NO_ENGINE)
+    return load_mini_llm(env=NO_ENGINE)
 
 
 def titles(plan):
@@ -123,10 +123,11 @@ def test_ca_bundle_is_copied_into_the_context_and_removed(mini, tmp_path, root):
 
 def test_missing_local_base_image_names_the_bootstrap(mini, tmp_path):
     """A one-line shell stand-in plays a docker CLI that has no images."""
+    del mini  # only its chdir to the repository root
     fake = tmp_path / "docker"
     fake.write_text("#!/bin/sh\necho 'No such image' >&2\nexit 1\n")
     fake.chmod(0o755)
-    cfg = config.load(mini.path, env={"MLC_CI_DOCKER": str(fake)})
+    cfg = load_mini_llm(env={"MLC_CI_DOCKER": str(fake)})
     plan = docker_build.plan(args(target="ci"), cfg, {})
     with pytest.raises(PipelineError, match="docker/bootstrap-base.sh mlc-ci/debian:bookworm"):
         Runner(out=io.StringIO()).run(plan.steps[0])
@@ -156,26 +157,28 @@ def test_docker_facts_and_builder_choice(tmp_path):
 
 
 def test_real_plan_checks_the_engine(mini, tmp_path):
+    del mini  # only its chdir to the repository root
     no_engine = fake_docker(tmp_path, "20.10.24", False, False)
-    cfg = config.load(mini.path, env={"MLC_CI_DOCKER": no_engine})
+    cfg = load_mini_llm(env={"MLC_CI_DOCKER": no_engine})
     with pytest.raises(PipelineError, match="no Docker engine is reachable"):
         docker_build.plan(args(dry_run=False), cfg, {})
     new_cli = fake_docker(tmp_path, "28.2.2", False, True)
-    cfg = config.load(mini.path, env={"MLC_CI_DOCKER": new_cli})
+    cfg = load_mini_llm(env={"MLC_CI_DOCKER": new_cli})
     with pytest.raises(PipelineError, match="has no buildx plugin"):
         docker_build.plan(args(dry_run=False), cfg, {})
-    cfg = config.load(mini.path, env={"MLC_CI_DOCKER": str(tmp_path / "absent")})
+    cfg = load_mini_llm(env={"MLC_CI_DOCKER": str(tmp_path / "absent")})
     with pytest.raises(PipelineError, match="absent` does not exist"):
         docker_build.plan(args(dry_run=False), cfg, {})
 
 
 def test_inspect_records_the_image(mini, tmp_path):
     """A shell stand-in answers `docker image inspect` with the engine's JSON shape."""
+    del mini  # only its chdir to the repository root
     script = tmp_path / "docker"
     info = json.dumps([{"Id": "sha256:abc", "Size": 1234, "RepoDigests": []}])
     script.write_text(f"#!/bin/sh\necho '{info}'\n")
     script.chmod(0o755)
-    cfg = config.load(mini.path, env={"MLC_CI_DOCKER": str(script)})
+    cfg = load_mini_llm(env={"MLC_CI_DOCKER": str(script)})
     iid = tmp_path / "x.iid"
     iid.write_text("sha256:abc\n")
     inspect = docker_build._inspect  # pylint: disable=protected-access
@@ -187,9 +190,10 @@ def test_inspect_records_the_image(mini, tmp_path):
 
 
 def test_shared_cache_reaches_the_build_as_a_secret_never_an_argument(mini, monkeypatch):
+    del mini  # only its chdir to the repository root
     monkeypatch.chdir(ROOT)
     url = "redis://:s3cret@127.0.0.1:6379/4"
-    cfg = config.load(mini.path, env={**NO_ENGINE, "MLC_CI_CACHE_REMOTE": url})
+    cfg = load_mini_llm(env={**NO_ENGINE, "MLC_CI_CACHE_REMOTE": url})
     plan = docker_build.plan(args(target="builder", no_local_ccache=True), cfg, {})
     build = next(s for s in plan.steps if s.title == "build builder")
     text = " ".join(build.argv)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import shlex
+import subprocess
 
 import pytest
 
@@ -407,7 +408,7 @@ def test_choose_builder_errors(configured, buildx_ok, client_major, engine_ok, m
 # --- the real MLC-LLM plan --------------------------------------------------------------------
 
 
-def test_plan_docker_build_cu128_prints_the_real_mlc_llm_build(root, monkeypatch, capsys):
+def test_plan_docker_build_cu128_prints_the_real_mlc_llm_build(mlc_llm_config, monkeypatch, capsys):
     for var in (
         "MLC_CI_DOCKER",
         "MLC_CI_CA_BUNDLE",
@@ -420,7 +421,12 @@ def test_plan_docker_build_cu128_prints_the_real_mlc_llm_build(root, monkeypatch
     monkeypatch.setenv("MLC_CI_DOCKER", "/nonexistent/mlc-ci-test/docker")
     monkeypatch.setenv("GITHUB_REF", "refs/heads/main")
     monkeypatch.setenv("GITHUB_SHA", SHA)
-    monkeypatch.chdir(root)
+    # The build context: the root pipeline.toml beside a checked-out stand-in of its submodule.
+    monkeypatch.chdir(mlc_llm_config.parent)
+    source = mlc_llm_config.parent / "3rdparty" / "mlc-llm"
+    head = subprocess.run(
+        ("git", "-C", str(source), "rev-parse", "HEAD"), check=True, capture_output=True, text=True
+    ).stdout.strip()
     out = io.StringIO()
     code = cli.main(
         [
@@ -437,10 +443,13 @@ def test_plan_docker_build_cu128_prints_the_real_mlc_llm_build(root, monkeypatch
     )
     assert code == 0, capsys.readouterr().err
     text = out.getvalue()
-    (build,) = [line for line in text.splitlines() if " build --progress=plain " in line]
-    argv = shlex.split(build.split("$", 1)[1])
+    lines = text.splitlines()
+    (at,) = [i for i, line in enumerate(lines) if " build --progress=plain " in line]
+    argv = shlex.split(lines[at].split("$", 1)[1])
     build_args = dict(argv[i + 1].split("=", 1) for i, a in enumerate(argv) if a == "--build-arg")
-    assert argv[:3] == ["DOCKER_BUILDKIT=1", "/nonexistent/mlc-ci-test/docker", "build"]
+    # The step's environment is shown once, on the line above its command.
+    assert lines[at - 1].split() == ["env:", "DOCKER_BUILDKIT=1"]
+    assert argv[:2] == ["/nonexistent/mlc-ci-test/docker", "build"]
     assert argv[argv.index("--target") + 1] == "production"
     assert build_args["BASE_IMAGE"] == "nvidia/cuda:12.8.1-devel-ubuntu22.04"
     assert build_args["RUNTIME_IMAGE"] == "nvidia/cuda:12.8.1-runtime-ubuntu22.04"
@@ -450,7 +459,8 @@ def test_plan_docker_build_cu128_prints_the_real_mlc_llm_build(root, monkeypatch
     assert build_args["CLI"] == "mlc_llm"
     assert build_args["SOURCE_DIR"] == "3rdparty/mlc-llm"
     assert build_args["VARIANT"] == "cu128"
-    assert build_args["REVISION"] == SHA
+    # The images carry the source's commit (the submodule's), not the checkout's.
+    assert build_args["REVISION"] == head
     assert "ghcr.io/mlc-ai/mlc-llm:main-cu128" in argv
     assert "ghcr.io/mlc-ai/mlc-llm:sha-0123456-cu128" in argv
     assert "docker-build-cu128: planned" in text

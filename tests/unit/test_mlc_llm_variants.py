@@ -36,10 +36,17 @@ def _cuda_path(monkeypatch):
     monkeypatch.setenv("CUDA_PATH", "C:/CUDA/v12.8")
 
 
+@pytest.fixture(autouse=True)
+def _root_config(monkeypatch, mlc_llm_config):
+    """The root pipeline.toml, beside a checked-out stand-in of its submodule (a plan refuses
+    an uninitialised one)."""
+    monkeypatch.setenv("MLC_CI_CONFIG", str(mlc_llm_config))
+
+
 def dry_run(session: str, variant: str) -> str:
     """`python -m mlc_ci plan SESSION -- --variant V` with the root pipeline.toml."""
     out = io.StringIO()
-    argv = ["plan", session, "--", "--variant", variant, "--config", str(ROOT / "pipeline.toml")]
+    argv = ["plan", session, "--", "--variant", variant]
     assert cli.main(argv, out=out) == 0, out.getvalue()
     return out.getvalue()
 

@@ -58,11 +58,14 @@ def test_a_missing_ca_bundle_is_refused_before_any_container(root, tmp_path):
     assert "create" not in (tmp_path / "calls").read_text(encoding="utf-8")
 
 
-def test_the_readme_setup_is_two_commands_after_one_apt_line(root):
+def test_the_readme_setup_is_three_commands_after_one_apt_line(root):
     text = (root / "README.md").read_text(encoding="utf-8")
     quickstart = text.split("\n## Quickstart\n", 1)[1].split("\n## ", 1)[0]
     block = re.search(r"```bash\n(.*?)```", quickstart, re.S)[1]
-    assert len([line for line in block.splitlines() if line.strip()]) == 2
+    lines = [line for line in block.splitlines() if line.strip()]
+    # Install (nox, uv and the toolkit itself), a plan through the toolkit's entry point, a build.
+    assert len(lines) == 3
+    assert "-e ." in lines[0] and lines[1].startswith(".venv/bin/mlc-ci plan ")
     prerequisites = text.split("\n## Prerequisites\n", 1)[1].split("\n## ", 1)[0]
     apt = re.search(r"```bash\n(.*?)```", prerequisites, re.S)[1]
     assert apt.strip().startswith("apt-get install -y")

@@ -17,6 +17,7 @@ from mlc_ci.errors import PipelineError
 from mlc_ci.plan import windows
 from mlc_ci.run import Runner
 from mlc_ci.sessions import wheels_windows
+from tests.conftest import load_mini_llm
 
 pytestmark = pytest.mark.unit
 
@@ -55,13 +56,14 @@ def args(**kw):
 
 
 @pytest.fixture(name="mlc")
-def fixture_mlc(root):
-    return config.load(root / "pipeline.toml", env={})
+def fixture_mlc(mlc_llm_config):
+    return config.load(mlc_llm_config, env={})
 
 
 @pytest.fixture(name="mini")
 def fixture_mini(root):
-    return config.load(root / "examples" / "mini-llm" / "pipeline.toml", env={})
+    del root
+    return load_mini_llm(env={})
 
 
 def titles(plan):

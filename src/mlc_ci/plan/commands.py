@@ -49,6 +49,13 @@ def unplanned_reads(planned: Sequence[str], ran: Iterable[str]) -> list[str]:
     return [command for command in ran if command not in planned]
 
 
+def nox_line(session: str, *words: str, config: str | None = None) -> str:
+    """`nox -s SESSION -- WORDS` for a hint to run it first, keeping the user's --config (the
+    next session reads the outputs of a build of that configuration)."""
+    posargs = [*words, *(("--config", config) if config else ())]
+    return f"`nox -s {session}" + (f" -- {shlex.join(posargs)}" if posargs else "") + "`"
+
+
 def off_plan_line(problems: Sequence[str]) -> str:
     """The one line a run that left its plan fails with (empty when it kept to it)."""
     if not problems:

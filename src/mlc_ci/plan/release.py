@@ -88,18 +88,28 @@ def default_branch_push(env: Mapping[str, str], default_branch: str) -> bool:
     )
 
 
-def tag_from_env(explicit: str | None, env: Mapping[str, str]) -> str:
-    """The release tag: --tag, else the pushed tag of a GitHub Actions run."""
+# What a dry run without a tag shows for it and for the versions it gives.
+PLACEHOLDER_TAG = "<tag>"
+PLACEHOLDER_VERSION = Version("<version>", "<version>", PLACEHOLDER_TAG)
+NO_TAG = "pass --tag vX.Y.Z (or run on a tag push, where GITHUB_REF names it)"
+
+
+def given_tag(explicit: str | None, env: Mapping[str, str]) -> str:
+    """The release tag: --tag, else the pushed tag of a GitHub Actions run ('' for none)."""
     if explicit:
         return explicit
     if env.get("GITHUB_REF_TYPE") == "tag" and env.get("GITHUB_REF_NAME"):
         return env["GITHUB_REF_NAME"]
     ref = env.get("GITHUB_REF", "")
-    if ref.startswith("refs/tags/"):
-        return ref[len("refs/tags/") :]
-    raise PipelineError(
-        "no release tag: pass --tag vX.Y.Z (or run on a tag push, where GITHUB_REF names it)."
-    )
+    return ref[len("refs/tags/") :] if ref.startswith("refs/tags/") else ""
+
+
+def tag_from_env(explicit: str | None, env: Mapping[str, str]) -> str:
+    """The release tag: --tag, else the pushed tag of a GitHub Actions run."""
+    tag = given_tag(explicit, env)
+    if not tag:
+        raise PipelineError(f"no release tag: {NO_TAG}.")
+    return tag
 
 
 def verified_wheels(reports: Mapping[str, Mapping[str, Any]]) -> dict[str, Verified]:

@@ -21,6 +21,12 @@ class Plan:
     notes: list[str] = field(default_factory=list)
 
 
+def config_flag(args: argparse.Namespace) -> str | None:
+    """The --config the user gave (None without one), for the hints that name a command to run
+    first: that command must read the same pipeline.toml."""
+    return getattr(args, "config", None)
+
+
 PlanFn = Callable[[argparse.Namespace, Config, Mapping[str, str]], Plan]
 
 

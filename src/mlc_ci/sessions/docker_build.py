@@ -76,6 +76,20 @@ def builder_of(config: Config, dry_run: bool) -> tuple[str, str]:
     return chosen, f"builder {chosen} via {config.image.docker}"
 
 
+def check_secrets(values: list[str]) -> None:
+    """The file of each --secret id=NAME,src=FILE exists: checked before the first step (in a
+    dry run too); the engine would refuse it only at the first build, in its own words. (With
+    type=env, src names a variable, as env= does: nothing to check here.)"""
+    for value in values:
+        fields = dict(part.partition("=")[::2] for part in value.split(","))
+        source = fields.get("src") or fields.get("source")
+        if source and fields.get("type") != "env" and not Path(source).is_file():
+            raise PipelineError(
+                f"--secret {value}: {Path(source).absolute()} is not a file; point src= at the "
+                "file that holds the secret, or leave this --secret out."
+            )
+
+
 def _context_paths(config: Config) -> dict[str, str]:
     """SOURCE_DIR and CONFIG relative to the build context (the current directory)."""
     context = Path.cwd()
@@ -123,8 +137,9 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
     variant = config.variant(args.variant)
     if args.image:
         config = _with_image(config, args.image)
-    if not args.dry_run:
-        require_source(config)
+    # A dry run too: it shows what a run would do, and a run stops here first.
+    require_source(config)
+    check_secrets(args.secret)
     builder, how = builder_of(config, args.dry_run)
     git, source, version_note = _versions(config, env)
     if args.image:  # an explicit --image is the whole name: no namespace moves it

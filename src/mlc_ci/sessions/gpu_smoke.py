@@ -16,9 +16,10 @@ from packaging.utils import canonicalize_name
 from mlc_ci import host
 from mlc_ci.config import Config, Variant
 from mlc_ci.errors import PipelineError
+from mlc_ci.plan.commands import nox_line
 from mlc_ci.run import Context, Step
 from mlc_ci.sessions import pair_steps, wheel_steps
-from mlc_ci.sessions.base import Plan, SessionDef
+from mlc_ci.sessions.base import Plan, SessionDef, config_flag
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,32 +38,60 @@ def _wheel_of(dist: Path, distribution: str) -> Path | None:
     return found[-1] if found else None
 
 
-def choose(config: Config, requested: str | None, dist: Path) -> tuple[Variant, Path]:
-    """The CUDA variant to check and its wheel in dist/."""
+def placeholder(variant: Variant) -> str:
+    """What a dry run shows for the CUDA wheel wheels-linux has not built yet."""
+    return f"<wheel from wheels-linux --variant {variant.name}>"
+
+
+def cuda_variants(config: Config, requested: str | None) -> list[Variant]:
+    """The CUDA variants gpu-smoke may check: the requested one, else every one configured."""
     cuda = [v for v in config.variants.values() if v.is_cuda]
-    if requested:
-        variant = config.variant(requested)
-        if not variant.is_cuda:
-            raise PipelineError(
-                f"variant '{variant.name}' is not a CUDA variant; gpu-smoke checks one of "
-                f"{', '.join(v.name for v in cuda) or '(none configured)'}."
-            )
-        cuda = [variant]
+    if not requested:
+        return cuda
+    variant = config.variant(requested)
+    if not variant.is_cuda:
+        raise PipelineError(
+            f"variant '{variant.name}' is not a CUDA variant; gpu-smoke checks one of "
+            f"{', '.join(v.name for v in cuda) or '(none configured)'}."
+        )
+    return [variant]
+
+
+def choose(
+    config: Config, requested: str | None, dist: Path, given: str | None = None
+) -> tuple[Variant, Path]:
+    """The CUDA variant to check and its wheel in dist/ (`given`: the user's --config, kept in
+    the command the error says to run)."""
+    cuda = cuda_variants(config, requested)
     for variant in cuda:
         wheel = _wheel_of(dist, variant.distribution)
         if wheel:
             return variant, wheel
     names = ", ".join(v.distribution for v in cuda) or "(no CUDA variant configured)"
+    build = nox_line(
+        "wheels-linux", "--variant", cuda[0].name if cuda else "<cuda variant>", config=given
+    )
     raise PipelineError(
-        f"no CUDA wheel ({names}) in {dist}; build one with `nox -s wheels-linux -- --variant "
-        f"{cuda[0].name if cuda else '<cuda variant>'}` or download the build stage's artifact."
+        f"no CUDA wheel ({names}) in {dist}; build one with {build} or download the build "
+        "stage's artifact."
     )
 
 
 def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Plan:
     """A fresh venv with the CUDA wheel (and its pair), then the strict device checks."""
     dist = Path(args.dist or config.wheel.dist_dir).resolve()
-    variant, wheel = choose(config, args.variant, dist)
+    notes: list[str] = []
+    cuda = cuda_variants(config, args.variant)
+    if args.dry_run and cuda and not any(_wheel_of(dist, v.distribution) for v in cuda):
+        # A dry run before the build stage: the first CUDA variant, with a placeholder wheel.
+        variant, wheel = cuda[0], dist / placeholder(cuda[0])
+        build = nox_line("wheels-linux", "--variant", variant.name, config=config_flag(args))
+        notes.append(
+            f"dry run: no {variant.distribution} wheel in {dist} yet, so {wheel.name} stands "
+            f"for what {build} will build (a run needs it first)"
+        )
+    else:
+        variant, wheel = choose(config, args.variant, dist, config_flag(args))
     layout = wheel_steps.Layout(config, variant, str(dist), "gpu-smoke")
     keep = f"{wheel.name} stays in {dist}"
     commands = variant.gpu_smoke or variant.smoke
@@ -82,7 +111,8 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
         steps += pair_steps.channel_steps(config, variant, layout, keep)
     steps += wheel_steps.smoke_steps(config, variant, layout, keep, commands=commands)
     data = {"variant": variant.name, "wheel": wheel.name, "commands": list(commands)}
-    return Plan(f"gpu-smoke-{variant.name}", steps, data, notes=[f"{wheel.name} on this GPU"])
+    notes.insert(0, f"{wheel.name} on this GPU")
+    return Plan(f"gpu-smoke-{variant.name}", steps, data, notes=notes)
 
 
 def _require_gpu(env: Mapping[str, str]):

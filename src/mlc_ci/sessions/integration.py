@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Mapping
 
 from mlc_ci import host
@@ -21,7 +22,7 @@ from mlc_ci.config import Config
 from mlc_ci.errors import PipelineError
 from mlc_ci.plan.docker import TARGETS
 from mlc_ci.run import Step
-from mlc_ci.sessions.base import Plan, SessionDef
+from mlc_ci.sessions.base import Plan, SessionDef, config_flag
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -62,14 +63,10 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
     images = images_from_flags(args.image)
     step_env = {"MLC_CI_CONFIG": str(config.path), "MLC_CI_VARIANT": variant.name}
     source = "--image"
+    pending: list[str] = []  # the note of a dry run before docker-build ran
     if not images:
         path = built.report_path(reports, variant.name)
-        images = built.built_images(reports, variant.name)
-        if not images:
-            raise PipelineError(
-                f"{path} lists no images; run `nox -s docker-build -- all --variant "
-                f"{variant.name}` first, or pass --image TARGET=REF."
-            )
+        images, pending = _built(args, variant.name, path)
         source = str(path)
         step_env["MLC_CI_DOCKER_REPORT"] = str(path.resolve())
     step_env["MLC_CI_IMAGES"] = json.dumps(images, sort_keys=True)
@@ -97,10 +94,28 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
     steps = [engine]
     if source != "--image":  # a fresh runner's engine: the archives of the build job
         where = built.images_dir(config.wheel.dist_dir, env)
-        details = built.saved_images(reports, variant.name)
+        given = config_flag(args)
+        details = [] if pending else built.saved_images(reports, variant.name, given)
         steps.append(built.load_step(config.image.docker, details, where))
     steps.append(Step("pytest tests/integration", argv, env=step_env))
-    return Plan(f"integration-{variant.name}", steps, data, notes=notes)
+    return Plan(f"integration-{variant.name}", steps, data, notes=[*notes, *pending])
+
+
+def _built(args: argparse.Namespace, variant: str, path: Path) -> tuple[dict[str, str], list[str]]:
+    """The images docker-build's report at `path` lists; in a dry run before that build,
+    placeholders and the note that says so."""
+    rebuild = built.build_command(variant, config_flag(args))
+    if built.not_built_yet(path.parent, variant, args.dry_run):
+        return {target: built.placeholder(target) for target in TARGETS}, [
+            f"dry run: {path} does not exist yet, so each {built.placeholder('TARGET')} stands "
+            f"for the image {rebuild} will build (a run needs it first, or --image TARGET=REF)"
+        ]
+    images = built.built_images(path.parent, variant, config_flag(args))
+    if not images:
+        raise PipelineError(
+            f"{path} lists no images; run {rebuild} first, or pass --image TARGET=REF."
+        )
+    return images, []
 
 
 def _engine(docker: str):

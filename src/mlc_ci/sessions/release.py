@@ -73,8 +73,12 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
         return _nightly_plan(args, config, env)
     if not args.tag and rel.default_branch_push(env, config.image.default_branch):
         return _branch_plan(args, env)
-    tag = rel.tag_from_env(args.tag, env)
-    version = from_tag(tag)
+    if args.dry_run and not rel.given_tag(args.tag, env):
+        # A dry run before tagging: the plan with a placeholder; a run refuses without a tag.
+        tag, version = rel.PLACEHOLDER_TAG, rel.PLACEHOLDER_VERSION
+    else:
+        tag = rel.tag_from_env(args.tag, env)
+        version = from_tag(tag)
     # --dry-run prints the plan and writes nothing, like every session's; a rehearsal that
     # checks and writes the notes and SHA256SUMS is a run without --publish.
     dry_run = args.dry_run
@@ -103,6 +107,10 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
         f"tag {tag}: wheels {version.pep440}, images {version.semver}"
         + (" (prerelease)" if version.is_prerelease else "")
     ]
+    if tag == rel.PLACEHOLDER_TAG:
+        notes.append(
+            f"dry run without a release tag: {tag} stands for it; a run needs one: " + rel.NO_TAG
+        )
     if decision.blocker:
         steps.append(Step("check publishing credentials", action=_fail(decision.blocker)))
     index = _index(args, config, (dist, reports), env)

@@ -25,11 +25,13 @@ from mlc_ci.config import Config
 from mlc_ci.errors import PipelineError
 from mlc_ci.plan import trivy as plan_trivy
 from mlc_ci.plan import vulns
+from mlc_ci.plan.commands import nox_line
 from mlc_ci.report import artifact
 from mlc_ci.run import Context, Step, capture
-from mlc_ci.sessions.base import Plan, SessionDef
+from mlc_ci.sessions.base import Plan, SessionDef, config_flag
 
 DEFAULT_TARGET = "production"
+WHEEL_PLACEHOLDER = "<wheel from wheels-linux>"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -95,7 +97,7 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
     (with --sbom-only: the wheels' SBOMs alone, no image and no trivy)."""
     reports_dir = report_mod.reports_root(env).resolve()
     dist = Path(args.dist or config.wheel.dist_dir).resolve()
-    wheels, notes = _wheels(dist)
+    wheels, notes = _wheels(dist, config_flag(args), args.sbom_only and args.dry_run)
     sbom_steps = sboms.wheel_steps(
         wheels, Path(".cache/mlc-ci/sbom").resolve(), reports_dir / "sbom", sys.executable
     )
@@ -104,18 +106,16 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
         if not wheels:
             raise PipelineError(
                 f"no wheel in {dist} can be described here; build one with "
-                "`nox -s wheels-linux`, or pass --dist DIR."
+                f"{nox_line('wheels-linux', config=config_flag(args))}, or pass --dist DIR."
             )
         return Plan("sbom", sbom_steps, data, [], notes)
-    severity = args.severity or config.scan.severity
-    unfixed = config.scan.ignore_unfixed if args.ignore_unfixed is None else args.ignore_unfixed
-    policy = vulns.make_policy(severity, unfixed)
-    image = args.image or _target_image(
-        config,
-        args.target or DEFAULT_TARGET,
-        reports_dir,
-        args.variant,
+    policy = vulns.make_policy(
+        args.severity or config.scan.severity,
+        config.scan.ignore_unfixed if args.ignore_unfixed is None else args.ignore_unfixed,
     )
+    image, pending = args.image, False
+    if not image:
+        image, pending = _built_image(config, args, reports_dir, notes)
     layout = Layout(image, reports_dir)
     cache_dir = _cache_dir(args.cache_dir, env)
     scanner = find_scanner(config.image.docker, env, layout, cache_dir, args.offline, args.dry_run)
@@ -142,14 +142,15 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
             "prepare staging and ignore file",
             action=_prepare(layout, ignore_file, cache_dir, args.offline),
         ),
-        *_load(config, args, reports_dir, env),
+        *_load(config, args, (reports_dir, pending), env),
         Step(
             "inspect image",
             plan_trivy.inspect_argv(docker, image),
             capture=True,
             save_as="image_json",
-            on_fail=f"the engine has no image {image}; build it with `nox -s docker-build`, "
-            "or pass --image REF of an image that `docker image ls` shows",
+            on_fail=f"the engine has no image {image}; build it with "
+            f"{nox_line('docker-build', config=config_flag(args))}, or pass --image REF of an "
+            "image that `docker image ls` shows",
         ),
         Step("docker save", plan_trivy.save_argv(docker, image, str(layout.tarball))),
         Step(
@@ -256,11 +257,19 @@ def _cache_dir(explicit: str | None, env: Mapping[str, str]) -> str:
     return str(Path(base, "trivy").resolve())
 
 
-def _wheels(dist: Path) -> tuple[list[Path], list[str]]:
-    """The wheels in dist/ this interpreter can install, and a note for each it cannot."""
+def _wheels(dist: Path, given: str | None, stand_in: bool) -> tuple[list[Path], list[str]]:
+    """The wheels in dist/ this interpreter can install, and a note for each it cannot
+    (`stand_in`: a placeholder for them when there are none, for a dry run of the SBOMs alone;
+    `given`: the user's --config, kept in the command the notes name)."""
     found = sorted(dist.glob("*.whl")) if dist.is_dir() else []
+    build = nox_line("wheels-linux", config=given)
+    if not found and stand_in:
+        return [dist / WHEEL_PLACEHOLDER], [
+            f"dry run: no wheel in {dist} yet; {WHEEL_PLACEHOLDER} stands for each wheel "
+            f"{build} will build (a run needs them first, or --dist DIR)"
+        ]
     if not found:
-        return [], [f"no wheels in {dist}: no wheel SBOMs (build them with nox -s wheels-linux)"]
+        return [], [f"no wheels in {dist}: no wheel SBOMs (build them with {build})"]
     supported = {str(tag) for tag in sys_tags()}
     wheels = [w for w in found if sboms.installable(w.name, supported)]
     notes = [
@@ -366,26 +375,51 @@ def _gate(image: str, ignore_file: Path):
     return action
 
 
-def _load(config: Config, args: argparse.Namespace, reports_dir: Path, env: Mapping[str, str]):
+def _load(config: Config, args: argparse.Namespace, reports: tuple[Path, bool], env):
     """With --target (the image from docker-build's report): load it from its archive when
-    this engine lacks it, as on a fresh CI runner."""
+    this engine lacks it, as on a fresh CI runner (`reports`: the directory, and whether a dry
+    run comes before docker-build wrote its report there)."""
     if args.image:
         return []
+    reports_dir, pending = reports
     variant = config.variant(args.variant)
     target = args.target or DEFAULT_TARGET
-    details = [d for d in images.saved_images(reports_dir, variant.name) if d["target"] == target]
+    saved = [] if pending else images.saved_images(reports_dir, variant.name, config_flag(args))
+    details = [d for d in saved if d["target"] == target]
     where = images.images_dir(config.wheel.dist_dir, env)
     return [images.load_step(config.image.docker, details, where)]
 
 
-def _target_image(config: Config, target: str, reports_dir: Path, variant_name: str | None) -> str:
-    """The image docker-build recorded for `target` of the variant (default: the default)."""
-    variant = config.variant(variant_name)
-    built = images.built_images(reports_dir, variant.name)
+def _built_image(
+    config: Config, args: argparse.Namespace, reports_dir: Path, notes: list[str]
+) -> tuple[str, bool]:
+    """The image of --target from docker-build's report, and whether it is a placeholder (a dry
+    run before that build, which `notes` then says)."""
+    variant = config.variant(args.variant).name
+    target = args.target or DEFAULT_TARGET
+    given = config_flag(args)
+    if not images.not_built_yet(reports_dir, variant, args.dry_run):
+        return _target_image(target, reports_dir, (variant, given)), False
+    image = images.placeholder(target)
+    notes.append(
+        f"dry run: {images.report_path(reports_dir, variant)} does not exist yet, so {image} "
+        f"stands for the image {images.build_command(variant, given)} will build (a run needs "
+        "it first, or --image REF)"
+    )
+    return image, True
+
+
+def _target_image(target: str, reports_dir: Path, built_by: tuple[str, str | None]) -> str:
+    """The image docker-build recorded for `target` of the variant (`built_by`: the variant's
+    name and the user's --config)."""
+    variant, given = built_by
+    built = images.built_images(reports_dir, variant, given)
     if target not in built:
         raise PipelineError(
-            f"docker-build's report for '{variant.name}' has no '{target}' image (it has "
-            f"{', '.join(sorted(built)) or 'none'}); build it or pass --image REF."
+            f"docker-build's report for '{variant}' has no '{target}' image (it has "
+            f"{', '.join(sorted(built)) or 'none'}); build it with "
+            f"{nox_line('docker-build', target, '--variant', variant, config=given)} or pass "
+            "--image REF."
         )
     return built[target]
 

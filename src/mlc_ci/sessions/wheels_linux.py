@@ -73,8 +73,8 @@ def resolve_variant(
 def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Plan:
     """All steps of one wheel build, from config.cmake to the verified wheel in dist/."""
     variant, why, home = resolve_variant(args, config, env)
-    if not args.dry_run:
-        require_source(config)
+    # A dry run too: it shows what a run would do, and a run stops here first.
+    require_source(config)
     layout = wheel_steps.Layout(config, variant, args.out)
     excludes = wheels.repair_excludes(config, variant)
     version = wheel_steps.source_version(config, env)

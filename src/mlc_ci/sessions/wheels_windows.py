@@ -46,8 +46,8 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
             "--check-reproducible compares two MinGW cross builds; add `--cross mingw`, or drop "
             "the flag for the MSVC build."
         )
-    if not args.dry_run:
-        require_source(config)
+    # A dry run too: it shows what a run would do, and a run stops here first.
+    require_source(config)
     layout = wheel_steps.Layout(config, variant, args.out, "wheels-windows")
     version = wheel_steps.source_version(config, env)
     if args.cross:
