@@ -9,6 +9,9 @@ script header above, `uvx nox ...` and `pipx run noxfile.py ...` work without in
 
 from __future__ import annotations
 
+import shutil
+import sys
+
 import nox
 
 nox.needs_version = ">=2024.4.15"
@@ -16,9 +19,22 @@ nox.options.sessions = ["lint", "unit"]
 nox.options.default_venv_backend = "uv|virtualenv"
 # A unit-3.x session without its interpreter fails instead of being skipped with exit 0.
 nox.options.error_on_missing_interpreters = True
+# ... and in one line, not after a failed download: nox's default asks uv to fetch a standalone
+# Python, which prints a multi-line DNS trace where there is no network (`--download-python auto`
+# on the command line brings the download back).
+nox.options.download_python = "never"
 
 # Kept equal to [python].versions in pipeline.toml by tests/unit/test_noxfile.py.
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+MISSING = [version for version in PYTHONS if shutil.which(f"python{version}") is None]
+if MISSING:
+    print(
+        f"noxfile: note: Python {', '.join(MISSING)} not on PATH, so "
+        f"{', '.join(f'unit-{v}' for v in MISSING)} will fail; install with `pyenv install "
+        f"{MISSING[0]}` (or `uv python install {MISSING[0]}` where uv may download), or run "
+        "the other unit sessions by name (`nox -l`).",
+        file=sys.stderr,
+    )
 
 
 def _toolkit(session: nox.Session, *extras: str) -> None:
