@@ -6,6 +6,10 @@ from __future__ import annotations
 import re
 import subprocess
 
+import pytest
+
+from mlc_ci import cli
+
 
 def run_check(root, tmp_path, docker: str, **env):
     """Run the script with only `docker` and `env` from outside; it never reaches a network."""
@@ -69,3 +73,15 @@ def test_the_readme_setup_is_three_commands_after_one_apt_line(root):
     prerequisites = text.split("\n## Prerequisites\n", 1)[1].split("\n## ", 1)[0]
     apt = re.search(r"```bash\n(.*?)```", prerequisites, re.S)[1]
     assert apt.strip().startswith("apt-get install -y")
+
+
+def test_the_quickstart_says_where_a_sessions_options_go(root, capsys):
+    """nox refuses an option it does not know before it reads the noxfile (a forgotten `--`),
+    so the Quickstart says it, with the command that lists a session's own options."""
+    text = (root / "README.md").read_text(encoding="utf-8")
+    quickstart = text.split("\n## Quickstart\n", 1)[1].split("\n## ", 1)[0]
+    assert "`nox -s wheels-linux -- --help`" in quickstart
+    with pytest.raises(SystemExit) as done:
+        cli.main(["wheels-linux", "--help"])
+    assert done.value.code == 0
+    assert "--variant" in capsys.readouterr().out
