@@ -24,13 +24,18 @@ die() {
 }
 
 # PATH without the directories that hold an interpreter of the unit matrix other than $1 (and
-# without pyenv's shims, which would find any of them).
+# without pyenv's shims, which would find any of them). /usr/bin and /bin stay: the system's own
+# Python is there on a hosted runner too.
 path_with_only() {
     local keep=$1 dir result=
     local -a dirs
     IFS=: read -r -a dirs <<<"$PATH"
     for dir in "${dirs[@]}"; do
         [[ $dir == *"/shims" ]] && continue
+        if [[ $dir == /usr/bin || $dir == /bin ]]; then
+            result=${result:+$result:}$dir
+            continue
+        fi
         local other=
         for minor in 3.10 3.11 3.12 3.13; do
             if [[ $minor != "$keep" && -x $dir/python$minor ]]; then other=$minor; fi
@@ -58,8 +63,13 @@ main() {
     env -u MLC_CI_DOCKER -u MLC_CI_SOURCE_VERSION PATH="$only" CI=true MLC_CI_STRICT_SKIPS=1 \
         "$NOX" -s "unit-$VERSION" || die "nox -s unit-$VERSION failed (its output is above)"
 
-    missing=3.13
-    [[ $VERSION == 3.13 ]] && missing=3.10
+    missing=
+    for minor in 3.13 3.10 3.11 3.12; do
+        if [[ -z $missing ]] && ! PATH=$only command -v "python$minor" >/dev/null; then
+            missing=$minor
+        fi
+    done
+    [[ -n $missing ]] || die "every unit-matrix Python is on the system PATH; nothing to check missing"
     log "nox -s unit-$missing without python$missing on PATH"
     local out status=0
     out=$(env -u MLC_CI_DOCKER PATH="$only" CI=true "$NOX" -s "unit-$missing" 2>&1) || status=$?
