@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
 
 import pytest
 
@@ -11,6 +12,16 @@ from mlc_ci import cli
 from tests.conftest import ROOT, assert_one_line_error, run_mlc_ci
 
 pytestmark = pytest.mark.unit
+
+
+# A commit of a repository of the test's own (the author is required, the date fixed).
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "mlc-ci tests",
+    "GIT_AUTHOR_EMAIL": "tests@mlc-ci.invalid",
+    "GIT_COMMITTER_NAME": "mlc-ci tests",
+    "GIT_COMMITTER_EMAIL": "tests@mlc-ci.invalid",
+    "PATH": "/usr/bin:/bin",
+}
 
 
 def run_cli(*args, cwd=None, env=None):
@@ -25,8 +36,12 @@ def test_config_prints_resolved_json(root):
     assert data["image"]["network"] == "none" and "cu130" in data["variants"]
 
 
-def test_version_is_json(root):
-    proc = run_cli("version", "--repo", str(root), cwd=root)
+def test_version_is_json(tmp_path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for argv in (("init", "-q"), ("commit", "-q", "--allow-empty", "-m", "one")):
+        subprocess.run(("git", "-C", str(repo), *argv), check=True, env=GIT_ENV)
+    proc = run_cli("version", "--repo", str(repo), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert set(json.loads(proc.stdout)) == {
         "pep440",
@@ -82,7 +97,7 @@ def test_plan_prints_the_dry_run(mlc_llm_config):
         == 0
     )
     text = out.getvalue()
-    assert "== wheels-linux-cu128 (dry run) ==" in text
+    assert "== wheels-linux-mlc-llm-cu128 (dry run) ==" in text
     assert "--exclude 'libcudart.so.*'" in text and "build mlc-llm-cu128 wheel" in text
 
 

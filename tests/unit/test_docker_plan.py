@@ -415,6 +415,7 @@ def test_plan_docker_build_cu128_prints_the_real_mlc_llm_build(mlc_llm_config, m
         "MLC_CI_IMAGE",
         "MLC_CI_PUSH",
         "MLC_CI_VARIANT",
+        "MLC_CI_SOURCE_VERSION",  # set by tests/conftest.py in a shallow checkout
     ):
         monkeypatch.delenv(var, raising=False)
     # No CLI there: the plan is the same whatever Docker this host has (the dry run says so).

@@ -87,7 +87,9 @@ def test_the_examples_pyproject_points_at_the_examples_pipeline():
     assert_one_line_error(proc, "pyproject.toml", str(ROOT / "examples/mini-llm/pipeline.toml"))
 
 
-def test_version_refuses_a_shallow_clone_as_the_wheel_sessions_do(tmp_path):
+def test_version_refuses_a_shallow_clone_as_the_wheel_sessions_do(tmp_path, monkeypatch):
+    # Set by tests/conftest.py when this checkout itself is shallow; the rule is tested here.
+    monkeypatch.delenv("MLC_CI_SOURCE_VERSION", raising=False)
     checkout(tmp_path / "full")
     git(tmp_path / "full", "commit", "-q", "--allow-empty", "-m", "two")
     shallow = tmp_path / "shallow"
