@@ -10,6 +10,7 @@ that stage and downloaded by the consumer's.
 from __future__ import annotations
 
 import fnmatch
+import subprocess
 
 import pytest
 import yaml
@@ -126,3 +127,22 @@ def test_every_product_is_uploaded_by_its_stage():
                 made == path or made.startswith(path) or fnmatch.fnmatch(path, made)
                 for path in uploads
             ), made
+
+
+def test_the_submodule_is_cloned_with_the_history_its_version_needs(root):
+    """`shallow = true` would make `git submodule update` (and actions/checkout's recursive
+    submodules) clone 3rdparty/mlc-llm at depth 1, without the tags its version is read from."""
+    done = subprocess.run(
+        (
+            "git",
+            "config",
+            "-f",
+            str(root / ".gitmodules"),
+            "--get-regexp",
+            r"submodule\..*\.shallow",
+        ),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1 and done.stdout == "", done.stdout
