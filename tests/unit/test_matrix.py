@@ -44,7 +44,7 @@ def test_sessions_grouped_by_stage_in_order():
         "session": "unit-3.12",
         "name": "unit-3.12",
         "python": "3.12",
-        "runner": "ubuntu-22.04",
+        "runner": "ubuntu-24.04",
         "variant": "",
         "artifact": "unit-3.12",
         "download": "*",
@@ -56,7 +56,7 @@ def test_sessions_grouped_by_stage_in_order():
 def test_pull_requests_never_get_the_self_hosted_runner():
     stages = matrix.build(LISTING, "self-hosted,gpu", pull_request=True)
     runners = {e["session"]: e["runner"] for e in stages["build"]}
-    assert runners == {"wheels-linux": "ubuntu-22.04", "wheels-windows": "windows-2022"}
+    assert runners == {"wheels-linux": "ubuntu-24.04", "wheels-windows": "windows-2022"}
     # A session that needs the GPU runner is left out: a fork's code never reaches it.
     gpu_only = [entry("gpu-only", "verify", "cuda")]
     assert matrix.build(gpu_only, "gpu", pull_request=True)["verify"] == []
@@ -125,7 +125,7 @@ def test_matrix_command_from_the_real_noxfile():
             "session": "release",
             "name": "release",
             "python": None,
-            "runner": "ubuntu-22.04",
+            "runner": "ubuntu-24.04",
             "variant": "",
             "artifact": "release",
             "download": "*",
@@ -138,7 +138,7 @@ def test_matrix_command_on_a_pull_request():
     proc = cli("matrix", "--nox-json", "-", "--format", "github", stdin=listing,
                env={"GITHUB_EVENT_NAME": "pull_request"})  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    assert '"runner":"ubuntu-22.04"' in proc.stdout.splitlines()[1]
+    assert '"runner":"ubuntu-24.04"' in proc.stdout.splitlines()[1]
 
 
 def test_matrix_command_missing_file_is_one_line(tmp_path):
@@ -155,7 +155,7 @@ def test_mermaid_diagram_lists_every_session_per_stage():
         and lines[-1] == "  plan --> gate --> build --> verify --> release"
     )
     assert '    build0["nox -s wheels-linux (self-hosted, gpu)"]' in lines
-    assert '    gate1["nox -s unit-3.12 (ubuntu-22.04)"]' in lines
+    assert '    gate1["nox -s unit-3.12 (ubuntu-24.04)"]' in lines
     assert lines.count("  end") == len(matrix.STAGES)
 
 
@@ -178,7 +178,7 @@ def test_the_variant_axis_of_the_root_profile(root):
         assert names == [f"{session} ({v})" for v in variants]
         assert [jobs[n]["artifact"] for n in names] == [f"{session}-{v}" for v in variants]
         assert [jobs[n]["download"] for n in names] == [f"*-{v}" for v in variants]
-    assert all(e["runner"] in ("ubuntu-22.04", "windows-2022") for e in stages["build"])
+    assert all(e["runner"] in ("ubuntu-24.04", "windows-2022") for e in stages["build"])
     artifacts = [e["artifact"] for entries in stages.values() for e in entries]
     assert len(artifacts) == len(set(artifacts))
 
@@ -220,10 +220,10 @@ def test_gpu_smoke_runs_per_cuda_variant_on_the_gpu_runner_or_not_at_all(root):
 def test_the_runner_follows_the_platform_tags_in_their_order():
     gpu = ["self-hosted", "gpu"]
     assert matrix.runner_for("s", ["cuda", "linux"], gpu) == gpu
-    assert matrix.runner_for("s", ["cuda", "linux"], None) == "ubuntu-22.04"
+    assert matrix.runner_for("s", ["cuda", "linux"], None) == "ubuntu-24.04"
     assert matrix.runner_for("s", ["cuda"], None) is None
     assert matrix.runner_for("s", ["windows", "linux"], None) == "windows-2022"
-    assert matrix.runner_for("s", ("linux",), "gpu") == "ubuntu-22.04"
+    assert matrix.runner_for("s", ("linux",), "gpu") == "ubuntu-24.04"
     with pytest.raises(PipelineError) as caught:
         matrix.runner_for("odd", ["gate"], gpu)
     assert str(caught.value) == (

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.unit
 SHA = "0123456789abcdef0123456789abcdef01234567"
 
 
-def entry(session, runner="ubuntu-22.04", variant="", python=None):
+def entry(session, runner="ubuntu-24.04", variant="", python=None):
     """A matrix entry as plan/matrix.py makes it."""
     name = f"{session} ({variant})" if variant else session
     artifact = f"{session}-{variant}" if variant else session

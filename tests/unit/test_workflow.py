@@ -6,6 +6,7 @@ Every nox session reaches a job through the plan job's matrix, every job but `pl
 
 from __future__ import annotations
 
+import datetime
 import re
 
 import pytest
@@ -14,6 +15,7 @@ import yaml
 from mlc_ci import config
 from mlc_ci.plan import matrix
 from tests.conftest import nox_sessions
+from tests.gates import tomllib
 
 pytestmark = pytest.mark.unit
 
@@ -118,6 +120,52 @@ def test_every_action_is_pinned_to_a_commit_sha(workflow):
     for ref, comment in uses:
         assert PINNED.match(ref), ref
         assert re.match(r"\s+# v\d", comment), f"{ref} needs a '# vX' comment"
+
+
+def test_every_pin_is_a_checked_node24_release(workflow, root):
+    # tests/fixtures/actions.toml records each pin as checked in the action's own repository
+    # (README, "Pinned actions"): a bump of ci.yml alone, Dependabot's included, fails here.
+    checked = tomllib.loads((root / "tests/fixtures/actions.toml").read_text(encoding="utf-8"))
+    table = {a["uses"]: a for a in checked["action"]}
+    pins = re.findall(r"uses:\s*(\S+)@(\S+)(.*)", workflow["text"])
+    for action, sha, comment in pins:
+        tag = re.match(r"\s+# (v\d+\.\d+\.\d+)(\s|$)", comment)
+        assert re.fullmatch(r"[0-9a-f]{40}", sha) and tag, f"{action}: `@<sha> # vX.Y.Z`"
+        assert action in table, f"{action} is missing from tests/fixtures/actions.toml"
+        assert (sha, tag.group(1)) == (table[action]["sha"], table[action]["tag"]), action
+    assert {action for action, _, _ in pins} == set(table), "actions.toml lists an unused action"
+    for action, entry in table.items():
+        assert entry["runtime"] in ("node24", "composite"), action
+        # A composite is as current as what it calls: those are recorded pinned too.
+        assert ("calls" in entry) == (entry["runtime"] == "composite"), action
+        for call in entry.get("calls", ()):
+            assert re.fullmatch(r"[\w./-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+", call), call
+        assert isinstance(entry["checked"], datetime.date), action
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    rows = {
+        f"| {a} | {e['tag']} | {e['sha']} | {e['runtime']} | {e['checked'].isoformat()} |"
+        for a, e in table.items()
+    }
+    assert rows <= set(readme.splitlines()), "README's 'Pinned actions' table is out of date"
+
+
+def test_hosted_jobs_run_on_ubuntu_24_04(workflow):
+    # ubuntu-22.04 is retired on 2027-04-17; the matrix picks the runner of every stage job.
+    runs_on = {name: job["runs-on"] for name, job in jobs(workflow).items()}
+    assert runs_on["plan"] == runs_on["pages"] == matrix.RUNNERS["linux"] == "ubuntu-24.04"
+    assert "ubuntu-22.04" not in workflow["text"]
+    assert "ubuntu-22.04" not in matrix.RUNNERS.values()
+
+
+def test_dependabot_updates_actions_and_pip(root):
+    data = yaml.safe_load((root / ".github" / "dependabot.yml").read_text(encoding="utf-8"))
+    assert data["version"] == 2
+    updates = {u["package-ecosystem"]: u for u in data["updates"]}
+    assert set(updates) == {"github-actions", "pip"}
+    for update in updates.values():
+        assert update["directory"] == "/" and update["schedule"]["interval"] == "weekly"
+    # One pull request for all the actions: pins that move together are reviewed together.
+    assert updates["github-actions"]["groups"]["actions"]["patterns"] == ["*"]
 
 
 def test_least_privilege_and_safe_checkout(workflow):

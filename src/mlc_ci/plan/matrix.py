@@ -2,7 +2,7 @@
 
 Each session carries exactly one stage tag (gate -> build -> verify -> release) and a platform
 tag that picks its runner: cuda -> the self-hosted GPU label(s) of [release].gpu_runner,
-windows -> windows-2022, linux -> ubuntu-22.04 (in that order of precedence). Pull requests never
+windows -> windows-2022, linux -> ubuntu-24.04 (in that order of precedence). Pull requests never
 get the self-hosted runner: code from a fork must not run on a machine that outlives the job, so
 their cuda sessions run on the hosted runner of their other platform tag.
 
@@ -21,7 +21,7 @@ from mlc_ci.config import Config
 from mlc_ci.errors import PipelineError
 
 STAGES = ("gate", "build", "verify", "release")
-RUNNERS = {"windows": "windows-2022", "linux": "ubuntu-22.04"}
+RUNNERS = {"windows": "windows-2022", "linux": "ubuntu-24.04"}
 PULL_REQUEST_EVENTS = ("pull_request", "pull_request_target")
 
 Runner = Union[str, list]

@@ -104,7 +104,8 @@ def file_checks(root: Path, dockerfile: str) -> tuple[list[Step], list[str], dic
             ),
             Step(
                 "zizmor",
-                ("zizmor", "--offline", WORKFLOWS),
+                # .github, not only the workflows: zizmor audits dependabot.yml too (cooldown).
+                ("zizmor", "--offline", ".github"),
                 cwd=cwd,
                 on_fail="fix the workflow findings zizmor printed above",
             ),
