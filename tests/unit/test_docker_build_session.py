@@ -166,6 +166,11 @@ def test_real_plan_checks_the_engine(mini, tmp_path):
     cfg = load_mini_llm(env={"MLC_CI_DOCKER": new_cli})
     with pytest.raises(PipelineError, match="has no buildx plugin"):
         docker_build.plan(args(dry_run=False), cfg, {})
+    # The dry run on that host (this machine kind's first `docker`) shows the plan and the
+    # reason a run would stop, as it does without an engine.
+    shown = docker_build.plan(args(), cfg, {})
+    assert "build production" in titles(shown)
+    assert "no buildx plugin" in shown.notes[0] and "MLC_CI_DOCKER" in shown.notes[0]
     cfg = load_mini_llm(env={"MLC_CI_DOCKER": str(tmp_path / "absent")})
     with pytest.raises(PipelineError, match="absent` does not exist"):
         docker_build.plan(args(dry_run=False), cfg, {})

@@ -65,14 +65,16 @@ def builder_of(config: Config, dry_run: bool) -> tuple[str, str]:
     it shows the real run's commands, unless there is no engine to read)."""
     try:
         facts = host.require_engine(config.image.docker)
+        chosen = docker.choose_builder(
+            config.image.builder, bool(facts["buildx"]), facts["client_major"], True
+        )
     except PipelineError as exc:
+        # A host without a usable engine or CLI (a missing tool, not a wrong input) still gets
+        # the plan, with the reason a run would stop, as a missing nvcc does.
         if not dry_run:
             raise
         chosen = config.image.builder if config.image.builder != "auto" else "buildkit"
         return chosen, f"builder {chosen} (dry run: {str(exc).rstrip('.')})"
-    chosen = docker.choose_builder(
-        config.image.builder, bool(facts["buildx"]), facts["client_major"], True
-    )
     return chosen, f"builder {chosen} via {config.image.docker}"
 
 
