@@ -9,6 +9,8 @@ Sections (run in this order, the Docker ones last):
   nox       `nox -R -s lint` and `nox -R -s unit-3.12` vs the same commands run directly
   wheel     wheels-linux with an empty ccache vs with a warm one (CMake build dir removed), and
             a re-run that keeps the build dir
+  overhead  a real third-party sdist (MLC_CI_BENCH_PROJECT, default boost-histogram==1.8.1):
+            raw `pip wheel` + `auditwheel repair` vs wheels-linux, cold and warm
   remote    the compile phase cold vs remote-warm: an empty local ccache each time, the shared
             cache (redis at MLC_CI_BENCH_REDIS, default 127.0.0.1:6379, database 15) filled by
             an untimed build first
@@ -44,9 +46,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from benchmarks import bench
+from benchmarks.overhead import section_overhead
 
 REPO = Path(__file__).resolve().parent.parent
-SECTIONS = ("nox", "wheel", "remote", "image", "sizes", "critical")
+SECTIONS = ("nox", "wheel", "overhead", "remote", "image", "sizes", "critical")
 REDIS = os.environ.get("MLC_CI_BENCH_REDIS", "127.0.0.1:6379")
 CONFIG = "examples/mini-llm/pipeline.toml"
 PY_FILE = "examples/mini-llm/python/mini_llm/_reference.py"
@@ -413,7 +416,7 @@ def section_wheel(b: Bench) -> dict[str, Any]:
         reports = b.work / "reports" / f"wheel-{label}-{index}"
         run_env = {**env, "MLC_CI_CCACHE_DIR": str(ccache), "MLC_CI_REPORTS_DIR": str(reports)}
         res = b.run(argv, f"wheel-{label}-{index}", env=run_env)
-        report = _report(reports / "wheels-linux-cpu.json")
+        report = _report(reports / "wheels-linux-mini-llm-cpu.json")
         ccache_stats = report["data"].get("ccache")
         compile_s = report["data"]["compile"]["seconds"]
         runs.setdefault(label, []).append(
@@ -523,7 +526,7 @@ def section_remote(b: Bench) -> dict[str, Any]:
             "MLC_CI_CACHE_MODE": mode,
         }
         b.run(argv, f"remote-{label}-{index}", env=env)
-        report = _report(reports / "wheels-linux-cpu.json")
+        report = _report(reports / "wheels-linux-mini-llm-cpu.json")
         compile_s = report["data"]["compile"]["seconds"]
         runs.setdefault(label, []).append(
             {"compile_s": compile_s, "ccache": report["data"]["ccache"]}
@@ -816,6 +819,7 @@ def section_critical(b: Bench) -> dict[str, Any]:
 RUNNERS = {
     "nox": section_nox,
     "wheel": section_wheel,
+    "overhead": section_overhead,
     "remote": section_remote,
     "image": section_image,
     "sizes": section_sizes,

@@ -37,6 +37,8 @@ PLAT_RE = re.compile(
     rf"|musllinux_\d+_\d+_{_ARCH}"
 )
 CMAKE_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# CMake variables scikit-build-core owns: it drops them from CMAKE_ARGS with a warning.
+BACKEND_OWNED = ("CMAKE_BUILD_TYPE", "CMAKE_INSTALL_PREFIX")
 # The one placeholder a config value may hold, and the keys that take it.
 PLACEHOLDERS = {"delvewheel_add_path": ("{cuda_home}",)}
 # [project].build_requires: the build tools whose version scikit-build-core picks for the build.
@@ -62,11 +64,13 @@ class Project:
     # that their crates resolve offline (MLC_CI_WAIVE=cargo|crates waives a check).
     cargo_manifests: tuple[str, ...] = ()
     # "git": the version of the git repository holding the source, stamped into its
-    # pyproject.toml for the build; "pyproject": the version written there, as it is.
-    version: str = "git"
+    # pyproject.toml for the build; "pyproject": the version written there, as it is;
+    # "backend": the version the project's backend writes (its provider, or an unpacked sdist's
+    # PKG-INFO), never stamped; "auto": "backend" for a dynamic version or an sdist, else "git".
+    version: str = "auto"
 
 
-VERSION_SOURCES = ("git", "pyproject")
+VERSION_SOURCES = ("auto", "git", "pyproject", "backend")
 
 
 @dataclass(frozen=True)
@@ -97,7 +101,7 @@ class ContainerBuild:
 
 
 @dataclass(frozen=True)
-class Wheel:
+class Wheel:  # pylint: disable=too-many-instance-attributes
     """How wheels are built, repaired and verified."""
 
     frontend: str = "pip"
@@ -112,10 +116,16 @@ class Wheel:
     packed: tuple[str, ...] = ()
     # Paths (globs) the stray-build-file rule lets through (MLC-LLM's static archives).
     allow_files: tuple[str, ...] = ()
+    # A build compiled for the build host's CPU (-march=native) crashes on older ones; true
+    # lets such a wheel through verification.
+    allow_host_codegen: bool = False
     smoke: tuple[str, ...] = ()
     # Requires-Dist the smoke venv leaves out, by name (MLC-LLM: torch, which no smoke imports);
     # a variant's smoke_requires adds what its own checks need.
     smoke_skip: tuple[str, ...] = ()
+    # One wheel per Python of [python].versions (C extensions: cp3XY-cp3XY), one for all
+    # (py3-none, abi3), or "auto": what the backend's own settings say (plan/pythons.py).
+    per_python: typing.Union[bool, str] = "auto"
 
 
 @dataclass(frozen=True)
@@ -213,6 +223,9 @@ class Variant:  # pylint: disable=too-many-instance-attributes
     name: str
     distribution: str
     config: dict[str, ConfigValue] = field(default_factory=dict)
+    # CMake definitions passed through the backend (CMAKE_ARGS), for a project that takes its
+    # options on the command line (-DGGML_CUDA=ON) rather than from a config.cmake.
+    cmake_define: dict[str, ConfigValue] = field(default_factory=dict)
     # Entries that replace `config`'s in Windows builds (MLC-LLM: NCCL exists for Linux only).
     windows_config: dict[str, ConfigValue] = field(default_factory=dict)
     cuda: str = ""
@@ -625,7 +638,9 @@ def _typed(  # pylint: disable=too-many-return-statements  # one return per TOML
     if origin is typing.Union:
         if isinstance(value, typing.get_args(hint)):
             return value
-        return _wrong(where, "a boolean, integer or string", value, blame)
+        names = [{bool: "boolean", int: "integer", str: "string"}[a] for a in typing.get_args(hint)]
+        expected = f"a {', '.join(names[:-1])} or {names[-1]}"
+        return _wrong(where, expected, value, blame)
     if hint is int and isinstance(value, bool):
         return _wrong(where, "an integer", value, blame)
     if hint is bool and isinstance(value, str) and where in blame.overrides:
@@ -653,6 +668,10 @@ def _check_values(config: Config, blame: _Blame) -> None:
     for where, value, allowed in checks:
         if value not in allowed:
             raise _bad(blame, where, f"is '{value}'; use one of: {', '.join(allowed)}")
+    if config.wheel.per_python not in (True, False, "auto"):
+        raise _bad(
+            blame, "wheel.per_python", f'is {config.wheel.per_python!r}; use true, false or "auto"'
+        )
     for level in config.scan.severity.split(","):
         if level.strip().upper() not in SEVERITIES:
             raise _bad(
@@ -737,13 +756,29 @@ def _check_variant(variant: Variant, blame: _Blame) -> None:
     if not variant.distribution.strip():
         raise _bad(blame, f"{where}.distribution", "is empty; set the variant's distribution")
     _check_setup(variant.container_setup, f"{where}.container_setup", blame)
-    for table in ("config", "windows_config"):
-        for key in getattr(variant, table):
+    for table in ("config", "windows_config", "cmake_define"):
+        for key, value in getattr(variant, table).items():
             if not CMAKE_NAME_RE.fullmatch(key):
                 raise _bad(
                     blame,
                     f"{where}.{table}",
                     f"has key {key!r}, which is not a CMake variable name (letters, digits, _)",
+                )
+            # One argument of CMAKE_ARGS; config.cmake's quoted strings may span lines.
+            multiline = isinstance(value, str) and ("\n" in value or "\x00" in value)
+            if table == "cmake_define" and key in BACKEND_OWNED:
+                raise _bad(
+                    blame,
+                    f"{where}.cmake_define",
+                    f"sets {key}, which scikit-build-core sets itself and drops from CMAKE_ARGS; "
+                    "remove it (the build type is the backend's cmake.build-type setting)",
+                )
+            if table == "cmake_define" and multiline:
+                raise _bad(
+                    blame,
+                    f"{where}.{table}.{key}",
+                    "holds a line break or NUL byte, which no CMake definition can carry; "
+                    "write the value on one line",
                 )
     if variant.windows_config and not variant.windows:
         raise _bad(

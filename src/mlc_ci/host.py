@@ -6,12 +6,14 @@ import os
 import re
 import shutil
 import socket
+import sys
 import urllib.parse
 from pathlib import Path
 from typing import Any, Mapping
 
 from mlc_ci.errors import PipelineError
-from mlc_ci.plan import cache
+from mlc_ci.plan import cache, version_rules
+from mlc_ci.plan.version_rules import Declared
 from mlc_ci.plan.versions import SourceVersion, ignored_note, normalised_pep440
 from mlc_ci.plan.wheels import parse_nvcc_version
 from mlc_ci.run import capture
@@ -183,27 +185,73 @@ def cache_reachable(url: str, timeout: float = 3.0) -> str:
 
 
 def source_version(
-    source: Path, rule: str, env: Mapping[str, str], static: str = ""
+    source: Path,
+    rule: str,
+    env: Mapping[str, str],
+    declared: Declared,
+    installer: str = "pip",
 ) -> SourceVersion:
-    """The version to build `source` at ([project].version `rule`), its commit and time.
+    """The version to build `source` at ([project].version `rule`; `declared`: what its
+    pyproject.toml says), its commit and SOURCE_DATE_EPOCH.
 
-    MLC_CI_SOURCE_VERSION wins (a build without the git history, such as the Docker builder,
-    which gets it from the host); SOURCE_DATE_EPOCH overrides the commit time.
+    MLC_CI_SOURCE_VERSION wins for a static version (a build without the git history, such as
+    the Docker builder, which gets it from the host); SOURCE_DATE_EPOCH overrides the time.
+    `installer` (pip or uv) fills the isolated environment that asks the backend.
     """
     epoch = epoch_override(env)
+    pyproject = source / "pyproject.toml"
+    pkg_info = source / "PKG-INFO"
     given = env.get("MLC_CI_SOURCE_VERSION", "").strip()
     if given:
+        if declared.dynamic:
+            raise version_rules.given_refusal(declared, str(pyproject))
         pep = normalised_pep440(given, "MLC_CI_SOURCE_VERSION (environment)")
         return SourceVersion(pep, "", "", epoch, "MLC_CI_SOURCE_VERSION (environment)")
+    rule = version_rules.choose_rule(rule, declared, pkg_info.is_file(), str(pyproject))
+    if rule == "git":
+        return _git_source_version(source, epoch, pkg_info.is_file())
+    commit = _commit(source)
+    if epoch is None:
+        epoch, epoch_origin = version_rules.build_epoch(
+            commit[1] if commit else None,
+            pkg_info.stat().st_mtime if pkg_info.is_file() else None,
+            None if commit or pkg_info.is_file() else newest_file(source),
+        )
+    else:
+        epoch_origin = "SOURCE_DATE_EPOCH (environment)"
+    revision = commit[0] if commit else ""
     if rule == "pyproject":
-        pep = normalised_pep440(static, f"the version in {source / 'pyproject.toml'}")
-        return SourceVersion(pep, "", "", epoch, "pyproject.toml ([project].version)")
+        pep = normalised_pep440(declared.static, f"the version in {pyproject}")
+        origin = "pyproject.toml ([project].version)"
+    elif pkg_info.is_file():
+        text = pkg_info.read_text(encoding="utf-8", errors="replace")
+        pep = normalised_pep440(
+            version_rules.pkg_info_version(text, str(pkg_info)), f"the Version: in {pkg_info}"
+        )
+        origin = "PKG-INFO (an unpacked sdist)"
+    elif declared.dynamic:
+        if commit and "setuptools_scm" in declared.provider and is_shallow(source):
+            raise shallow_error(source, "build from its sdist")
+        pep = normalised_pep440(
+            backend_version(source, installer), f"the version {declared.provider} computes"
+        )
+        origin = f"the backend ({declared.provider}, prepare_metadata_for_build_wheel)"
+    else:
+        pep = normalised_pep440(declared.static, f"the version in {pyproject}")
+        origin = "the backend (the static [project].version of pyproject.toml)"
+    return SourceVersion(pep, "", revision, epoch, origin, kept=True, epoch_origin=epoch_origin)
+
+
+def _git_source_version(source: Path, epoch: int | None, sdist: bool) -> SourceVersion:
+    """The "git" rule: the version of the git repository holding `source`."""
     try:
         shallow = is_shallow(source)
     except PipelineError as exc:
+        sdist_fix = ' (an unpacked sdist: "backend" reads its PKG-INFO)' if sdist else ""
         raise PipelineError(
             f"{source} is in no git checkout, so its version cannot come from git; build from "
-            'a clone, set MLC_CI_SOURCE_VERSION, or set [project].version = "pyproject".'
+            'a clone, set MLC_CI_SOURCE_VERSION, or set [project].version = "backend"'
+            f'{sdist_fix} or "pyproject".'
         ) from exc
     if shallow:
         raise shallow_error(source, "set MLC_CI_SOURCE_VERSION")
@@ -220,7 +268,43 @@ def source_version(
         revision,
         int(commit_time) if epoch is None else epoch,
         origin + (f"; {ignored_note(version)}" if version.ignored_tags else ""),
+        epoch_origin="the commit time" if epoch is None else "SOURCE_DATE_EPOCH (environment)",
     )
+
+
+def _commit(source: Path) -> tuple[str, int] | None:
+    """The commit and commit time of the checkout holding `source` (None outside any)."""
+    try:
+        said = capture(("git", "-C", str(source), "log", "-1", "--format=%H %ct")).split()
+    except PipelineError:
+        return None
+    return (said[0], int(said[1])) if len(said) == 2 and said[1].isdigit() else None
+
+
+def newest_file(source: Path) -> tuple[int, str] | None:
+    """The newest source file under `source` (mtime, relative path), build trees and what the
+    wheel sessions write left out (version_rules.NOT_SOURCES)."""
+    times = []
+    for root, dirs, names in os.walk(source):
+        dirs[:] = [d for d in dirs if d not in version_rules.NOT_SOURCES]
+        for name in names:
+            path = Path(root, name)
+            relative = path.relative_to(source)
+            if version_rules.counts_for_epoch(relative) and not path.is_symlink():
+                times.append((path.stat().st_mtime, relative.as_posix()))
+    return version_rules.newest(times)
+
+
+def backend_version(source: Path, installer: str) -> str:
+    """The version the project's PEP 517 backend writes (prepare_metadata_for_build_wheel in
+    an isolated environment, run in a subprocess so the read is echoed and recorded)."""
+    said = capture(
+        (sys.executable, "-m", "mlc_ci.backend_version", str(source), installer),
+        fix="the backend could not compute the version (setuptools_scm needs a git checkout "
+        "with its tags, or an sdist's PKG-INFO); build from a full clone or from the sdist",
+    )
+    answers = [line for line in said.splitlines() if line.startswith("Version: ")]
+    return answers[-1].removeprefix("Version: ") if answers else ""
 
 
 def _refuse_unpopulated_submodule(source: Path) -> None:

@@ -24,12 +24,16 @@ from pathlib import Path
 import pytest
 
 from mlc_ci import report
+from mlc_ci.plan.release import report_key
 from tests.unit.github_standin import StandIn
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 NAME, VERSION = "mlcci-release-probe", "0.1.0"
+# The wheel report of the release's pipeline.toml ([project].name "probe"), as wheels-linux
+# names it.
+REPORT = report_key("wheels-linux", "probe", "cpu")
 
 
 def free_port() -> int:
@@ -97,7 +101,7 @@ def fixture_built(tmp_path):
     )
     assert proc.returncode == 0, f"python -m build failed:\n{proc.stdout}{proc.stderr}"
     (wheel,) = dist.glob("*.whl")
-    passed = report.SessionReport("wheels-linux-cpu", status="passed")
+    passed = report.SessionReport(REPORT, status="passed")
     passed.artifacts.append(report.artifact(wheel, kind="wheel", variant="cpu"))
     reports = tmp_path / "reports"
     report.write(passed, reports)
@@ -190,7 +194,7 @@ def test_same_name_other_bytes_is_refused_before_publishing(index, built, tmp_pa
         # the first file forever, so the release must stop before it touches GitHub.
         with zipfile.ZipFile(wheel, "a") as archive:
             archive.comment = b"rebuilt"
-        passed = report.SessionReport("wheels-linux-cpu", status="passed")
+        passed = report.SessionReport(REPORT, status="passed")
         passed.artifacts.append(report.artifact(wheel, kind="wheel", variant="cpu"))
         report.write(passed, reports)
         before = list(api.state.log)

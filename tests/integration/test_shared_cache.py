@@ -81,7 +81,7 @@ def build(work: Path, variant: str, remote: str, mode: str) -> dict:
         check=False,
     )
     assert proc.returncode == 0, explain(proc)
-    report = json.loads((work / "reports" / f"wheels-linux-{variant}.json").read_text())
+    report = json.loads((work / "reports" / f"wheels-linux-mini-llm-{variant}.json").read_text())
     report["output"] = proc.stdout
     return report
 

@@ -88,9 +88,9 @@ def workspace(ws: Path, case: dict[str, Any]) -> None:
     (dist / "SHA256SUMS").write_text(f"{digest}  {WHEEL}\n")
     artifact = {"name": WHEEL, "path": str(wheel), "size": 16, "sha256": digest}
     artifact["details"] = {"kind": "wheel", "variant": "cpu"}
-    report = {"session": "wheels-linux-cpu", "status": "passed", "artifacts": [artifact]}
+    report = {"session": "wheels-linux-demo-cpu", "status": "passed", "artifacts": [artifact]}
     (ws / "reports").mkdir()
-    (ws / "reports" / "wheels-linux-cpu.json").write_text(json.dumps(report))
+    (ws / "reports" / "wheels-linux-demo-cpu.json").write_text(json.dumps(report))
     for name, content in _fill(case.get("files", {}), ws).items():
         (ws / name).parent.mkdir(parents=True, exist_ok=True)
         (ws / name).write_text(content)

@@ -37,7 +37,9 @@ def checkout(repo: Path, version_rule: str = "pyproject") -> Path:
     (sub / "pipeline.toml").write_text(
         MINIMAL.replace('version = "pyproject"', f'version = "{version_rule}"'), encoding="utf-8"
     )
-    (sub / "src-tree" / "CMakeLists.txt").write_text("project(demo)\n", encoding="utf-8")
+    (sub / "src-tree" / "CMakeLists.txt").write_text(
+        "project(demo)\ninclude(config.cmake OPTIONAL)\n", encoding="utf-8"
+    )
     (sub / "src-tree" / "pyproject.toml").write_text(
         '[build-system]\nrequires = []\n\n[project]\nname = "demo"\nversion = "1.0"\n',
         encoding="utf-8",

@@ -195,7 +195,7 @@ def test_sigterm_restores_the_source_tree_and_records_the_interruption(project):
     assert (proj / "pyproject.toml").read_text() == PYPROJECT
     assert not (proj / "config.cmake").exists()
     assert not source_edits.journal_path(proj).exists()
-    record = json.loads((project / "reports" / "wheels-linux-cpu.json").read_text())
+    record = json.loads((project / "reports" / "wheels-linux-demo-cpu.json").read_text())
     assert record["status"] == "interrupted"
     assert record["steps"][-1]["title"] == "restore source tree"
     assert "interrupted" in [s["status"] for s in record["steps"]]
@@ -237,5 +237,5 @@ def test_config_entries_for_a_project_without_config_cmake_are_refused(project):
     proc = _start(project, slow=False)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 2
-    assert "never reads config.cmake; remove the entries" in err
+    assert "never reads config.cmake" in err and "cmake_define" in err
     assert (proj / "pyproject.toml").read_text() == PYPROJECT

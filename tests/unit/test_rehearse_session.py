@@ -49,7 +49,7 @@ def lint(session):
 @nox.session(name="wheels-linux", tags=["build", "linux"])
 def wheels_linux(session):
     variant = session.posargs[-1]
-    write(f"reports/wheels-linux-{variant}.json", f"dist/demo_{variant}-0.1.0-py3-none-any.whl")
+    write(f"reports/wheels-linux-demo-{variant}.json", f"dist/demo_{variant}-0.1.0-py3-none-any.whl")
 
 
 @nox.session(tags=["verify", "linux", "docker"])

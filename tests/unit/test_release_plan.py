@@ -164,8 +164,9 @@ def test_the_release_problems_are_exact():
 def test_the_verification_problems_are_exact():
     none = rel.verification_problems([wheel()], {})
     assert none == [
-        f"{WHEEL} has no verification report (reports/wheels-linux-*.json or "
-        "wheels-windows-*.json); build it with its wheels session"
+        f"{WHEEL} has no verification report of this project "
+        "(reports/wheels-linux-<project>-<variant>.json or wheels-windows-...); build it with "
+        "its wheels session"
     ]
     failed = rel.verified_wheels({"wheels-linux-cpu": wheel_report(WHEEL, status="failed")})
     assert rel.verification_problems([wheel()], failed) == [

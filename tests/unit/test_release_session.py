@@ -19,6 +19,7 @@ import pytest
 
 from mlc_ci import cli, config, report
 from mlc_ci.errors import PipelineError
+from mlc_ci.plan.release import report_key
 from mlc_ci.sessions import release as release_session
 from tests.unit.github_standin import StandIn
 
@@ -52,6 +53,10 @@ def fixture_repo(tmp_path):
     return repo
 
 
+# The wheel report of MINIMAL's project (tests/conftest.py), as wheels-linux names it.
+REPORT = report_key("wheels-linux", "demo", "cpu")
+
+
 @pytest.fixture(name="built")
 def fixture_built(tmp_path):
     """dist/ with one wheel and reports/ with its passed wheels-linux report."""
@@ -60,7 +65,7 @@ def fixture_built(tmp_path):
     path = dist / WHEEL
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("demo/__init__.py", "")
-    passed = report.SessionReport("wheels-linux-cpu", status="passed")
+    passed = report.SessionReport(REPORT, status="passed")
     passed.artifacts.append(report.artifact(path, kind="wheel", variant="cpu"))
     report.write(passed, reports)
     return dist, reports
@@ -141,12 +146,12 @@ def test_version_mismatch_is_refused_in_one_line(make_config, repo, built, monke
 
 def test_failed_verification_is_refused(make_config, repo, built, monkeypatch, capsys):
     _, reports = built
-    path = reports / "wheels-linux-cpu.json"
+    path = reports / f"{REPORT}.json"
     data = json.loads(path.read_text())
     data["status"] = "failed"
     path.write_text(json.dumps(data))
     status, _ = run(make_config, repo, built, "--tag", "v0.1.0", monkeypatch=monkeypatch)
-    assert status == 2 and "wheels-linux-cpu.json says 'failed'" in capsys.readouterr().err
+    assert status == 2 and f"{REPORT}.json says 'failed'" in capsys.readouterr().err
 
 
 def test_broken_report_is_one_line(make_config, repo, built, monkeypatch, capsys):

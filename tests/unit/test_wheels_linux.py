@@ -103,7 +103,11 @@ def test_plan_order_and_smoke_in_clean_venv(cfg, tmp_path, monkeypatch):
     assert smoke.argv[0].endswith("/venv/bin/python") and smoke.cwd.endswith("smoke-cwd")
     assert "--exclude" in steps_by_title(plan)["auditwheel repair"].argv
     assert plan.notes[0] == "variant 'cu130' (dry run: toolkit not checked)"
-    assert plan.notes[1] == "version 1.0 from pyproject.toml ([project].version)"
+    # A source in no git checkout is dated by its newest file (say which).
+    assert plan.notes[1] == (
+        "version 1.0 from pyproject.toml ([project].version); SOURCE_DATE_EPOCH from the mtime "
+        "of the newest source file (pyproject.toml)"
+    )
     # What the build writes into the source, shown before it runs (a dry run shows it too).
     assert plan.notes[2:] == [
         "distribution renamed in pyproject.toml: demo -> demo-cu130",
@@ -331,7 +335,7 @@ def test_auto_without_nvcc_picks_cpu(cfg, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     no_cuda = {"CUDA_HOME": str(tmp_path / "no-toolkit-here")}
     plan = wheels_linux.plan(args(variant="auto", dry_run=False), cfg, no_cuda)
-    assert plan.report_name == "wheels-linux-cpu"
+    assert plan.report_name == "wheels-linux-demo-cpu"
     assert plan.notes[0] == "auto: no nvcc on this host, picked 'cpu'"
 
 
@@ -377,6 +381,7 @@ def test_a_wheel_that_ignores_the_stamped_version_fails(tmp_path):
         "origin": "git (v0.2.0 + 3)",
         "revision": "abc1234",
         "source_date_epoch": 7,
+        "source_date_epoch_from": "",
     }
 
 

@@ -80,8 +80,9 @@ class Contract:
 CONTRACT: dict[str, Contract] = {
     "lint": Contract(produces=("reports/lint.json",)),
     "unit": Contract(produces=("reports/unit-{python}.json", "reports/unit-{python}/junit.xml")),
-    "wheels-linux": Contract(produces=("reports/wheels-linux-{variant}.json", "dist/*.whl")),
-    "wheels-windows": Contract(produces=("reports/wheels-windows-{variant}.json", "dist/*.whl")),
+    # Per-project reports: reports/<session>-<project>-<variant>.json (release.report_key).
+    "wheels-linux": Contract(produces=("reports/wheels-linux-*-{variant}.json", "dist/*.whl")),
+    "wheels-windows": Contract(produces=("reports/wheels-windows-*-{variant}.json", "dist/*.whl")),
     "docker-build": Contract(
         produces=("reports/docker-build-{variant}.json", "dist/images/docker-{variant}-*.tar")
     ),
@@ -94,8 +95,8 @@ CONTRACT: dict[str, Contract] = {
         produces=("reports/trivy-*.json",),
     ),
     "gpu-smoke": Contract(
-        consumes=("reports/wheels-linux-{variant}.json", "dist/*.whl"),
-        produces=("reports/gpu-smoke-{variant}.json",),
+        consumes=("reports/wheels-linux-*-{variant}.json", "dist/*.whl"),
+        produces=("reports/gpu-smoke-*-{variant}.json",),
     ),
     "release": Contract(
         consumes=("reports/wheels-linux-*.json", "dist/*.whl"),

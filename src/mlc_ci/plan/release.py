@@ -7,6 +7,7 @@ plan/notes.py, the publishing decision and the index's view in plan/publish.py.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -17,7 +18,28 @@ from mlc_ci.errors import PipelineError
 from mlc_ci.plan.versions import Version
 from mlc_ci.plan.wheels import wheel_version
 
-WHEEL_REPORTS = ("wheels-linux-", "wheels-windows-")
+WHEEL_SESSIONS = ("wheels-linux", "wheels-windows")
+WHEEL_REPORTS = tuple(f"{session}-" for session in WHEEL_SESSIONS)
+
+
+def report_key(session: str, project: str, variant: str) -> str:
+    """The report name of a per-project, per-variant session (reports/<key>.json): two projects
+    built from one checkout keep their own records. The one rule every reader follows."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", project).strip("-") or "project"
+    return f"{session}-{slug}-{variant}"
+
+
+def own_reports(
+    reports: Mapping[str, Mapping[str, Any]], project: str, variants: Iterable[str]
+) -> dict[str, Mapping[str, Any]]:
+    """`reports` less the wheel reports of other projects (and of the unkeyed names before
+    reports were keyed by project): a release verifies its own wheels only."""
+    own = {report_key(s, project, v) for s in WHEEL_SESSIONS for v in variants}
+    return {
+        name: report
+        for name, report in reports.items()
+        if not name.startswith(WHEEL_REPORTS) or name in own
+    }
 
 
 IMAGE_REPORTS = ("docker-build",)
@@ -164,8 +186,9 @@ def verification_problems(
         record = verified.get(wheel.name)
         if record is None:
             problems.append(
-                f"{wheel.name} has no verification report (reports/wheels-linux-*.json or "
-                "wheels-windows-*.json); build it with its wheels session"
+                f"{wheel.name} has no verification report of this project "
+                "(reports/wheels-linux-<project>-<variant>.json or wheels-windows-...); build it "
+                "with its wheels session"
             )
         elif record.status != "passed":
             problems.append(f"{wheel.name}: {record.report}.json says '{record.status}'")

@@ -52,11 +52,13 @@ class SourceVersion:
     revision: str  # the source's commit ('' when unknown)
     epoch: int | None  # SOURCE_DATE_EPOCH: the commit time unless overridden
     origin: str  # one line: how the version was found
+    kept: bool = False  # the build takes the version the source's backend writes, unstamped
+    epoch_origin: str = ""  # where SOURCE_DATE_EPOCH came from ('' when not said)
 
     @property
     def stamped(self) -> bool:
         """True when the build rewrites the source's version (False: kept as written)."""
-        return not self.origin.startswith("pyproject.toml")
+        return not self.kept and not self.origin.startswith("pyproject.toml")
 
 
 def normalised_pep440(text: str, where: str) -> str:

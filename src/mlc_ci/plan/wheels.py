@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import json
 import posixpath
 import re
 import shlex
@@ -44,6 +45,29 @@ def config_cmake(variant: Variant) -> str:
     lines = [f"{MARKER} for variant '{variant.name}'; it is rewritten on every build."]
     lines += [f"set({key} {cmake_value(val)})" for key, val in variant.config.items()]
     return "\n".join(lines) + "\n"
+
+
+# CMake writes compile_commands.json for the host-codegen check (Makefile and Ninja generators).
+EXPORT_COMPILE_COMMANDS = "-DCMAKE_EXPORT_COMPILE_COMMANDS=ON"
+
+
+def define_args(defines: Mapping[str, ConfigValue]) -> tuple[str, ...]:
+    """[variants.<v>].cmake_define as -D arguments: booleans ON/OFF, the rest as written."""
+    return tuple(
+        f"-D{key}={cmake_value(value) if isinstance(value, bool) else value}"
+        for key, value in defines.items()
+    )
+
+
+def with_cmake_args(
+    env: Mapping[str, str], host_env: Mapping[str, str], args: Iterable[str]
+) -> dict[str, str]:
+    """`env` with `args` at the front of CMAKE_ARGS, which scikit-build-core (and other CMake
+    backends) append to the configure line, each shell-quoted (the backend splits it with
+    shlex). The CMAKE_ARGS already there (the host's own) come after them, so they win."""
+    existing = env.get("CMAKE_ARGS", host_env.get("CMAKE_ARGS", ""))
+    joined = " ".join(filter(None, (*map(shlex.quote, args), existing)))
+    return {**env, "CMAKE_ARGS": joined} if joined else dict(env)
 
 
 _PROJECT_TABLE = re.compile(r"(?ms)^\[project\]\s*$(.*?)(?=^\[|\Z)")
@@ -267,6 +291,75 @@ def compile_record(ninja_log: str, since_ns: int = 0) -> dict[str, Any]:
     return {"units": len(spans), "seconds": seconds}
 
 
+# Compiler flags that generate code for the build host's CPU (or GPU, nvcc's -arch=native):
+# the wheel then fails with "illegal instruction" on an older machine.
+HOST_CODEGEN_FLAGS = frozenset(
+    {
+        "-march=native",
+        "-mtune=native",
+        "-mcpu=native",
+        "-arch=native",
+        "--gpu-architecture=native",
+        "-xHost",
+    }
+)
+
+
+def host_codegen(compile_commands: str, source: str = "") -> list[tuple[str, str]]:
+    """(flag, where) of each host-specific flag in a CMake compile_commands.json: `where` is
+    the compiled file (relative to `source`) and its target."""
+    try:
+        entries = json.loads(compile_commands)
+    except ValueError as exc:
+        raise PipelineError(f"compile_commands.json is not valid JSON ({exc}).") from exc
+    found = []
+    for entry in entries if isinstance(entries, list) else ():
+        if not isinstance(entry, dict):
+            continue
+        words = entry.get("arguments") or _split(str(entry.get("command", "")))
+        for flag in dict.fromkeys(w for w in words if w in HOST_CODEGEN_FLAGS):
+            found.append((flag, _compiled(entry, words, source)))
+    return found
+
+
+def _split(command: str) -> list[str]:
+    try:
+        return shlex.split(command)
+    except ValueError:  # an unbalanced quote: the words are still worth a look
+        return command.split()
+
+
+def _compiled(entry: Mapping[str, Any], words: list[str], source: str) -> str:
+    """'cpp/demo.cc (target demo)' for a compile_commands.json entry (the target from its
+    object's path: `output`, CMake 3.20+ with some generators, else the command's -o)."""
+    file = str(entry.get("file", "?"))
+    if source and file.startswith(source.rstrip("/") + "/"):
+        file = file[len(source.rstrip("/")) + 1 :]
+    output = entry.get("output") or next(
+        (after for before, after in zip(words, words[1:]) if before == "-o"), ""
+    )
+    target = re.search(r"CMakeFiles/([^/]+)\.dir/", str(output))
+    return f"{file} (target {target[1]})" if target else file
+
+
+def host_codegen_problem(found: list[tuple[str, str]], variant: str) -> str:
+    """One line for the build's host-specific flags: each flag, where it was first seen, the
+    fix."""
+    flags: dict[str, list[str]] = {}
+    for flag, where in found:
+        flags.setdefault(flag, []).append(where)
+    seen = "; ".join(
+        f"{flag} compiles {places[0]}" + (f" and {len(places) - 1} more" if len(places) > 1 else "")
+        for flag, places in flags.items()
+    )
+    return (
+        f"the build generated code for this host's CPU ({seen}): the wheel would crash with an "
+        "illegal instruction on older machines; turn the project's native option off or pass "
+        f"a portable baseline in [variants.{variant}].cmake_define (e.g. GGML_NATIVE = false, "
+        'CMAKE_CXX_FLAGS = "-march=x86-64-v2"), or set [wheel].allow_host_codegen = true'
+    )
+
+
 def matches(name: str, patterns: Iterable[str]) -> bool:
     """True when `name` matches one of the glob `patterns`."""
     return any(fnmatch.fnmatch(name, pattern) for pattern in patterns)
@@ -369,10 +462,58 @@ def content_problems(  # pylint: disable=too-many-arguments
     for pattern in packed:
         if not any(matches(name, (pattern,)) for name in seen):
             problems.append(f"[wheel].packed names {pattern}, which the wheel lacks")
+    problems += top_level_problems(names, allowed)
     dist_info = {n.split("/", 1)[0] for n in names if n.split("/", 1)[0].endswith(".dist-info")}
     normalised = re.sub(r"[-_.]+", "_", distribution).lower()
     if not any(d.lower().startswith(normalised + "-") for d in dist_info):
         problems.append(f"no {normalised}-*.dist-info in the wheel (found {sorted(dist_info)})")
+    return problems
+
+
+# Where CMake's install() puts files without a DESTINATION under the package (and the test
+# folders a package finder picks up): installed as they are, they land in site-packages itself.
+INSTALL_TREE_DIRS = frozenset(
+    {"bin", "sbin", "lib", "lib64", "libexec", "include", "share", "etc", "man", "doc", "docs"}
+    | {"test", "tests", "cmake"}
+)
+# The directories of <name>.data/ the wheel spec defines (PEP 427).
+DATA_SCHEMES = ("purelib", "platlib", "headers", "scripts", "data")
+
+
+def top_level_problems(names: Iterable[str], allowed: Iterable[str] = ()) -> list[str]:
+    """Top-level folders of a wheel that are not its own: a wheel installs its packages (a
+    folder with Python files), `*.libs` folders, its `.dist-info` and `.data` (with the spec's
+    schemes) and top-level modules into site-packages; an install-tree folder (lib/, include/,
+    bin/, share/, tests/) or a folder without Python files would land there as it is.
+    `allowed` (globs, [wheel].allow_files) lets a folder through when it matches `<folder>/`
+    or every file in it does."""
+    allowed = tuple(allowed)
+    folders: dict[str, list[str]] = {}
+    for name in names:
+        top, slash, _ = name.partition("/")
+        if slash:
+            folders.setdefault(top, []).append(name)
+    problems = []
+    for top, members in sorted(folders.items()):
+        if top.endswith((".dist-info", ".libs")):
+            continue
+        if top.endswith(".data"):
+            schemes = sorted({m.split("/")[1] for m in members} - set(DATA_SCHEMES))
+            problems += [
+                f"{top}/{s}/ is no wheel data scheme ({', '.join(DATA_SCHEMES)})" for s in schemes
+            ]
+            continue
+        package = any(m.endswith(".py") for m in members)
+        if (package and top not in INSTALL_TREE_DIRS) or matches(f"{top}/", allowed):
+            continue
+        if all(matches(m, allowed) for m in members):
+            continue
+        why = "an install-tree folder" if top in INSTALL_TREE_DIRS else "no Python package"
+        problems.append(
+            f"top-level folder {top}/ ({len(members)} files, e.g. {members[0]}) is {why} and "
+            "would be installed into site-packages as it is; install it under the package "
+            f"(install(... DESTINATION <package>/...)), or list '{top}/*' in [wheel].allow_files"
+        )
     return problems
 
 

@@ -11,11 +11,13 @@ import argparse
 from pathlib import Path
 from typing import Mapping
 
+from packaging.tags import sys_tags
 from packaging.utils import canonicalize_name
 
-from mlc_ci import host
+from mlc_ci import host, sboms
 from mlc_ci.config import Config, Variant
 from mlc_ci.errors import PipelineError
+from mlc_ci.plan import release as rel
 from mlc_ci.plan.commands import nox_line
 from mlc_ci.run import Context, Step
 from mlc_ci.sessions import pair_steps, wheel_steps
@@ -29,13 +31,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _wheel_of(dist: Path, distribution: str) -> Path | None:
+    """The distribution's Linux wheel in dist/; of a variant's per-Python wheels (cp3XY), the
+    one this interpreter installs."""
     wanted = canonicalize_name(distribution)
     found = [
         p
         for p in sorted(dist.glob("*.whl"))
         if canonicalize_name(p.name.split("-", 1)[0]) == wanted and "linux" in p.name
     ]
-    return found[-1] if found else None
+    supported = {str(tag) for tag in sys_tags()}
+    fitting = [p for p in found if sboms.installable(p.name, supported)]
+    return (fitting or found)[-1] if found else None
 
 
 def placeholder(variant: Variant) -> str:
@@ -112,7 +118,8 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
     steps += wheel_steps.smoke_steps(config, variant, layout, keep, commands=commands)
     data = {"variant": variant.name, "wheel": wheel.name, "commands": list(commands)}
     notes.insert(0, f"{wheel.name} on this GPU")
-    return Plan(f"gpu-smoke-{variant.name}", steps, data, notes=notes)
+    name = rel.report_key("gpu-smoke", config.project.name, variant.name)
+    return Plan(name, steps, data, notes=notes)
 
 
 def _require_gpu(env: Mapping[str, str]):

@@ -161,7 +161,11 @@ def index_steps(
 
 def _built_variants(config: Config, reports: Path) -> list[str]:
     """Variants with a Linux wheel report: the resolvers run on this (Linux) host."""
-    return [name for name in config.variants if (reports / f"wheels-linux-{name}.json").is_file()]
+    return [
+        name
+        for name in config.variants
+        if (reports / f"{rel.report_key('wheels-linux', config.project.name, name)}.json").is_file()
+    ]
 
 
 def _owners(config: Config) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
@@ -183,6 +187,7 @@ def _collect(config: Config, dist: Path, reports: Path, channel: str):
             for pattern in ("wheels-linux-*.json", "wheels-windows-*.json")
             for path in sorted(reports.glob(pattern))
         }
+        loaded = rel.own_reports(loaded, config.project.name, config.variants)
         verified = {
             name: v for name, v in rel.verified_wheels(loaded).items() if v.status == "passed"
         }

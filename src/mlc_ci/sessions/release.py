@@ -239,7 +239,9 @@ def _local_steps(repo, config: Config, release, files, env, publishing) -> list[
         else ()
     )
     owned = (config.project.distribution, *(v.distribution for v in config.variants.values()))
-    check = _collect(tag, version, (dist, wheels, reports), (*owned, *paired), paired)
+    # Another project's wheel reports in the same reports/ are no business of this release.
+    found = (dist, wheels, reports, (project, tuple(config.variants)))
+    check = _collect(tag, version, found, (*owned, *paired), paired)
     return [
         Step("check versions, ownership and verification", action=check),
         Step(
@@ -360,12 +362,12 @@ def load_reports(directory: Path) -> dict[str, dict[str, Any]]:
 def _collect(
     tag: str, version: Version, found: tuple, distributions: Sequence[str], paired: Sequence[str]
 ):
-    dist, wheels, reports_dir = found
+    dist, wheels, reports_dir, (project, variants) = found
 
     def action(ctx: Context) -> None:
         if dist.exists() and not dist.is_dir():
             raise PipelineError(f"{dist} ([wheel].dist_dir or --dist) is a file, not a directory.")
-        reports = load_reports(reports_dir)
+        reports = rel.own_reports(load_reports(reports_dir), project, variants)
         files = [rel.WheelFile(p.name, p.stat().st_size, sha256_of(p)) for p in wheels]
         images, image_problems = rel.images_from(reports)
         manifest = rel.Manifest(tag, version, files, images)

@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 from typing import Callable, Mapping
 
+from mlc_ci import files
 from mlc_ci.config import Config
 from mlc_ci.errors import PipelineError
 from mlc_ci.plan import wheels
@@ -75,13 +76,20 @@ def steps(
 
 
 def _copy(source: Path, again: Rebuild):
-    def action(_ctx: Context) -> None:
+    def action(ctx: Context) -> None:
         shutil.rmtree(again.root, ignore_errors=True)
         for directory in (again.raw, again.repaired):
             directory.mkdir(parents=True)
         shutil.copytree(
             source, again.source, symlinks=True, ignore=shutil.ignore_patterns(*_LEFT_OUT)
         )
+        pkg_info = again.source / "PKG-INFO"
+        if "backend_version" in ctx and not pkg_info.exists():
+            # The copy has no .git: a version the backend reads from git (setuptools_scm) comes
+            # from PKG-INFO there, as in an sdist.
+            files.write_text(
+                pkg_info, f"Metadata-Version: 2.1\nVersion: {ctx['backend_version']}\n"
+            )
 
     return action
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import time
@@ -12,7 +13,7 @@ from typing import Callable, Mapping
 from mlc_ci import files, host, source_edits
 from mlc_ci.config import Config, Variant
 from mlc_ci.errors import PipelineError
-from mlc_ci.plan import cache, wheels
+from mlc_ci.plan import cache, version_rules, wheels
 from mlc_ci.plan.versions import SourceVersion
 from mlc_ci.report import artifact
 from mlc_ci.run import Context, Ref, Step
@@ -42,12 +43,13 @@ BuildArgv = Callable[[str, str, str, Mapping[str, str]], tuple[str, ...]]
 RepairFor = Callable[[str, Ref], tuple[str, ...]]
 
 
-def host_build(config: Config) -> BuildArgv:
-    """The project's backend on this host, driven by [wheel].frontend with this interpreter."""
+def host_build(config: Config, python: str = sys.executable) -> BuildArgv:
+    """The project's backend on this host, driven by [wheel].frontend with `python` (default:
+    this interpreter; another one for the per-Python wheels of a C extension)."""
 
     def argv(source: str, out_dir: str, build_dir: str, env: Mapping[str, str]):
         del env
-        return wheels.build_argv(config.wheel.frontend, source, out_dir, build_dir, sys.executable)
+        return wheels.build_argv(config.wheel.frontend, source, out_dir, build_dir, python)
 
     return argv
 
@@ -154,10 +156,13 @@ def _scoped_install(config: Config, variant: Variant, venv, layout: Layout, keep
     ]
 
 
-def python_matrix(config: Config, env: Mapping[str, str]) -> tuple[list[tuple[str, str]], str]:
-    """The other Pythons of [python].versions to smoke-test the py3-none wheel on, as
-    (version, interpreter), and a note on those missing. A missing one fails when CI is set;
-    MLC_CI_SMOKE_PYTHONS (a comma list, or "current") narrows the list."""
+def python_matrix(
+    config: Config, env: Mapping[str, str], per_python: bool = False
+) -> tuple[list[tuple[str, str]], str]:
+    """The other Pythons of [python].versions to smoke-test the wheel on (`per_python`: to
+    build and smoke-test a wheel each for), as (version, interpreter), and a note on those
+    missing. A missing one fails when CI is set; MLC_CI_SMOKE_PYTHONS (a comma list, or
+    "current") narrows the list."""
     own = f"{sys.version_info.major}.{sys.version_info.minor}"
     wanted = env.get("MLC_CI_SMOKE_PYTHONS", "").strip()
     versions = (
@@ -175,13 +180,18 @@ def python_matrix(config: Config, env: Mapping[str, str]) -> tuple[list[tuple[st
         else:
             missing.append(version)
     if missing and env.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
+        what = (
+            "no wheel can be built for it"
+            if per_python
+            else "the wheel cannot be smoke-tested on it"
+        )
         raise PipelineError(
-            f"Python {', '.join(missing)} of [python].versions is not on PATH, so the wheel "
-            "cannot be smoke-tested on it; put it on PATH (pyenv, actions/setup-python) or "
-            "narrow MLC_CI_SMOKE_PYTHONS."
+            f"Python {', '.join(missing)} of [python].versions is not on PATH, so {what}; put "
+            "it on PATH (pyenv, actions/setup-python) or narrow MLC_CI_SMOKE_PYTHONS."
         )
     note = (
-        f"no Python {', '.join(missing)} on PATH: the wheel is not smoke-tested there"
+        f"no Python {', '.join(missing)} on PATH: "
+        + ("no wheel is built for it" if per_python else "the wheel is not smoke-tested there")
         if missing
         else ""
     )
@@ -235,6 +245,12 @@ def prepare(config: Config, variant: Variant, layout: Layout, version: SourceVer
             originals[str(pyproject)] = original
         source_edits.begin(source, originals)
         ctx["restore"] = (source, originals)
+        # Restored with their times too: a source without git is dated by its newest file.
+        ctx["restore_times"] = {
+            name: (Path(name).stat().st_atime_ns, Path(name).stat().st_mtime_ns)
+            for name, text in originals.items()
+            if text is not None
+        }
         if str(target) in originals:
             target.write_text(wheels.config_cmake(variant), encoding="utf-8")
         if str(pyproject) in originals:
@@ -254,19 +270,23 @@ def edit_notes(config: Config, variant: Variant) -> list[str]:
     entries = wheels.config_cmake(variant).splitlines()[1:]
     if entries:
         notes.append(f"config.cmake (when CMakeLists.txt reads it): {'; '.join(entries)}")
+    if variant.cmake_define:
+        notes.append(
+            f"CMake definitions (CMAKE_ARGS): {' '.join(wheels.define_args(variant.cmake_define))}"
+        )
     return notes
 
 
 def source_version(config: Config, env: Mapping[str, str]) -> SourceVersion:
-    """The version this build stamps (a probe of the source's git repository)."""
+    """The version this build stamps or, for a version the backend computes, expects (a probe
+    of the source's git repository, PKG-INFO or backend)."""
     source = config.source_dir
     pyproject = source / "pyproject.toml"
     if not pyproject.is_file():  # a dry run without the checkout: nothing to read yet
         return SourceVersion("", "", "", None, f"not read: {source} is not checked out")
-    static = (
-        wheels.static_version(pyproject.read_text(encoding="utf-8")) if pyproject.is_file() else ""
-    )
-    return host.source_version(source, config.project.version, env, static)
+    declared = version_rules.declared(pyproject.read_text(encoding="utf-8"), str(pyproject))
+    installer = "uv" if config.wheel.frontend == "uv" else "pip"
+    return host.source_version(source, config.project.version, env, declared, installer)
 
 
 def check_version(version: SourceVersion, key: str = "repaired"):
@@ -276,6 +296,12 @@ def check_version(version: SourceVersion, key: str = "repaired"):
         name = Path(ctx[key]).name
         found = wheels.wheel_version(name)
         if found != version.pep440:
+            if version.kept:
+                raise PipelineError(
+                    f"{name} is version {found}, but {version.origin} gave {version.pep440} "
+                    "before the build; build from an unchanged source (nothing may move the "
+                    "version between the probe and the build)."
+                )
             raise PipelineError(
                 f"{name} is version {found}, but the build stamped {version.pep440} "
                 f"({version.origin}); the backend must read [project].version from "
@@ -286,7 +312,10 @@ def check_version(version: SourceVersion, key: str = "repaired"):
             "origin": version.origin,
             "revision": version.revision,
             "source_date_epoch": version.epoch,
+            "source_date_epoch_from": version.epoch_origin,
         }
+        if version.kept:  # the rebuild check's copy carries it as an sdist would (PKG-INFO)
+            ctx["backend_version"] = version.pep440
 
     return action
 
@@ -301,10 +330,16 @@ def _reads_config_cmake(source: Path, variant: Variant) -> bool:
     if not reads and variant.config:
         raise PipelineError(
             f"variant '{variant.name}' sets [variants.{variant.name}].config, but "
-            f"{source / 'CMakeLists.txt'} never reads config.cmake; remove the entries or "
-            "include config.cmake there."
+            f"{source / 'CMakeLists.txt'} never reads config.cmake; pass the options as CMake "
+            f"definitions instead ([variants.{variant.name}].cmake_define = {{ NAME = value }})."
         )
     return reads
+
+
+def check_config_table(config: Config, variant: Variant) -> None:
+    """The plan's (and so the dry run's) refusal of a [config] table the source never reads."""
+    if (config.source_dir / "CMakeLists.txt").is_file():
+        _reads_config_cmake(config.source_dir, variant)
 
 
 def _refuse_left_renamed(config: Config, pyproject: Path, text: str) -> None:
@@ -326,6 +361,8 @@ def restore():
         if "restore" in ctx:
             source, originals = ctx.pop("restore")
             source_edits.finish(source, originals)
+            for name, times in ctx.pop("restore_times", {}).items():
+                os.utime(name, ns=times)
 
     return action
 
@@ -350,7 +387,11 @@ def publish(variant: Variant, layout: Layout, key: str = "repaired"):
         source = Path(ctx[key])
         final = files.copy(source, layout.out / source.name)
         extra = {"tag": ".".join(wheels.wheel_tags(final.name))}
-        extra.update(ctx.get("report", {}) if key == "repaired" else {"role": "pair"})
+        if key == "pair":
+            extra["role"] = "pair"
+        else:
+            # A per-Python wheel's own verification record (python_wheels.keep) wins.
+            extra.update({**ctx.get("report", {}), **ctx.get(f"verified-{key}", {})})
         ctx.setdefault("artifacts", []).append(
             artifact(final, kind="wheel", variant=variant.name, **extra)
         )
@@ -358,8 +399,11 @@ def publish(variant: Variant, layout: Layout, key: str = "repaired"):
     return action
 
 
-def publish_steps(config: Config, variant: Variant, layout: Layout) -> list[Step]:
-    """Publish the pair (when built here), then the project's wheel, into the output dir."""
+def publish_steps(
+    config: Config, variant: Variant, layout: Layout, pythons: tuple[str, ...] = ()
+) -> list[Step]:
+    """Publish the pair (when built here), then the project's wheel (`pythons`: the wheel of
+    each of those Pythons, kept as "repaired-<version>"), into the output dir."""
     steps = []
     if config.pair_source:
         steps.append(
@@ -368,7 +412,15 @@ def publish_steps(config: Config, variant: Variant, layout: Layout) -> list[Step
                 action=publish(variant, layout, key="pair"),
             )
         )
-    steps.append(Step(f"publish into {layout.out}", action=publish(variant, layout)))
+    if not pythons:
+        steps.append(Step(f"publish into {layout.out}", action=publish(variant, layout)))
+    for version in pythons:
+        steps.append(
+            Step(
+                f"publish the Python {version} wheel into {layout.out}",
+                action=publish(variant, layout, key=f"repaired-{version}"),
+            )
+        )
     return steps
 
 
@@ -434,6 +486,31 @@ def ccache_steps(
 def record_ccache(ctx: Context) -> None:
     """Local and remote hits of the build, from the statistics step, into the report."""
     ctx.setdefault("report", {})["ccache"] = wheels.parse_ccache_stats(ctx.get("ccache_stats", ""))
+
+
+def host_codegen_step(config: Config, variant: Variant, build_dir: Path, keep: str) -> Step:
+    """Refuse a build that compiled for this host's CPU (-march=native), from the
+    compile_commands.json CMake wrote (wheels.EXPORT_COMPILE_COMMANDS); the flags seen go into
+    the report. Without that file (not a CMake build) the report says it was not checked."""
+
+    def action(ctx: Context) -> None:
+        commands = build_dir / "compile_commands.json"
+        record: dict = {"allowed": config.wheel.allow_host_codegen, "checked": commands.is_file()}
+        ctx.setdefault("report", {})["host_codegen"] = record
+        if not commands.is_file():
+            print(f"      not checked: the build wrote no {commands}")
+            return
+        found = wheels.host_codegen(
+            commands.read_text(encoding="utf-8", errors="replace"), str(config.source_dir)
+        )
+        record["found"] = [{"flag": flag, "where": where} for flag, where in found]
+        if found and not config.wheel.allow_host_codegen:
+            problem = wheels.host_codegen_problem(found, variant.name)
+            raise PipelineError(f"{problem}; {keep}.")
+        if found:
+            print(f"      allowed ([wheel].allow_host_codegen): {found[0][0]} in {found[0][1]}")
+
+    return Step("check for host-specific code generation", action=action)
 
 
 def compile_steps(build_dir: Path) -> tuple[Step, Step]:

@@ -13,9 +13,17 @@ from typing import Mapping
 from mlc_ci import elf, host
 from mlc_ci.config import Config, Variant, require_source
 from mlc_ci.errors import PipelineError
+from mlc_ci.plan import release as rel
 from mlc_ci.plan import wheels
 from mlc_ci.run import Context, Ref, Step
-from mlc_ci.sessions import container_build, pair_steps, preflight, reproducible, wheel_steps
+from mlc_ci.sessions import (
+    container_build,
+    pair_steps,
+    preflight,
+    python_wheels,
+    reproducible,
+    wheel_steps,
+)
 from mlc_ci.sessions.base import Plan, SessionDef
 
 
@@ -75,6 +83,7 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
     variant, why, home = resolve_variant(args, config, env)
     # A dry run too: it shows what a run would do, and a run stops here first.
     require_source(config)
+    wheel_steps.check_config_table(config, variant)
     layout = wheel_steps.Layout(config, variant, args.out)
     excludes = wheels.repair_excludes(config, variant)
     version = wheel_steps.source_version(config, env)
@@ -85,8 +94,11 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
         "excludes": list(excludes),
         "source": str(config.source_dir),
         "version": version.pep440,
+        "cmake_define": list(wheels.define_args(variant.cmake_define)),
     }
     container, how, env_at = _where(args, config, (variant, layout, version), env, home)
+    per = python_wheels.choose(config, env, container is not None)
+    data["per_python"] = list(per.built)
     build_env = env_at(os.path.commonpath([str(config.source_dir), str(layout.cmake_build)]))
     data["ccache"] = "CCACHE_DIR" in build_env
     steps, notes = _build_steps(config, (variant, version), layout, (build_env, how[0]), env)
@@ -103,7 +115,8 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
     cleanup = _in_container(container, (steps, data), env, args.dry_run)
     notes = [
         why,
-        f"version {version.pep440 or '(not read)'} from {version.origin}",
+        f"version {version.pep440 or '(not read)'} from {version.origin}"
+        + (f"; SOURCE_DATE_EPOCH from {version.epoch_origin}" if version.epoch_origin else ""),
         *wheel_steps.edit_notes(config, variant),
         *filter(None, notes),
     ]
@@ -116,13 +129,38 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
     steps += _repair_and_verify(
         config, (variant, version), layout, (excludes, repair_env, how[1]), keep
     )
-    steps += _smoke(config, variant, (layout, data), keep, (env, notes))
+    steps += _smoke(config, variant, (layout, data), keep, (per, notes))
     if args.check_reproducible:
 
         steps += _rebuild_check(config, layout, (env_at, repair_env), excludes, keep)
-    steps += wheel_steps.publish_steps(config, variant, layout)
-    restore = [*cleanup, Step("restore source tree", action=wheel_steps.restore())]
-    return Plan(f"wheels-linux-{variant.name}", steps, data, restore, notes)
+    steps += _per_python(
+        steps, per, (config, variant, version), (layout, build_env), (excludes, repair_env, how[1])
+    )
+    steps += wheel_steps.publish_steps(config, variant, layout, per.built)
+    return Plan(
+        rel.report_key("wheels-linux", config.project.name, variant.name),
+        steps,
+        data,
+        [*cleanup, Step("restore source tree", action=wheel_steps.restore())],
+        notes,
+    )
+
+
+def _per_python(steps: list[Step], per, built, where, repair) -> list[Step]:
+    """With one wheel per Python: the other builds after the first (python_wheels), and after
+    the first wheel's checks, each other wheel's; `steps` so far gets the builds."""
+    config, variant, version = built
+    layout, build_env = where
+
+    def verify_in(mine: wheel_steps.Layout) -> list[Step]:
+        keep = f"the unrepaired wheel stays in {mine.raw}; nothing was copied to {mine.out}"
+        return _repair_and_verify(config, (variant, version), mine, repair, keep)
+
+    build = python_wheels.Build(config, variant, layout, build_env, verify_in)
+    python_wheels.insert_builds(steps, per, build)
+    keep = f"nothing was copied to {layout.out}"
+    own = [python_wheels.keep(python_wheels.OWN)] if per.per_python else []
+    return [*own, *python_wheels.other_wheels(per, build, keep)]
 
 
 def _rebuild_check(config: Config, layout, envs, excludes, keep: str) -> list[Step]:
@@ -202,18 +240,20 @@ def _pair_build(steps: list[Step], where, envs, how, keep: str) -> None:
     )
 
 
-def _smoke(config: Config, variant: Variant, where, keep: str, envs) -> list[Step]:
+def _smoke(config: Config, variant: Variant, where, keep: str, chosen) -> list[Step]:
     """The pair's exact requirement and channel, the smoke venv (with the pairing gate), then
-    the same smoke on every other Python of [python].versions: the wheel is py3-none (a note
-    on the Python matrix goes to `notes`)."""
+    the same smoke on every other Python of [python].versions that one wheel serves (py3-none,
+    abi3; a per-Python wheel is smoke-tested on its own Python only, python_wheels); the notes
+    on the Python matrix go to `notes`."""
     layout, data = where
-    env, notes = envs
-    pythons, note = wheel_steps.python_matrix(config, env)
-    notes += [note] if note else []
+    per, notes = chosen
+    notes += per.notes
     own = f"{sys.version_info.major}.{sys.version_info.minor}"
-    data["smoke_pythons"] = sorted([own, *(version for version, _ in pythons)])
+    data["smoke_pythons"] = sorted([own, *(version for version, _ in per.others)])
     others = [
-        s for p in pythons for s in wheel_steps.smoke_steps(config, variant, layout, keep, python=p)
+        s
+        for p in ([] if per.per_python else per.others)
+        for s in wheel_steps.smoke_steps(config, variant, layout, keep, python=p)
     ]
     if not config.pair.enabled:
         return [*wheel_steps.smoke_steps(config, variant, layout, keep), *others]
@@ -256,7 +296,7 @@ def _env_factory(config: Config, variant: Variant, layout, probed, env: Mapping[
     version, home = probed
 
     def env_at(base_dir: str, ccache: bool) -> dict[str, str]:
-        return wheels.build_env(
+        built = wheels.build_env(
             ccache_dir=str(layout.ccache) if ccache else None,
             jobs=host.jobs(env),
             cuda_home=home if variant.is_cuda else None,
@@ -265,6 +305,9 @@ def _env_factory(config: Config, variant: Variant, layout, probed, env: Mapping[
             epoch=version.epoch,
             map_prefix=env,
         )
+        # The pair, built with this environment, gets the variant's definitions too.
+        defines = (*wheels.define_args(variant.cmake_define), wheels.EXPORT_COMPILE_COMMANDS)
+        return wheels.with_cmake_args(built, env, defines)
 
     return env_at
 
@@ -274,6 +317,7 @@ def _repair_and_verify(config: Config, built, layout, repair, keep: str) -> list
     variant, version = built
     excludes, repair_env, plat = repair
     return [
+        wheel_steps.host_codegen_step(config, variant, layout.cmake_build, keep),
         Step(
             "auditwheel repair",
             wheels.repair_argv(plat, excludes, str(layout.repaired), Ref("wheel")),

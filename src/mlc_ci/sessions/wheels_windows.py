@@ -13,6 +13,7 @@ from typing import Mapping
 from mlc_ci import host, net
 from mlc_ci.config import Config, Variant, require_source
 from mlc_ci.errors import PipelineError
+from mlc_ci.plan import release as rel
 from mlc_ci.plan import wheels, windows
 from mlc_ci.run import Context, Ref, Step, capture
 from mlc_ci.sessions import pair_steps, reproducible, wheel_steps
@@ -48,6 +49,7 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
         )
     # A dry run too: it shows what a run would do, and a run stops here first.
     require_source(config)
+    wheel_steps.check_config_table(config, variant.on_windows())
     layout = wheel_steps.Layout(config, variant, args.out, "wheels-windows")
     version = wheel_steps.source_version(config, env)
     if args.cross:
@@ -83,7 +85,7 @@ def _cross_plan(args, config: Config, built, layout, env) -> Plan:
             f"[wheel].mingw_toolchain names {toolchain}, which does not exist; point it at the "
             f"CMake toolchain file (relative to the source, {config.source_dir})."
         )
-    env_at = _cross_env(config, layout, (version, toolchain), env)
+    env_at = _defined(_cross_env(config, layout, (version, toolchain), env), variant, env)
     base_dir = os.path.commonpath([str(config.source_dir), str(layout.cmake_build)])
     build_env = env_at(base_dir, host.has_tool("ccache", env))
     before, after, _ = wheel_steps.ccache_steps(config, env, build_env)
@@ -152,6 +154,16 @@ def _cross_env(config: Config, layout, probed, env: Mapping[str, str]):
         }
 
     return env_at
+
+
+def _defined(env_at, variant: Variant, host_env: Mapping[str, str]):
+    """env_at with the variant's CMake definitions in CMAKE_ARGS (the rebuild check's too)."""
+
+    def at(base_dir: str, ccache: bool) -> dict[str, str]:
+        defines = wheels.define_args(variant.cmake_define)
+        return wheels.with_cmake_args(env_at(base_dir, ccache), host_env, defines)
+
+    return at
 
 
 def _keep(layout) -> str:
@@ -263,6 +275,7 @@ def _msvc_plan(config: Config, built, layout, env) -> Plan:
             )
         )
     build_env.update(windows.msvc_env(generator, home))
+    build_env = wheels.with_cmake_args(build_env, env, wheels.define_args(variant.cmake_define))
     before, after, _ = (
         wheel_steps.ccache_steps(config, env, build_env) if use_ccache else ([], [], [])
     )
@@ -353,7 +366,8 @@ def _plan(config: Config, variant: Variant, steps: list[Step], how: str) -> Plan
     data = {"variant": variant.name, "distribution": variant.distribution, "how": how}
     cleanup = [Step("restore source tree", action=wheel_steps.restore())]
     notes = [how, *wheel_steps.edit_notes(config, variant)]
-    return Plan(f"wheels-windows-{variant.name}", steps, data, cleanup, notes)
+    name = rel.report_key("wheels-windows", config.project.name, variant.name)
+    return Plan(name, steps, data, cleanup, notes)
 
 
 def _build_step(config: Config, variant: Variant, layout, env: dict[str, str]) -> Step:
