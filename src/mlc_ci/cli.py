@@ -220,6 +220,7 @@ def _dispatch(argv: list[str], env: dict[str, str], out: TextIO) -> int:
             config.release.gpu_runner,
             pull_request=not ci_matrix.gpu_allowed(env, config.image.default_branch),
             axis=ci_matrix.variant_axis(config),
+            pythons=config.python.versions,
         )
         print(ci_matrix.render(stages, args.format), file=out)
         return 0

@@ -44,6 +44,7 @@ def test_sessions_grouped_by_stage_in_order():
         "session": "unit-3.12",
         "name": "unit-3.12",
         "python": "3.12",
+        "pythons": "",
         "runner": "ubuntu-24.04",
         "variant": "",
         "artifact": "unit-3.12",
@@ -125,6 +126,7 @@ def test_matrix_command_from_the_real_noxfile():
             "session": "release",
             "name": "release",
             "python": None,
+            "pythons": "",
             "runner": "ubuntu-24.04",
             "variant": "",
             "artifact": "release",
@@ -275,3 +277,15 @@ def test_gpu_labels_and_events():
     )
     assert matrix.is_pull_request({"GITHUB_EVENT_NAME": "pull_request_target"})
     assert not matrix.is_pull_request({})
+
+
+def test_wheel_jobs_set_up_every_python_with_the_workflows_own_last():
+    """A cp3XY project builds and smokes one wheel per [python].versions entry, and with CI set
+    a missing interpreter is refused: the wheel jobs get them all, `python` staying 3.12."""
+    stages = matrix.build(LISTING, "", pythons=("3.12", "3.10", "3.11", "3.13"))
+    wheels = {e["session"]: e["pythons"] for e in stages["build"]}
+    assert wheels["wheels-linux"].splitlines() == ["3.10", "3.11", "3.13", "3.12"]
+    assert wheels["wheels-windows"] == wheels["wheels-linux"]
+    # The other jobs set up their own Python only.
+    assert {e["pythons"] for e in stages["gate"] + stages["verify"] + stages["release"]} == {""}
+    assert matrix.setup_pythons([]) == ""

@@ -269,3 +269,14 @@ def test_verify_provisions_its_scanner_and_services(workflow):
     assert setup["if"] == "matrix.session == 'trivy'" and setup["with"]["version"].startswith("v")
     (services,) = [s for s in steps if s.get("run") == SERVICES + "\n"]
     assert services["if"] == "matrix.session == 'integration'"
+
+
+def test_wheel_and_verify_jobs_take_the_matrix_pythons(workflow):
+    """setup-python reads the matrix's `pythons` (every [python].versions entry) where a job
+    builds or tests per-Python wheels; the gate's unit jobs keep their own one Python."""
+    defined = workflow["data"]["jobs"]
+    for job in ("build", "verify"):
+        (setup,) = [s for s in defined[job]["steps"] if "setup-python" in s.get("uses", "")]
+        assert setup["with"]["python-version"].startswith("${{ matrix.pythons ||"), job
+    (gate,) = [s for s in defined["gate"]["steps"] if "setup-python" in s.get("uses", "")]
+    assert "pythons" not in gate["with"]["python-version"]

@@ -21,6 +21,10 @@ from mlc_ci.config import Config
 from mlc_ci.errors import PipelineError
 
 STAGES = ("gate", "build", "verify", "release")
+# Sessions whose plans need every [python].versions interpreter on PATH (a cp3XY wheel per
+# Python, a smoke test per Python; the per-Python integration test): their jobs set them all up.
+ALL_PYTHONS = ("wheels-linux", "wheels-windows", "integration")
+DEFAULT_PYTHON = "3.12"  # the interpreter the workflow runs nox with (ci.yml)
 RUNNERS = {"windows": "windows-2022", "linux": "ubuntu-24.04"}
 PULL_REQUEST_EVENTS = ("pull_request", "pull_request_target")
 
@@ -120,9 +124,11 @@ def build(
     gpu_labels: str,
     pull_request: bool = False,
     axis: Mapping[str, list[str]] | None = None,
+    pythons: Iterable[str] = (),
 ) -> dict[str, list[Entry]]:
-    """Stage -> [{session, name, python, runner, variant, artifact, download}], in the order
-    nox lists the sessions; a session on the variant `axis` gets one entry per variant.
+    """Stage -> [{session, name, python, pythons, runner, variant, artifact, download}], in the
+    order nox lists the sessions; a session on the variant `axis` gets one entry per variant;
+    one of ALL_PYTHONS gets `pythons` ([python].versions for setup-python), the others "".
     `pull_request`: no GPU runner for this run (a pull request, or another event than a push to
     the default branch or a tag), so sessions tagged cuda alone are left out."""
     gpu = None if pull_request else gpu_runner(gpu_labels)
@@ -132,7 +138,12 @@ def build(
         stage, runner = stage_of(session, tags), runner_for(session, tags, gpu)
         if runner is None:
             continue
-        base = {"session": session, "python": item.get("python"), "runner": runner}
+        base = {
+            "session": session,
+            "python": item.get("python"),
+            "pythons": setup_pythons(pythons) if session in ALL_PYTHONS else "",
+            "runner": runner,
+        }
         variants = (axis or {}).get(session) or [""]
         for variant in variants:
             matrix[stage].append(
@@ -149,6 +160,14 @@ def build(
                 }
             )
     return matrix
+
+
+def setup_pythons(versions: Iterable[str]) -> str:
+    """actions/setup-python's `python-version` for a job that needs every version: one per line,
+    the workflow's own interpreter last (the action makes the last one `python`)."""
+    listed = list(dict.fromkeys(versions))
+    ordered = [v for v in listed if v != DEFAULT_PYTHON] + [DEFAULT_PYTHON]
+    return "\n".join(ordered) if listed else ""
 
 
 def render(matrix: dict[str, list[Entry]], fmt: str = "json") -> str:

@@ -149,6 +149,7 @@ def _probe(config: Config, env: Mapping[str, str], repo: Path, event: str):
         # a machine that outlives the job); pushes to the default branch and tags get it.
         pull_request=event == "pull_request",
         axis=ci_matrix.variant_axis(config),
+        pythons=config.python.versions,
     )
     return matrix, facts, sha
 
