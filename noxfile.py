@@ -52,7 +52,7 @@ def _mlc_ci(session: nox.Session, command: str, *args: str) -> None:
 @nox.session(tags=["gate", "linux"])
 def lint(session: nox.Session) -> None:
     """black, isort, pylint, shellcheck, hadolint, actionlint, zizmor (`-- --fix` formats)."""
-    _toolkit(session, "lint", "test", "docker")
+    _toolkit(session, "lint", "test", "docker", "wheels")  # pylint imports every module
     _mlc_ci(session, "lint")
 
 
