@@ -28,6 +28,14 @@ ROOT = Path(__file__).resolve().parent.parent
 # The mlc_ci these tests import; the CLI subprocesses run the same code.
 TOOLKIT_PATH = str(Path(mlc_ci.__file__).resolve().parents[1])
 
+# Who commits in the git repositories tests make for themselves (git refuses a commit without).
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "mlc-ci tests",
+    "GIT_AUTHOR_EMAIL": "tests@mlc-ci.invalid",
+    "GIT_COMMITTER_NAME": "mlc-ci tests",
+    "GIT_COMMITTER_EMAIL": "tests@mlc-ci.invalid",
+}
+
 # The test trees are plain directories, no git checkouts: they build the version they declare
 # (test_source_version.py covers the git rule on real repositories).
 MINIMAL = """

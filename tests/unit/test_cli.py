@@ -9,19 +9,12 @@ import subprocess
 import pytest
 
 from mlc_ci import cli
-from tests.conftest import ROOT, assert_one_line_error, run_mlc_ci
+from tests.conftest import GIT_IDENTITY, ROOT, assert_one_line_error, run_mlc_ci
 
 pytestmark = pytest.mark.unit
 
 
-# A commit of a repository of the test's own (the author is required, the date fixed).
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "mlc-ci tests",
-    "GIT_AUTHOR_EMAIL": "tests@mlc-ci.invalid",
-    "GIT_COMMITTER_NAME": "mlc-ci tests",
-    "GIT_COMMITTER_EMAIL": "tests@mlc-ci.invalid",
-    "PATH": "/usr/bin:/bin",
-}
+GIT_ENV = {"PATH": "/usr/bin:/bin", **GIT_IDENTITY}
 
 
 def run_cli(*args, cwd=None, env=None):

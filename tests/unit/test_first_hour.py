@@ -3,26 +3,29 @@ and what a newcomer's checkout holds (a non-UTF-8 path, a second run at once) ju
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
 from mlc_ci import cli, lock
-from tests.conftest import MINIMAL, ROOT, TOOLKIT_PATH, assert_one_line_error, run_mlc_ci
+from tests.conftest import (
+    GIT_IDENTITY,
+    MINIMAL,
+    ROOT,
+    TOOLKIT_PATH,
+    assert_one_line_error,
+    run_mlc_ci,
+)
 
 pytestmark = pytest.mark.unit
 
-GIT_ENV = {
-    **os.environ,
-    "GIT_AUTHOR_NAME": "t",
-    "GIT_AUTHOR_EMAIL": "t@example.invalid",
-    "GIT_COMMITTER_NAME": "t",
-    "GIT_COMMITTER_EMAIL": "t@example.invalid",
-}
+GIT_ENV = {**os.environ, **GIT_IDENTITY}
 
 
 def git(repo: Path, *argv: str) -> None:
@@ -163,19 +166,27 @@ with lock.held("wheels-linux", ["holder", "run"]):
 """
 
 
-def test_a_second_run_of_a_session_is_refused_while_one_holds_the_checkout(make_config, tmp_path):
-    config = make_config()
+@contextlib.contextmanager
+def _holder(cwd: Path) -> Iterator[subprocess.Popen]:
+    """A second process that holds wheels-linux's lock in `cwd` until its stdin closes."""
     env = {**os.environ, "PYTHONPATH": TOOLKIT_PATH}
     with subprocess.Popen(
         (sys.executable, "-c", HOLDER),
-        cwd=tmp_path,
+        cwd=cwd,
         env=env,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     ) as holder:
-        assert holder.stdout is not None and holder.stdin is not None
+        assert holder.stdout is not None
         assert holder.stdout.readline() == "held\n"
+        yield holder
+
+
+def test_a_second_run_of_a_session_is_refused_while_one_holds_the_checkout(make_config, tmp_path):
+    config = make_config()
+    with _holder(tmp_path) as holder:
+        assert holder.stdin is not None
         proc = run_mlc_ci("wheels-linux", "--config", str(config), cwd=tmp_path)
         assert_one_line_error(proc, f"pid {holder.pid}: holder run", "another `wheels-linux` run")
         assert not (tmp_path / "dist").exists() and not (tmp_path / "reports").exists()
@@ -190,17 +201,7 @@ def test_a_second_run_of_a_session_is_refused_while_one_holds_the_checkout(make_
 
 
 def test_a_killed_holder_frees_the_lock(tmp_path):
-    env = {**os.environ, "PYTHONPATH": TOOLKIT_PATH}
-    with subprocess.Popen(
-        (sys.executable, "-c", HOLDER),
-        cwd=tmp_path,
-        env=env,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    ) as holder:
-        assert holder.stdout is not None
-        assert holder.stdout.readline() == "held\n"
+    with _holder(tmp_path) as holder:
         holder.kill()
         holder.wait(timeout=30)
     with lock.held("wheels-linux", ["after"], root=tmp_path):
