@@ -20,7 +20,7 @@ from tests.gates import tomllib
 pytestmark = pytest.mark.unit
 
 LONGPATHS = "git config --system core.longpaths true"
-INSTALL_NOX = 'python -m pip install "nox>=2024.4.15" uv'
+INSTALL_NOX = "python -m pip install -r requirements-ci.txt"
 RUN_SESSION = 'nox -s "$SESSION" -- ${VARIANT:+--variant "$VARIANT"}'
 SERVICES = (
     "sudo apt-get update -q\n"
@@ -280,3 +280,46 @@ def test_wheel_and_verify_jobs_take_the_matrix_pythons(workflow):
         assert setup["with"]["python-version"].startswith("${{ matrix.pythons ||"), job
     (gate,) = [s for s in defined["gate"]["steps"] if "setup-python" in s.get("uses", "")]
     assert "pythons" not in gate["with"]["python-version"]
+
+
+def test_ci_installs_pinned_tools_from_one_file(workflow, root):
+    """nox and uv come from requirements-ci.txt, exact pins Dependabot bumps: a new release of
+    either cannot change a run. .ci/run installs the same file."""
+    installs = [line.strip() for line in workflow["text"].splitlines() if "pip install" in line]
+    assert not [line for line in installs if re.search(r"\b(nox|uv)\b", line)], installs
+    for name in ("plan", *matrix.STAGES):
+        assert "-r requirements-ci.txt" in str(jobs(workflow)[name]["steps"]), name
+    pins = [
+        line.split("#", 1)[0].strip()
+        for line in (root / "requirements-ci.txt").read_text(encoding="utf-8").splitlines()
+    ]
+    pins = [pin for pin in pins if pin]
+    assert {pin.split("==")[0] for pin in pins} == {"nox", "uv"}
+    assert all(re.fullmatch(r"[a-z]+==[0-9][0-9.]*", pin) for pin in pins), pins
+    assert "-r requirements-ci.txt" in (root / ".ci" / "run").read_text(encoding="utf-8")
+
+
+def test_only_the_owning_repository_publishes(workflow):
+    """A fork (no MLC_CI_RELEASE_REPOSITORY variable) builds and tests on every event, and its
+    schedule and tags publish nothing into its own namespace."""
+    release = jobs(workflow)["release"]
+    assert "&& vars.MLC_CI_RELEASE_REPOSITORY == github.repository" in release["if"]
+    assert "vars.MLC_CI_RELEASE_REPOSITORY" not in str(jobs(workflow)["build"].get("if"))
+
+
+def test_a_tag_release_is_never_cancelled_by_another_release(workflow):
+    """GitHub keeps one pending run per concurrency group and cancels an older pending one: a
+    tag's release has a group of its own; the schedule and main share one."""
+    group = jobs(workflow)["release"]["concurrency"]
+    assert group["cancel-in-progress"] is False
+    assert "github.ref_type == 'tag' && github.ref_name" in group["group"]
+
+
+def test_sarif_upload_is_skipped_for_a_forks_pull_request(workflow):
+    (upload,) = [
+        s
+        for s in jobs(workflow)["verify"]["steps"]
+        if s.get("uses", "").startswith("github/codeql-action/upload-sarif@")
+    ]
+    assert "github.event.pull_request.head.repo.fork" in upload["if"]
+    assert upload["if"].strip().startswith("always()")
