@@ -53,7 +53,7 @@ class Project:
 
     name: str
     source: str
-    distribution: str
+    distribution: str  # default: `name` (filled in by load)
     package: str = ""
     cli: str = ""
     description: str = ""
@@ -481,7 +481,17 @@ def parse(raw: dict[str, Any], path: Path, env: Mapping[str, str] = os.environ) 
             f"{path}: schema {schema} is not supported; this mlc-ci reads schema = {SCHEMA}."
         )
     if "project" not in raw:
-        raise PipelineError(f"{path}: missing [project] table; add one with at least 'source'.")
+        raise PipelineError(
+            f"{path}: missing [project] table; add one with at least 'name' and 'source'."
+        )
+    project_raw = raw["project"]
+    # The distribution is the project's name unless it says otherwise (most projects ship one).
+    if (
+        isinstance(project_raw, dict)
+        and "distribution" not in project_raw
+        and "name" in project_raw
+    ):
+        raw["project"] = {**project_raw, "distribution": project_raw["name"]}
     sections = {
         name: _build(cls, raw.get(name, {}), name, blame) for name, cls in _SECTIONS.items()
     }

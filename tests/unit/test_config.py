@@ -113,13 +113,11 @@ def test_missing_project_and_variants(make_config):
         config.load(make_config(text), env={})
     with pytest.raises(PipelineError, match="must be a table"):
         config.load(make_config(text + "[variants]\ncpu = 1\n"), env={})
-    with pytest.raises(PipelineError, match="missing key 'project.distribution'"):
-        config.load(
-            make_config(
-                text.replace("distribution='d'\n", "") + "[variants.c]\ndistribution='x'\n"
-            ),
-            env={},
-        )
+    with pytest.raises(PipelineError, match="missing key 'project.name'"):
+        config.load(make_config("[project]\nsource='.'\n[variants.c]\n"), env={})
+    # The distribution defaults to the project's name, and each variant's to the project's.
+    named = config.load(make_config(text.replace("distribution='d'\n", "") + "[variants.c]\n"))
+    assert named.project.distribution == "d" and named.variants["c"].distribution == "d"
     # cli and package are optional: a project without a `python -m` CLI is still buildable.
     bare = text.replace("cli='d'\n", "").replace("package='d'\n", "")
     cfg = config.load(make_config(bare + "[variants.c]\ndistribution='x'\n"), env={})

@@ -83,7 +83,9 @@ def test_pkg_info_gives_the_version_of_an_unpacked_sdist():
 
 
 def test_the_epoch_is_the_commit_then_pkg_info_then_the_newest_file():
-    assert version_rules.build_epoch(5, 6.5, (7, "a")) == (5, "the commit time")
+    assert version_rules.build_epoch(5, None, (7, "a")) == (5, "the commit time")
+    # An sdist unpacked inside another checkout keeps its own time, not that checkout's commit.
+    assert version_rules.build_epoch(5, 6.5, (7, "a"))[0] == 6
     epoch, said = version_rules.build_epoch(None, 6.5, (7, "a"))
     assert epoch == 6 and "PKG-INFO" in said
     epoch, said = version_rules.build_epoch(None, None, (7, "src/a.c"))

@@ -138,12 +138,13 @@ def newest(times: Iterable[tuple[float, str]]) -> tuple[int, str] | None:
 def build_epoch(
     commit: int | None, pkg_info: float | None, newest_file: tuple[int, str] | None
 ) -> tuple[int | None, str]:
-    """SOURCE_DATE_EPOCH of a source and where it came from: its commit's time, else (no git
-    checkout) its PKG-INFO's mtime (when the sdist was made), else its newest file's mtime."""
-    if commit is not None:
-        return commit, "the commit time"
+    """SOURCE_DATE_EPOCH of a source and where it came from: an unpacked sdist's PKG-INFO mtime
+    (when the sdist was made; an sdist unpacked inside some other checkout is not that
+    checkout's commit), else its commit's time, else its newest file's mtime."""
     if pkg_info is not None:
         return int(pkg_info), "the mtime of PKG-INFO (the sdist's creation)"
+    if commit is not None:
+        return commit, "the commit time"
     if newest_file is not None:
         return newest_file[0], f"the mtime of the newest source file ({newest_file[1]})"
     return None, "nothing: the source has no files"
