@@ -31,8 +31,8 @@ if MISSING:
     print(
         f"noxfile: note: Python {', '.join(MISSING)} not on PATH, so "
         f"{', '.join(f'unit-{v}' for v in MISSING)} will fail; install with `pyenv install "
-        f"{MISSING[0]}` (or `uv python install {MISSING[0]}` where uv may download), or run "
-        "the other unit sessions by name (`nox -l`).",
+        f"{' '.join(MISSING)}` (or `uv python install {' '.join(MISSING)}` where uv may "
+        "download), or run the other unit sessions by name (`nox -l`).",
         file=sys.stderr,
     )
 

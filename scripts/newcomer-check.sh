@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# A newcomer's host, scripted: the README's test command (`nox -s lint unit`) on a checkout as
-# GitHub's actions/checkout makes it (a shallow clone of HEAD, CI=true), with the first `docker`
-# on PATH as the host has it (MLC_CI_DOCKER unset: on this machine kind that CLI has no buildx)
-# and one Python of the unit matrix on PATH. Then the same with that Python missing: the unit
-# session must fail in one line naming the interpreter, with the install command in the
-# noxfile's note and no download trace from uv.
+# A newcomer's host, scripted: the unit sessions of the README's test command (`nox -s lint
+# unit`) with one Python of the matrix missing from PATH, on a checkout as GitHub's
+# actions/checkout makes it (a shallow clone of HEAD, CI=true) and with the first `docker` on
+# PATH as the host has it (MLC_CI_DOCKER unset). The missing one's session must fail in one line
+# naming the interpreter, with the install command in the noxfile's note and no download trace
+# from uv. (The green half, lint and every unit session in depth-1 clones with CI=true and the
+# runner's own docker, is the pull-request rehearsal's gate; see README, "Running the tests".)
 #
-# Usage: scripts/newcomer-check.sh [PYTHON_VERSION]   (default 3.12; its python3.X must be on PATH)
+# Usage: scripts/newcomer-check.sh [PYTHON_VERSION]   (default 3.12: the Python kept on PATH;
+#        its python3.X must be on PATH)
 #
 # Environment:
 #   NOX   the nox to run (nox)
@@ -59,9 +61,6 @@ main() {
     local only missing
     only=$(path_with_only "$VERSION")
     PATH=$only command -v "python$VERSION" >/dev/null || die "python$VERSION is lost from the narrowed PATH"
-    log "nox -s unit-$VERSION in a shallow clone, CI=true, python$VERSION the only unit Python on PATH"
-    env -u MLC_CI_DOCKER -u MLC_CI_SOURCE_VERSION PATH="$only" CI=true MLC_CI_STRICT_SKIPS=1 \
-        "$NOX" -s "unit-$VERSION" || die "nox -s unit-$VERSION failed (its output is above)"
 
     missing=
     for minor in 3.13 3.10 3.11 3.12; do
@@ -77,11 +76,12 @@ main() {
     ((status != 0)) || die "unit-$missing passed without python$missing"
     grep -q "Python interpreter $missing not found" <<<"$out" ||
         die "no line names the missing interpreter $missing"
-    grep -q "pyenv install $missing" <<<"$out" || die "no line says how to install Python $missing"
+    grep -Eq "pyenv install [0-9. ]*$missing" <<<"$out" ||
+        die "no line says how to install Python $missing"
     if grep -Eqi 'failed to download|dns error|python-build-standalone' <<<"$out"; then
         die "uv tried to download Python $missing"
     fi
-    log "passed: the unit suite is green on a newcomer's host, and a missing Python is one line"
+    log "passed: a missing Python of the unit matrix is one line, with no download"
 }
 
 main "$@"

@@ -42,7 +42,9 @@ def write(*paths):
 
 @nox.session(tags=["gate", "linux"])
 def lint(session):
-    probe = {name: os.environ.get(name) for name in ("MLC_CI_PROBE", "GITHUB_EVENT_NAME", "CI")}
+    names = ("MLC_CI_PROBE", "GITHUB_EVENT_NAME", "CI", "MLC_CI_DOCKER")
+    probe = {name: os.environ.get(name) for name in names}
+    probe["shallow"] = pathlib.Path(".git/shallow").is_file()
     write("reports/lint.json"); pathlib.Path("reports/lint.json").write_text(json.dumps(probe))
 
 
@@ -50,6 +52,9 @@ def lint(session):
 def wheels_linux(session):
     variant = session.posargs[-1]
     write(f"reports/wheels-linux-demo-{variant}.json", f"dist/demo_{variant}-0.1.0-py3-none-any.whl")
+    pathlib.Path(f"reports/wheels-linux-demo-{variant}.json").write_text(
+        json.dumps({"shallow": pathlib.Path(".git/shallow").is_file()})
+    )
 
 
 @nox.session(tags=["verify", "linux", "docker"])
@@ -113,8 +118,19 @@ def test_a_pull_request_runs_every_stage_in_fresh_clones(repo, capsys):
     assert not (work / "jobs" / "lint").exists()  # each clone is removed after its job
     assert (work / "artifacts" / "wheels-linux-cpu" / "dist").is_dir()
     seen = json.loads((work / "artifacts" / "lint" / "reports" / "lint.json").read_text())
-    # The caller's MLC_CI_* stays out; the event's variables are in, as on a runner.
-    assert seen == {"MLC_CI_PROBE": None, "GITHUB_EVENT_NAME": "pull_request", "CI": "true"}
+    # The caller's MLC_CI_* stays out; the event's variables are in, as on a runner. A gate
+    # job's checkout is a depth-1 clone (ci.yml keeps actions/checkout's default there); a build
+    # job's has the history its version needs (fetch-depth: 0).
+    # The gate gets the runner's first `docker`, not the host's MLC_CI_DOCKER, as on GitHub.
+    assert seen == {
+        "MLC_CI_PROBE": None,
+        "GITHUB_EVENT_NAME": "pull_request",
+        "CI": "true",
+        "MLC_CI_DOCKER": None,
+        "shallow": True,
+    }
+    built = work / "artifacts" / "wheels-linux-cpu" / "reports" / "wheels-linux-demo-cpu.json"
+    assert json.loads(built.read_text(encoding="utf-8")) == {"shallow": False}
     log = (work / "logs" / "lint.log").read_text(encoding="utf-8")
     assert "nox -s lint" in log
     assert report["status"] == "passed"

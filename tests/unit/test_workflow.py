@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from mlc_ci import config
-from mlc_ci.plan import matrix
+from mlc_ci.plan import matrix, rehearsal
 from tests.conftest import nox_sessions
 from tests.gates import tomllib
 
@@ -323,3 +323,16 @@ def test_sarif_upload_is_skipped_for_a_forks_pull_request(workflow):
     ]
     assert "github.event.pull_request.head.repo.fork" in upload["if"]
     assert upload["if"].strip().startswith("always()")
+
+
+def test_the_rehearsal_checks_out_at_the_depth_the_workflow_does(workflow):
+    """actions/checkout fetches one commit unless fetch-depth says otherwise; the rehearsal
+    gives exactly the stages that keep that default a depth-1 clone."""
+    defaults = set()
+    for stage in matrix.STAGES:
+        (checkout,) = [
+            s for s in jobs(workflow)[stage]["steps"] if "actions/checkout" in s.get("uses", "")
+        ]
+        if "fetch-depth" not in checkout.get("with", {}):
+            defaults.add(stage)
+    assert defaults == set(rehearsal.SHALLOW_STAGES)

@@ -43,6 +43,9 @@ UPLOADS: dict[str, tuple[str, ...]] = {
     ),
 }
 DOWNLOADS: dict[str, bool] = {"gate": False, "build": False, "verify": True, "release": True}
+# The stages whose actions/checkout step keeps the action's default fetch-depth of 1 in ci.yml
+# (tests/unit/test_workflow.py holds the two equal): their jobs get a depth-1 clone here too.
+SHALLOW_STAGES = ("gate",)
 # What a rehearsal's job gets that the workflow's session step does not set itself: GitHub's
 # own variables of every runner, the rehearsed pipeline.toml, and the local stand-ins for
 # trusted publishing and for GitHub. Everything else of stage_env() is the workflow's step env
@@ -177,6 +180,11 @@ class Job:
     def downloads(self) -> bool:
         """Whether the job starts with every earlier artifact of the run."""
         return DOWNLOADS[self.stage]
+
+    @property
+    def shallow(self) -> bool:
+        """Whether its checkout is a depth-1 clone (actions/checkout's default), as in ci.yml."""
+        return self.stage in SHALLOW_STAGES
 
     @property
     def uploads(self) -> tuple[str, ...]:

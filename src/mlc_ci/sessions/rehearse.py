@@ -387,7 +387,7 @@ class _Work:
         try:
             with log.open("w", encoding="utf-8") as handle:
                 runner.out = handle if side_by_side else _Tee(handle, sys.stdout)
-                self._checkout(clone)
+                self._checkout(clone, job.shallow)
                 row["files_in"] = self._download(job, clone) if job.downloads else 0
                 runner.check_stopped()
                 runner.run(Step(job.name, job.argv, cwd=str(clone)))
@@ -416,12 +416,23 @@ class _Work:
             lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
             print("\n".join(f"   | {line}" for line in lines[-TAIL:]), flush=True)
 
-    def _checkout(self, clone: Path) -> None:
+    def _checkout(self, clone: Path, shallow: bool = False) -> None:
+        """The job's workspace, as actions/checkout makes it: the event's commit, and where the
+        workflow keeps the action's default fetch-depth, only that commit (a depth-1 fetch of
+        it by name over file://, as the action fetches it from GitHub)."""
         shutil.rmtree(clone, ignore_errors=True)
         clone.parent.mkdir(parents=True, exist_ok=True)
-        capture(("git", "clone", "--quiet", "--no-checkout", str(self.mirror_dir), str(clone)))
         ref = self.event.tag or self.event.sha
-        capture(("git", "-C", str(clone), "checkout", "--quiet", "--detach", ref))
+        if not shallow:
+            capture(("git", "clone", "--quiet", "--no-checkout", str(self.mirror_dir), str(clone)))
+            capture(("git", "-C", str(clone), "checkout", "--quiet", "--detach", ref))
+            return
+        clone.mkdir()
+        git = ("git", "-C", str(clone))
+        capture((*git, "init", "--quiet"))
+        capture((*git, "remote", "add", "origin", self.mirror_dir.resolve().as_uri()))
+        capture((*git, "fetch", "--quiet", "--depth", "1", "origin", ref))
+        capture((*git, "checkout", "--quiet", "--detach", "FETCH_HEAD"))
 
     def _env(self, job: plan.Job) -> dict[str, str]:
         env = {
@@ -431,6 +442,10 @@ class _Work:
         }
         # The rehearsal's own nox session venv is not the job's.
         env.pop("VIRTUAL_ENV", None)
+        if job.stage == "gate":
+            # The gate needs no engine, and on GitHub it gets the runner's own first `docker`:
+            # so here too (on this machine kind a CLI without buildx), with no MLC_CI_DOCKER.
+            env.pop("MLC_CI_DOCKER", None)
         env.update({key: value for key, value in job.env.items() if value})
         return env
 
