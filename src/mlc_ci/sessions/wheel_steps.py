@@ -282,7 +282,7 @@ def source_version(config: Config, env: Mapping[str, str]) -> SourceVersion:
     of the source's git repository, PKG-INFO or backend)."""
     source = config.source_dir
     pyproject = source / "pyproject.toml"
-    if not pyproject.is_file():  # a dry run without the checkout: nothing to read yet
+    if not pyproject.is_file():  # no pyproject.toml: nothing to read (the build says so)
         return SourceVersion("", "", "", None, f"not read: {source} is not checked out")
     declared = version_rules.declared(pyproject.read_text(encoding="utf-8"), str(pyproject))
     installer = "uv" if config.wheel.frontend == "uv" else "pip"
