@@ -1,0 +1,162 @@
+"""`python -m tools.rehearsal`: rehearse .github/workflows/ci.yml for one event, job by job.
+
+Each job runs in a fresh container of the runner-image stand-in of its `runs-on` label, with a
+Docker engine of its own; the workspace is a checkout of HEAD made by the checkout emulation
+from a bare mirror. The report goes to reports/rehearsal-<event>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from tools.rehearsal import records
+from tools.rehearsal.engine import Run
+from tools.rehearsal.model import Event, Machine, RehearsalError, Shared
+from tools.rehearsal.workflow import load, triggered
+
+EVENTS = ("pull_request", "push", "tag", "schedule", "workflow_dispatch")
+# The network plumbing of this machine (PyPI through a TLS-inspecting proxy whose CA is in the
+# host's trust store): the one thing of the host a job gets, so that PyPI answers as on GitHub.
+CA_FILE = Path("/etc/ssl/certs/ca-certificates.crt")
+CA_VARIABLES = (
+    "SSL_CERT_FILE",
+    "PIP_CERT",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "GIT_SSL_CAINFO",
+)
+
+
+def _pairs(values: list[str], flag: str) -> dict[str, str]:
+    pairs = {}
+    for value in values:
+        if "=" not in value:
+            raise RehearsalError(f"{flag} {value!r}: expected NAME=VALUE")
+        key, val = value.split("=", 1)
+        pairs[key] = val
+    return pairs
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    """The command line."""
+    parser = argparse.ArgumentParser(prog="python -m tools.rehearsal", description=__doc__)
+    parser.add_argument("--workflow", type=Path, default=Path(".github/workflows/ci.yml"))
+    parser.add_argument("--event", choices=EVENTS, default="pull_request")
+    parser.add_argument("--fork", action="store_true", help="a pull request from a fork")
+    parser.add_argument("--tag", default="", help="the tag a `tag` event pushes (vX.Y.Z)")
+    parser.add_argument("--branch", default="main", help="the branch a push goes to")
+    parser.add_argument("--repository", default="mlc-ci/mlc-ci", help="owner/name it runs in")
+    parser.add_argument("--var", action="append", default=[], help="a repository variable")
+    parser.add_argument("--secret", action="append", default=[], help="a secret NAME=VALUE")
+    parser.add_argument("--submodules-from", type=Path, help="bare mirrors of submodule URLs")
+    parser.add_argument("--run-past-failures", action="store_true")
+    parser.add_argument("--host", action="store_true", help="run jobs on this host (tests)")
+    parser.add_argument("--allow-walls", action="store_true", help="walls do not fail the run")
+    parser.add_argument("--reports", type=Path, default=Path("reports"))
+    parser.add_argument("--keep", action="store_true", help="keep the job directories")
+    return parser.parse_args(argv)
+
+
+def _git(*args: str, cwd: Path | None = None) -> str:
+    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise RehearsalError(f"git {' '.join(args)}: {done.stderr.strip().splitlines()[-1:]}")
+    return done.stdout.strip()
+
+
+def event_of(args: argparse.Namespace, sha: str) -> Event:
+    """The rehearsed event: HEAD as the pushed commit or the pull request's merge result."""
+    if args.event == "tag":
+        if not args.tag:
+            raise RehearsalError("--event tag needs --tag vX.Y.Z (the tag the push creates)")
+        return Event("push", f"refs/tags/{args.tag}", sha, args.repository)
+    if args.event == "pull_request":
+        return Event(
+            "pull_request",
+            "refs/pull/1/merge",
+            sha,
+            args.repository,
+            fork=args.fork,
+            base_ref="main",
+        )
+    return Event(args.event, f"refs/heads/{args.branch}", sha, args.repository)
+
+
+def machines(args: argparse.Namespace, shared: Shared):
+    """The machine factory: a runner-like container per job (or this host for tests)."""
+    # pylint: disable=import-outside-toplevel  # docker only where containers run
+    from tools.rehearsal import container
+    from tools.rehearsal.machine import HostMachine
+
+    docker = os.environ.get("MLC_CI_DOCKER", "docker")
+    pythons = Path(os.environ.get("MLC_CI_REHEARSAL_PYTHONS", Path.home() / ".pyenv/versions"))
+
+    def factory(label: str, root: Path) -> Machine | str:
+        if "self-hosted" in label.split():
+            return f"runs-on `{label}`: a self-hosted runner, none here"
+        if label.startswith("windows"):
+            return f"runs-on `{label}`: no Windows host here (`.ci/run` runs the MinGW cross build)"
+        if args.host:
+            return HostMachine()
+        image = container.runner_image(label, docker)
+        mounts = [shared.root, pythons] + ([CA_FILE] if CA_FILE.exists() else [])
+        if shared.submodules_from:
+            mounts.append(shared.submodules_from)
+        return container.ContainerMachine.start(
+            image, root, mounts, docker=docker, name=f"mlc-ci-rehearsal-{root.name}-{os.getpid()}"
+        )
+
+    return factory
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Rehearse; 1 when a job failed (or hit a wall without --allow-walls)."""
+    args = parse(sys.argv[1:] if argv is None else argv)
+    try:
+        workflow = load(args.workflow)
+        repo = Path(_git("rev-parse", "--show-toplevel"))
+        sha = _git("rev-parse", "HEAD", cwd=repo)
+        event = event_of(args, sha)
+        if not triggered(workflow, event):
+            raise RehearsalError(f"{args.workflow} does not run on {args.event} ({event.ref})")
+        with tempfile.TemporaryDirectory(prefix="mlc-ci-rehearsal-", dir="/var/tmp") as tmp:
+            root = Path(tmp) / "shared"
+            mirror = root / "mirror.git"
+            _git("clone", "--quiet", "--bare", str(repo), str(mirror))
+            if args.event == "tag":
+                _git("tag", "-f", args.tag, sha, cwd=mirror)
+            shared = Shared(
+                root,
+                mirror,
+                args.submodules_from.resolve() if args.submodules_from else None,
+                _pairs(args.secret, "--secret"),
+                _pairs(args.var, "--var"),
+            )
+            network = {name: str(CA_FILE) for name in CA_VARIABLES if os.environ.get(name)}
+            run = Run(
+                workflow, event, shared, machines(args, shared), args.run_past_failures, network
+            )
+            jobs = run.play()
+            if args.keep:
+                shutil.copytree(
+                    tmp, args.reports / f"rehearsal-{args.event}-jobs", dirs_exist_ok=True
+                )
+    except RehearsalError as exc:
+        print(f"rehearsal: error: {exc}", file=sys.stderr)
+        return 2
+    report = args.reports / f"rehearsal-{args.event}.json"
+    records.write(report, args.event, jobs, {"sha": sha, "ref": event.ref, "fork": event.fork})
+    print(records.table(jobs))
+    print(f"rehearsal: report {report}")
+    bad = {records.FAILED} | (set() if args.allow_walls else {records.WALL})
+    return 1 if any(job.verdict in bad for job in jobs) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
