@@ -95,7 +95,6 @@ def machines(args: argparse.Namespace, shared: Shared):
     from tools.rehearsal.machine import HostMachine
 
     docker = os.environ.get("MLC_CI_DOCKER", "docker")
-    pythons = Path(os.environ.get("MLC_CI_REHEARSAL_PYTHONS", Path.home() / ".pyenv/versions"))
 
     def factory(label: str, root: Path) -> Machine | str:
         if "self-hosted" in label.split():
@@ -105,7 +104,9 @@ def machines(args: argparse.Namespace, shared: Shared):
         if args.host:
             return HostMachine()
         image = container.runner_image(label, docker)
-        mounts = [shared.root, pythons] + ([CA_FILE] if CA_FILE.exists() else [])
+        # setup-python's interpreters are clean copies in the job's tool cache: the host's
+        # pyenv is not visible to a job.
+        mounts = [shared.root] + ([CA_FILE] if CA_FILE.exists() else [])
         if shared.submodules_from:
             mounts.append(shared.submodules_from)
         return container.ContainerMachine.start(

@@ -395,6 +395,39 @@ def _os_name(step: Step) -> str:
     return " ".join(done.output.split()) or "this operating system"
 
 
+# What of an interpreter's bin/ the tool cache's builds have: the interpreter and its own
+# tools, never console scripts that something installed into it later.
+PYTHON_BIN = re.compile(r"^(python|pydoc|idle|2to3)[0-9.]*(-config)?$")
+
+
+def _clean_copy(source: Path, install: Path) -> None:
+    """The stand-in for the action's download: the interpreter as installed, without anything
+    installed into it since (site-packages and console scripts left out). Hard links: fast,
+    and a job writes only new files (site-packages, __pycache__) into the copy."""
+    if install.is_symlink() or install.is_file():
+        install.unlink()
+    elif install.exists():
+        shutil.rmtree(install)
+
+    def skip(directory: str, names: list[str]) -> set[str]:
+        here = Path(directory)
+        if here == source / "bin":
+            return {name for name in names if not PYTHON_BIN.match(name)}
+        return {"site-packages"} if here.parent == source / "lib" else set()
+
+    def link(src: str, dst: str) -> None:
+        try:
+            os.link(src, dst)
+        except OSError:  # another filesystem
+            shutil.copy2(src, dst)
+
+    shutil.copytree(source, install, symlinks=True, ignore=skip, copy_function=link)
+    for lib in (install / "lib").glob("python3*"):
+        (lib / "site-packages").mkdir(exist_ok=True)
+    if not (install / "bin" / "python").exists():
+        (install / "bin" / "python").symlink_to("python3")
+
+
 def _setup_python(step: Step) -> StepResult:
     job, result = step.call.job, StepResult()
     versions = step.lines_of("python-version")
@@ -420,20 +453,12 @@ def _setup_python(step: Step) -> StepResult:
             )
         full, source = found
         install = job.tool_cache / "Python" / full / "x64"
-        install.parent.mkdir(parents=True, exist_ok=True)
-        if install.is_symlink() or install.exists():
-            install.unlink()
-        install.symlink_to(source, target_is_directory=True)
+        _clean_copy(source, install)
+        # ensurepip, as the tool cache's builds come with pip and nothing else installed.
+        step.exec([str(install / "bin" / "python"), "-m", "ensurepip", "--default-pip"], quiet=True)
         # core.addPath(installDir) then core.addPath(binDir): each prepends, so the bin dir
         # leads, and a later version leads the earlier ones (result.path is newest first).
         added, python = [install / "bin", install], install / "bin" / "python"
-        if not (source / "bin" / "python").exists():
-            # The tool cache's builds have `python`; pyenv's may have only python3 and python3.X.
-            shim = job.temp / "setup-python" / full
-            shim.mkdir(parents=True, exist_ok=True)
-            (shim / "python").unlink(missing_ok=True)
-            (shim / "python").symlink_to(install / "bin" / "python3")
-            added, python = [shim, *added], shim / "python"
         if update:
             result.path[:0] = [str(p) for p in added]
             lib = str(install / "lib")

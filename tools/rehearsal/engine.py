@@ -217,6 +217,7 @@ class Run:
         root = self.shared.root.parent / "jobs" / f"{len(self.records):02d}-{job.key}"
         for sub in ("work", "temp", "toolcache", "home"):
             (root / sub).mkdir(parents=True, exist_ok=True)
+        print(f"rehearsal: {name} ({label}) ...", flush=True)
         machine = self.machines(label, root)
         if isinstance(machine, str):
             record.verdict, record.result, record.reason = NOT_RUNNABLE, "failure", machine
@@ -228,6 +229,7 @@ class Run:
         finally:
             machine.stop()
             record.seconds = round(time.monotonic() - started, 1)
+            print(f"rehearsal: {name}: {record.verdict} in {record.seconds:.0f} s", flush=True)
         return record
 
 

@@ -62,7 +62,6 @@ NOT_IN_WORKFLOW = frozenset(
         "GITHUB_BASE_REF",
         "GITHUB_API_URL",
         "GITHUB_SERVER_URL",
-        "MLC_CI_CONFIG",
         "MLC_CI_RELEASE_GITHUB",
         "TWINE_USERNAME",
         "TWINE_PASSWORD",

@@ -226,9 +226,13 @@ def _pythons(root: Path, *versions: str) -> Path:
     for version in versions:
         binary = root / version / "bin"
         binary.mkdir(parents=True)
-        for name in ("python3", f"python{version.rsplit('.', 1)[0]}"):
+        for name in ("python3", f"python{version.rsplit('.', 1)[0]}", "nox"):
             (binary / name).write_text(f"#!/bin/sh\necho {version}\n", encoding="utf-8")
             (binary / name).chmod(0o755)
+        # What the host installed into its interpreter since: never part of a job's copy.
+        site = root / version / "lib" / f"python{version.rsplit('.', 1)[0]}" / "site-packages"
+        site.mkdir(parents=True)
+        (site / "host_only.py").write_text("", encoding="utf-8")
     return root
 
 
@@ -239,7 +243,9 @@ def test_setup_python_puts_the_last_version_first(world: World, monkeypatch) -> 
     result = world.run("actions/setup-python", {"python-version": "3.11\n3.12\n"}, job)
     assert not result.error, result.log
     cached = job.tool_cache / "Python" / "3.12.7" / "x64"
-    assert cached.is_symlink() and cached.resolve() == pythons / "3.12.7"
+    assert (cached / "bin" / "python3.12").samefile(pythons / "3.12.7" / "bin" / "python3.12")
+    assert not (cached / "bin" / "nox").exists()
+    assert list((cached / "lib" / "python3.12" / "site-packages").iterdir()) == []
     assert result.outputs["python-version"] == "3.12.7"
     assert result.env["pythonLocation"] == result.env["Python3_ROOT_DIR"] == str(cached)
     assert result.env["PKG_CONFIG_PATH"] == f"{cached}/lib/pkgconfig"
