@@ -146,7 +146,10 @@ def main(argv: list[str] | None = None) -> int:
             jobs = run.play()
             if args.keep:
                 shutil.copytree(
-                    tmp, args.reports / f"rehearsal-{args.event}-jobs", dirs_exist_ok=True
+                    tmp,
+                    args.reports / f"rehearsal-{args.event}-jobs",
+                    symlinks=True,
+                    dirs_exist_ok=True,
                 )
     except RehearsalError as exc:
         print(f"rehearsal: error: {exc}", file=sys.stderr)

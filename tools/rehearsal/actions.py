@@ -455,7 +455,12 @@ def _setup_python(step: Step) -> StepResult:
         install = job.tool_cache / "Python" / full / "x64"
         _clean_copy(source, install)
         # ensurepip, as the tool cache's builds come with pip and nothing else installed.
-        step.exec([str(install / "bin" / "python"), "-m", "ensurepip", "--default-pip"], quiet=True)
+        # (with its lib/ on the library path, as the action sets it: a shared libpython)
+        step.exec(
+            [str(install / "bin" / "python"), "-m", "ensurepip", "--default-pip"],
+            env={"LD_LIBRARY_PATH": str(install / "lib")},
+            quiet=True,
+        )
         # core.addPath(installDir) then core.addPath(binDir): each prepends, so the bin dir
         # leads, and a later version leads the earlier ones (result.path is newest first).
         added, python = [install / "bin", install], install / "bin" / "python"
