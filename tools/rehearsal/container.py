@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -43,6 +44,78 @@ ALMOST_PRIVILEGED = (
 )
 # A Debian package name (Policy 5.6.1): anything else could carry shell into the RUN line.
 _PACKAGE = re.compile(r"[a-z0-9][a-z0-9+.-]+")
+# Archive fields end up in the Dockerfile's RUN lines too: plain names and absolute paths only.
+_NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
+_PATH = re.compile(r"/[A-Za-z0-9_./-]*")
+_SHA512 = re.compile(r"[0-9a-f]{128}")
+DOWNLOADS = Path.home() / ".cache" / "mlc-ci" / "rehearsal"
+
+
+@dataclass(frozen=True)
+class Archive:
+    """A tarball the image unpacks (a runtime Debian packages too old): fetched on the host by
+    URL, checked against its sha512, so the data file still decides every byte."""
+
+    name: str
+    url: str
+    sha512: str
+    into: str
+    strip: int = 1
+    links: tuple[tuple[str, str], ...] = ()  # (link, target)
+
+    def fetch(self, directory: Path) -> None:
+        """The verified tarball as directory/<name>.tgz (downloaded once per sha512)."""
+        cached = DOWNLOADS / f"{self.sha512[:16]}-{self.name}.tgz"
+        if not cached.is_file():
+            try:
+                with urllib.request.urlopen(self.url, timeout=120) as response:
+                    body = response.read()
+            except OSError as exc:
+                raise RehearsalError(f"cannot fetch {self.url}: {exc}") from exc
+            if hashlib.sha512(body).hexdigest() != self.sha512:
+                raise RehearsalError(f"{self.url} does not have the sha512 its data file names")
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            cached.write_bytes(body)
+        shutil.copyfile(cached, directory / f"{self.name}.tgz")
+
+    @property
+    def dockerfile(self) -> str:
+        """The lines that unpack it."""
+        links = "".join(f" && ln -sf {target} {link}" for link, target in self.links)
+        return (
+            f"COPY {self.name}.tgz /tmp/\n"
+            f"RUN mkdir -p {self.into} && tar -xzf /tmp/{self.name}.tgz -C {self.into} "
+            f"--strip-components={self.strip} --no-same-owner && rm /tmp/{self.name}.tgz{links}\n"
+        )
+
+
+def _archive(raw: object) -> Archive | None:
+    if not isinstance(raw, dict):
+        return None
+    links = raw.get("links", {})
+    fields = (raw.get("name"), raw.get("sha512"), raw.get("into"))
+    if not (
+        all(isinstance(f, str) for f in fields)
+        and _NAME.fullmatch(fields[0])
+        and _SHA512.fullmatch(fields[1])
+        and _PATH.fullmatch(fields[2])
+        and str(raw.get("url", "")).startswith("https://")
+        and isinstance(raw.get("strip", 1), int)
+        and isinstance(links, dict)
+        and all(
+            _PATH.fullmatch(k) and isinstance(v, str) and _PATH.fullmatch("/" + v)
+            for k, v in links.items()
+        )
+    ):
+        return None
+    return Archive(
+        raw["name"],
+        raw["url"],
+        raw["sha512"],
+        raw["into"],
+        raw.get("strip", 1),
+        tuple(links.items()),
+    )
 
 
 def _docker(docker: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -63,10 +136,11 @@ class RunnerSpec:
     tag: str  # names the data file's bytes: an edit there makes a new image
     base: str
     packages: tuple[str, ...]
+    archives: tuple[Archive, ...] = ()
 
     @property
     def dockerfile(self) -> str:
-        """The image's Dockerfile: base and packages are its only inputs."""
+        """The image's Dockerfile: base, packages and archives are its only inputs."""
         packages = " \\\n      ".join(self.packages)
         return (
             f"FROM {self.base}\n"
@@ -74,12 +148,14 @@ class RunnerSpec:
             "RUN apt-get update -q \\\n"
             f" && apt-get install -y -q --no-install-recommends \\\n      {packages} \\\n"
             " && rm -rf /var/lib/apt/lists/*\n"
-        )
+        ) + "".join(archive.dockerfile for archive in self.archives)
 
     def write_context(self, directory: Path) -> None:
-        """Make directory the build context: the Dockerfile and nothing else."""
+        """Make directory the build context: the Dockerfile and the verified archives only."""
         directory.mkdir(parents=True, exist_ok=True)
         (directory / "Dockerfile").write_text(self.dockerfile, encoding="utf-8")
+        for archive in self.archives:
+            archive.fetch(directory)
 
 
 def runner_spec(label: str, *, runners: Path = RUNNERS) -> RunnerSpec:
@@ -101,8 +177,14 @@ def runner_spec(label: str, *, runners: Path = RUNNERS) -> RunnerSpec:
         and all(isinstance(p, str) and _PACKAGE.fullmatch(p) for p in packages)
     ):
         raise RehearsalError(f"{path}: needs base (an image) and packages (Debian package names)")
+    archives = [_archive(item) for item in data.get("archives", [])]
+    if None in archives:
+        raise RehearsalError(
+            f"{path}: each [[archives]] needs name, an https url, sha512 (hex), into (a path), "
+            "and may have strip and links"
+        )
     tag = f"{IMAGE_REPOSITORY}:{label}-{hashlib.sha256(raw).hexdigest()[:12]}"
-    return RunnerSpec(label, path, tag, base, tuple(packages))
+    return RunnerSpec(label, path, tag, base, tuple(packages), tuple(a for a in archives if a))
 
 
 def runner_image(label: str, docker: str, *, runners: Path = RUNNERS) -> str:

@@ -245,7 +245,7 @@ def test_setup_python_puts_the_last_version_first(world: World, monkeypatch) -> 
     cached = job.tool_cache / "Python" / "3.12.7" / "x64"
     assert (cached / "bin" / "python3.12").samefile(pythons / "3.12.7" / "bin" / "python3.12")
     assert not (cached / "bin" / "nox").exists()
-    assert list((cached / "lib" / "python3.12" / "site-packages").iterdir()) == []
+    assert not list((cached / "lib" / "python3.12" / "site-packages").iterdir())
     assert result.outputs["python-version"] == "3.12.7"
     assert result.env["pythonLocation"] == result.env["Python3_ROOT_DIR"] == str(cached)
     assert result.env["PKG_CONFIG_PATH"] == f"{cached}/lib/pkgconfig"
