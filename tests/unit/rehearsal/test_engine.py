@@ -216,3 +216,10 @@ def test_file_commands_read_heredoc_blocks(tmp_path: Path) -> None:
     path = tmp_path / "out"
     path.write_text("a=1\nb<<EOF\nline 1\nline=2\nEOF\nc=x=y\n", encoding="utf-8")
     assert read_file_command(path) == {"a": "1", "b": "line 1\nline=2", "c": "x=y"}
+
+
+def test_only_runs_the_selected_jobs_and_says_why_the_others_did_not(tmp_path: Path) -> None:
+    jobs = _play(tmp_path, CHAIN, only=frozenset({"plan"}))
+    assert jobs["plan"].verdict == PASSED
+    gate = next(job for job in jobs.values() if job.key == "gate")
+    assert gate.verdict == SKIPPED and gate.reason == "not selected (--only)"
