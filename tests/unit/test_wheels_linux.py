@@ -504,6 +504,27 @@ def test_a_missing_image_is_pulled_or_made_from_its_base(make_config, tmp_path, 
     assert (home / "ca.pem").read_text(encoding="utf-8") == ca.read_text(encoding="utf-8")
 
 
+def test_setup_lines_are_baked_onto_the_pulled_pinned_base(make_config, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    pinned = "127.0.0.1:5000/manylinux@sha256:" + "a" * 64
+    path = before_cpu(
+        make_config,
+        f'[container]\nimage = "{pinned}"\nsetup = ["RUN echo baked > /baked"]\n\n[variants.cpu]',
+    )
+    cfg = config.load(path, env={})
+    cfg = dataclasses.replace(
+        cfg, image=dataclasses.replace(cfg.image, docker=docker_with(tmp_path))
+    )
+    plan = wheels_linux.plan(args(variant="cpu", container=True, dry_run=False), cfg, {})
+    titles = [s.title for s in plan.steps]
+    pull = next(s for s in plan.steps if s.title.startswith("pull "))
+    # The registry has the pinned base, never the local name of the baked image.
+    assert pull.argv[1:] == ("pull", pinned)
+    bake = next(i for i, t in enumerate(titles) if t.startswith("bake the setup into "))
+    assert titles.index(pull.title) < bake
+    assert "mlc-ci/wheel-builder" in titles[bake] and pinned not in titles[bake]
+
+
 def test_a_missing_base_is_one_line_before_anything_runs(make_config, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     cfg = container_cfg(make_config, docker_with(tmp_path), "mlc-ci/debian:bullseye")

@@ -179,11 +179,13 @@ class Container:
         )
 
     def _pull(self) -> Step:
+        # The pinned builder (manylinux, by digest) is what a registry has; the setup lines
+        # are baked onto it here (`_bake`), so their local name is never pulled.
         return Step(
-            f"pull {self.image}",
-            (self.config.image.docker, "pull", self.image),
+            f"pull {self.base}",
+            (self.config.image.docker, "pull", self.base),
             retries=2,
-            on_fail=f"the container image {self.image} is not in the engine and cannot be "
+            on_fail=f"the container image {self.base} is not in the engine and cannot be "
             "pulled; on a host without a registry make a local one: set [container].base "
             "to a base made by docker/bootstrap-base.sh (examples/mini-llm does)",
         )
