@@ -48,7 +48,9 @@ def test_sessions_grouped_by_stage_in_order():
         "runner": "ubuntu-24.04",
         "variant": "",
         "artifact": "unit-3.12",
-        "download": "*",
+        "images_artifact": "",
+        "download": "",
+        "download_images": "",
     }
     runners = {e["session"]: e["runner"] for e in stages["build"]}
     assert runners == {"wheels-linux": ["self-hosted", "gpu"], "wheels-windows": "windows-2022"}
@@ -121,6 +123,8 @@ def test_matrix_command_from_the_real_noxfile():
     stages = json.loads(proc.stdout)
     listed = {item["session"] for item in json.loads(listing)}
     assert {e["session"] for entries in stages.values() for e in entries} == listed
+    built = [e["artifact"] for e in stages["build"]]
+    assert len(built) > 1
     assert stages["release"] == [
         {
             "session": "release",
@@ -130,7 +134,10 @@ def test_matrix_command_from_the_real_noxfile():
             "runner": "ubuntu-24.04",
             "variant": "",
             "artifact": "release",
-            "download": "*",
+            "images_artifact": "",
+            # Every build job's wheels and reports, by exact name.
+            "download": "{" + ",".join(built) + "}",
+            "download_images": "",
         }
     ]
 
@@ -179,9 +186,26 @@ def test_the_variant_axis_of_the_root_profile(root):
         names = [n for n, e in jobs.items() if e["session"] == session]
         assert names == [f"{session} ({v})" for v in variants]
         assert [jobs[n]["artifact"] for n in names] == [f"{session}-{v}" for v in variants]
-        assert [jobs[n]["download"] for n in names] == [f"*-{v}" for v in variants]
+        images = [f"{session}-{v}-images" if session == "docker-build" else "" for v in variants]
+        assert [jobs[n]["images_artifact"] for n in names] == images
+    for variant in ("cpu", "cu128"):
+        for session in ("integration", "trivy"):
+            job = jobs[f"{session} ({variant})"]
+            assert job["download"] == (
+                f"{{wheels-linux-{variant},wheels-windows-{variant},docker-build-{variant}}}"
+            )
+            assert job["download_images"] == f"docker-build-{variant}-images"
+    for variant in ("cu128", "cu130"):
+        smoke = jobs[f"gpu-smoke ({variant})"]
+        assert (smoke["download"], smoke["download_images"]) == (f"wheels-linux-{variant}", "")
     assert all(e["runner"] in ("ubuntu-24.04", "windows-2022") for e in stages["build"])
-    artifacts = [e["artifact"] for entries in stages.values() for e in entries]
+    artifacts = [
+        name
+        for entries in stages.values()
+        for e in entries
+        for name in (e["artifact"], e["images_artifact"])
+        if name
+    ]
     assert len(artifacts) == len(set(artifacts))
 
 
@@ -289,3 +313,60 @@ def test_wheel_jobs_set_up_every_python_with_the_workflows_own_last():
     # The other jobs set up their own Python only.
     assert {e["pythons"] for e in stages["gate"] + stages["verify"] + stages["release"]} == {""}
     assert matrix.setup_pythons([]) == ""
+
+
+def test_downloads_name_artifacts_exactly():
+    assert matrix.names_pattern([]) == ""
+    # A one-element brace list stays literal in minimatch: one name is given as it is.
+    assert matrix.names_pattern(["wheels-linux-cu128"]) == "wheels-linux-cu128"
+    assert matrix.names_pattern(["a", "unit-3.12", "a"]) == "{a,unit-3.12}"
+    for names in ([], ["a"], ["a", "unit-3.12"]):
+        assert matrix.pattern_names(matrix.names_pattern(names)) == names
+    with pytest.raises(PipelineError) as caught:
+        matrix.names_pattern(["wheels-linux-cu*"])
+    assert str(caught.value) == (
+        "artifact name 'wheels-linux-cu*' has characters download-artifact would read as a "
+        "pattern; name sessions and variants with letters, digits, '.', '_' and '-'."
+    )
+
+
+def test_a_job_downloads_only_what_it_reads():
+    listing = [
+        entry("lint", "gate", "linux"),
+        entry("wheels-linux", "build", "linux"),
+        entry("docker-build", "build", "linux"),
+        entry("sdist", "build", "linux"),
+        entry("integration", "verify", "linux"),
+        entry("gpu-smoke", "verify", "linux"),
+        entry("report", "verify", "linux"),
+        entry("release", "release", "linux"),
+    ]
+    axis = {name: ["cpu", "cu128"] for name in ("wheels-linux", "docker-build", "integration")} | {
+        "gpu-smoke": ["cu128"]
+    }
+    stages = matrix.build(listing, "", axis=axis)
+    jobs = {e["name"]: e for entries in stages.values() for e in entries}
+    assert all(jobs[n]["download"] == "" for n in ("lint", "wheels-linux (cpu)", "sdist"))
+    assert jobs["integration (cu128)"]["download"] == "{wheels-linux-cu128,docker-build-cu128}"
+    assert jobs["integration (cu128)"]["download_images"] == "docker-build-cu128-images"
+    assert (
+        jobs["gpu-smoke (cu128)"]["download"],
+        jobs["gpu-smoke (cu128)"]["download_images"],
+    ) == (
+        "wheels-linux-cu128",
+        "",
+    )
+    # A session without a variant reads every build job's artifacts, and loads no image.
+    assert jobs["report"]["download"] == (
+        "{wheels-linux-cpu,wheels-linux-cu128,docker-build-cpu,docker-build-cu128,sdist}"
+    )
+    assert jobs["report"]["download_images"] == ""
+    assert jobs["release"]["download"] == jobs["report"]["download"]
+    # No build job: nothing to download (a blank pattern would download every artifact).
+    bare = matrix.build(
+        [entry("integration", "verify", "linux"), entry("release", "release", "linux")], ""
+    )
+    assert [(e["download"], e["download_images"]) for e in bare["verify"] + bare["release"]] == [
+        ("", ""),
+        ("", ""),
+    ]

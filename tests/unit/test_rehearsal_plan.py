@@ -137,6 +137,7 @@ def test_contract_fills_variant_and_python():
     assert integration.consumes[0] == "reports/docker-build-cpu.json"
     assert found["integration (cpu)"].downloads and not found["lint"].downloads
     assert found["integration (cpu)"].uploads == ("reports/",)
+    assert found["integration (cpu)"].images_uploads == ()
 
 
 def test_missing_products_and_drop():
@@ -337,7 +338,7 @@ def test_each_job_carries_its_entry_stage_and_environment_exactly():
     env = plan.stage_env("verify", plan.Event("pull_request", SHA, "v1.2.3"), TARGET)
     assert trivy.env == {**env, "SESSION": "trivy", "VARIANT": "cpu"}
     assert found["unit-3.12"].python == "3.12"
-    assert found["lint"].download == "*" and found["release"].download == "*"
+    assert found["lint"].download == "" and found["release"].download == ""
     release = found["release"]
     assert (release.runs, release.reason) == (
         plan.NOT_FOR_EVENT,
@@ -346,16 +347,36 @@ def test_each_job_carries_its_entry_stage_and_environment_exactly():
     assert jobs(event="tag")["release"].runs == plan.HERE
 
 
-def test_a_verify_job_downloads_only_its_own_pattern():
-    matrix = {"verify": [{**entry("integration", variant="cpu"), "download": "*-cpu"}]}
+def test_a_job_downloads_exactly_what_its_entry_names():
+    names = {"download": "{wheels-linux-cpu,docker-build-cpu}", "download_images": "d-images"}
+    matrix = {
+        "gate": [{**entry("lint"), **names}],
+        "build": [
+            {**entry("docker-build", variant="cpu"), "images_artifact": "docker-build-cpu-images"}
+        ],
+        "verify": [{**entry("integration", variant="cpu"), **names}],
+        "release": [{**entry("release"), "download": "{wheels-linux-cpu,docker-build-cpu}"}],
+    }
     event = plan.Event("push", SHA, "")
-    assert [j.download for j in plan.plan_jobs(matrix, event, TARGET, plan.Facts(mingw=True))] == [
-        "*-cpu"
+    found = {j.stage: j for j in plan.plan_jobs(matrix, event, TARGET, plan.Facts(mingw=True))}
+    lint, build, verify, release = (found[stage] for stage in plan.STAGES)
+    assert (lint.download, lint.download_images) == ("", "")  # the gate downloads nothing
+    assert (verify.download, verify.download_images) == tuple(names.values())
+    assert (release.download, release.download_images) == (names["download"], "")
+    # docker-build's archives travel apart from its artifact.
+    assert build.uploads == ("dist/", "reports/", "!dist/images/")
+    assert build.images_uploads == ("dist/images/",) and verify.images_uploads == ()
+    assert plan.DOWNLOADS["verify"] == (("download", "."), ("download_images", "dist/images"))
+
+
+def test_a_download_takes_the_names_of_its_pattern_only():
+    available = ["docker-build-cpu", "docker-build-cpu-images", "wheels-linux-cpu", "lint"]
+    assert plan.matching("{wheels-linux-cpu,docker-build-cpu}", available) == [
+        "docker-build-cpu",
+        "wheels-linux-cpu",
     ]
-    matrix = {"release": [{**entry("release"), "download": "*-cpu"}]}
-    assert [j.download for j in plan.plan_jobs(matrix, event, TARGET, plan.Facts(mingw=True))] == [
-        "*"
-    ]  # the release job takes every artifact
+    assert plan.matching("docker-build-cpu-images", available) == ["docker-build-cpu-images"]
+    assert plan.matching("", available) == []  # the workflow skips a step without names
 
 
 def test_only_lists_what_it_could_have_named():

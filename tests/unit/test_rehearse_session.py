@@ -40,6 +40,11 @@ def write(*paths):
         pathlib.Path(path).write_text("{}", encoding="utf-8")
 
 
+def seen(path):  # the files of dist/ and reports/ the job started with, into `path`
+    found = [p.as_posix() for top in ("dist", "reports") for p in pathlib.Path(top).rglob("*")]
+    write(path); pathlib.Path(path).write_text(json.dumps(sorted(found)), encoding="utf-8")
+
+
 @nox.session(tags=["gate", "linux"])
 def lint(session):
     names = ("MLC_CI_PROBE", "GITHUB_EVENT_NAME", "CI", "MLC_CI_DOCKER")
@@ -63,12 +68,14 @@ def integration(session):
     if not list(pathlib.Path("dist").glob("*.whl")):
         print("mlc-ci: error: no wheel in dist/; download the build artifact.")
         sys.exit(2)
-    write(f"reports/integration-{variant}.json", f"reports/integration-{variant}/junit.xml")
+    seen(f"reports/integration-{variant}.json")
+    write(f"reports/integration-{variant}/junit.xml")
 
 
 @nox.session(tags=["release", "linux"])
 def release(session):
-    write("dist/SHA256SUMS", "dist/RELEASE_NOTES.md", "reports/release.json")
+    seen("reports/release.json")
+    write("dist/SHA256SUMS", "dist/RELEASE_NOTES.md")
 """
 
 
@@ -259,6 +266,47 @@ def docker_build(session):
     report = {"session": f"docker-build-{variant}", "status": "passed", "artifacts": [art]}
     pathlib.Path(f"reports/docker-build-{variant}.json").write_text(json.dumps(report))
 """
+
+
+def test_image_archives_travel_apart_to_the_jobs_that_load_them(repo, capsys):
+    noxfile = Path("noxfile.py")
+    noxfile.write_text(noxfile.read_text(encoding="utf-8") + DOCKER_BUILD, encoding="utf-8")
+    subprocess.run(
+        ("git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-qam", "x"),
+        check=True,
+    )
+    code, report = rehearse(repo, "--event", "pull_request")
+    assert code == 0, capsys.readouterr().out
+    work = Path(report["data"]["workdir"])
+    artifacts = work / "artifacts"
+    # The report in docker-build-cpu, the archive alone (at the root) in docker-build-cpu-images.
+    assert not (artifacts / "docker-build-cpu" / "dist").exists()
+    assert (artifacts / "docker-build-cpu" / "reports" / "docker-build-cpu.json").is_file()
+    images = artifacts / "docker-build-cpu-images"
+    assert [p.name for p in images.iterdir()] == ["docker-cpu-production.tar"]
+    assert rows(report)["docker-build (cpu)"]["files_out"] == 2
+    # integration gets its variant's build artifacts and the archives back in dist/images.
+    integration = artifacts / "integration-cpu" / "reports" / "integration-cpu.json"
+    assert json.loads(integration.read_text(encoding="utf-8")) == [
+        "dist/demo_cpu-0.1.0-py3-none-any.whl",
+        "dist/images",
+        "dist/images/docker-cpu-production.tar",
+        "reports/docker-build-cpu.json",
+        "reports/wheels-linux-demo-cpu.json",
+    ]
+
+
+def test_the_release_job_downloads_the_build_artifacts_only(repo, capsys):
+    code, report = rehearse(repo, "--event", "push")
+    assert code == 0, capsys.readouterr().out
+    work = Path(report["data"]["workdir"])
+    release = work / "artifacts" / "release" / "reports" / "release.json"
+    # Neither the gate's nor the verify jobs' reports: the wheels and reports of the build.
+    assert json.loads(release.read_text(encoding="utf-8")) == [
+        "dist/demo_cpu-0.1.0-py3-none-any.whl",
+        "reports/wheels-linux-demo-cpu.json",
+    ]
+    assert rows(report)["release"]["files_in"] == 2
 
 
 def test_a_tag_whose_build_pushed_nothing_stops_before_release(repo, capsys):

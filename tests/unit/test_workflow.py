@@ -104,8 +104,10 @@ def test_stage_job_runs_only_its_matrix_session(workflow, stage):
     assert session_step["env"]["VARIANT"] == "${{ matrix.variant }}"
     assert job["name"] == "${{ matrix.name }}"  # e.g. "wheels-linux (cu128)"
     uploads = [s for s in job["steps"] if s.get("uses", "").startswith("actions/upload-artifact@")]
-    # One artifact per job, named per (session, variant): no two jobs of a run share a name.
-    assert [u["with"]["name"] for u in uploads] == ["${{ matrix.artifact }}"]
+    # One artifact per job, named per (session, variant): no two jobs of a run share a name;
+    # a build job's image archives (docker-build's) go into a second one.
+    images = ["${{ matrix.images_artifact }}"] if stage == "build" else []
+    assert [u["with"]["name"] for u in uploads] == ["${{ matrix.artifact }}", *images]
 
 
 def test_stages_run_in_order(workflow):

@@ -3,8 +3,9 @@
 `rehearse` runs the jobs from the contract; GitHub runs them from ci.yml. If the two drift, a
 rehearsal proves nothing, so every stage's downloads, uploads and job environment are compared
 here, and the contract itself is checked: no job relies on what another job left on its runner,
-and everything a session consumes is produced by a session of an earlier stage, uploaded by
-that stage and downloaded by the consumer's.
+everything a session consumes is produced by a session of an earlier stage, uploaded by that
+stage and downloaded by the consumer's job, and image archives reach only the jobs that load
+them.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import subprocess
 import pytest
 import yaml
 
+from mlc_ci import config
 from mlc_ci.plan import matrix
 from mlc_ci.plan import rehearsal as plan
 from tests.conftest import ROOT, nox_sessions
@@ -44,20 +46,29 @@ def session_step(job):
 @pytest.mark.parametrize("stage", matrix.STAGES)
 def test_downloads_match_the_contract(stage_jobs, stage):
     downloads = uses(stage_jobs[stage], "actions/download-artifact")
-    assert bool(downloads) is plan.DOWNLOADS[stage]
-    for step in downloads:  # into the checkout, merged; verify: its variant's artifacts only
+    assert len(downloads) == len(plan.DOWNLOADS[stage])
+    for step, (field, path) in zip(downloads, plan.DOWNLOADS[stage]):
+        # The names the plan gives, merged into `path`; skipped when there are none (a blank
+        # pattern would download every artifact of the run).
         assert "name" not in step["with"]
-        pattern = "${{ matrix.download }}" if stage == "verify" else None
-        assert step["with"].get("pattern") == pattern
-        assert step["with"]["merge-multiple"] is True and step["with"]["path"] == "."
+        assert step["with"]["pattern"] == f"${{{{ matrix.{field} }}}}"
+        assert step["if"] == f"matrix.{field} != ''"
+        assert step["with"]["merge-multiple"] is True and step["with"]["path"] == path
 
 
 @pytest.mark.parametrize("stage", matrix.STAGES)
 def test_uploads_match_the_contract(stage_jobs, stage):
-    (step,) = uses(stage_jobs[stage], "actions/upload-artifact")
+    step, *images = uses(stage_jobs[stage], "actions/upload-artifact")
     assert step["with"]["name"] == "${{ matrix.artifact }}"
     assert tuple(step["with"]["path"].split()) == plan.UPLOADS[stage]
     assert step["with"]["if-no-files-found"] == "error" and step["with"]["overwrite"] is True
+    # docker-build's image archives, an artifact of their own after a passing build.
+    assert len(images) == (stage == "build")
+    for step in images:
+        assert step["if"] == "matrix.images_artifact != ''"
+        assert step["with"]["name"] == "${{ matrix.images_artifact }}"
+        assert tuple(step["with"]["path"].split()) == plan.IMAGES_UPLOAD
+        assert step["with"]["if-no-files-found"] == "error" and step["with"]["overwrite"] is True
 
 
 @pytest.mark.parametrize("stage", matrix.STAGES)
@@ -97,6 +108,65 @@ def filled(pattern):
     return pattern.format(variant="cpu", python="3.12")
 
 
+@pytest.fixture(name="root_matrix", scope="module")
+def fixture_root_matrix():
+    """The matrix of the root pipeline.toml for a push to main (the GPU runner included)."""
+    cfg = config.load(ROOT / "pipeline.toml", env={})
+    listing = nox_sessions(*matrix.STAGES)
+    return matrix.build(listing, "self-hosted,gpu", axis=matrix.variant_axis(cfg))
+
+
+def downloaded(entry):
+    """The artifact names an entry's download steps take."""
+    return [name for field, _ in plan.DOWNLOADS["verify"] for name in pattern_of(entry, field)]
+
+
+def pattern_of(entry, field):
+    """The names of one download field, each an exact name (no pattern character)."""
+    names = matrix.pattern_names(entry[field])
+    assert all(matrix.PLAIN_NAME.fullmatch(name) for name in names), entry[field]
+    return names
+
+
+def test_image_archives_reach_only_the_jobs_that_load_them(root_matrix):
+    images = {e["images_artifact"]: e["variant"] for e in root_matrix["build"]}
+    images.pop("", None)
+    assert set(images.values()) == {"cpu", "cu128"}
+    verify = {e["name"]: e for e in root_matrix["verify"]}
+    assert {e["session"] for e in verify.values()} == {"integration", "trivy", "gpu-smoke"}
+    for entry in [*verify.values(), *root_matrix["release"]]:
+        took = downloaded(entry)
+        assert not set(pattern_of(entry, "download")) & set(images), entry["name"]
+        if entry["session"] in ("integration", "trivy"):
+            # Its own variant's archives, no other variant's.
+            mine = [name for name, variant in images.items() if variant == entry["variant"]]
+            assert pattern_of(entry, "download_images") == mine and mine, entry["name"]
+        else:  # release, gpu-smoke
+            assert not set(took) & set(images), entry["name"]
+            assert entry["download_images"] == ""
+
+
+def test_every_job_downloads_the_artifacts_its_session_consumes(root_matrix):
+    built = root_matrix["build"]
+    for entry in [*root_matrix["verify"], *root_matrix["release"]]:
+        contract = plan.CONTRACT[entry["session"]]
+        wanted = [
+            p.format(variant=entry["variant"] or "*", python="3.12") for p in contract.consumes
+        ]
+        took = downloaded(entry)
+        for pattern in wanted:
+            images = pattern.startswith(plan.IMAGES_UPLOAD)
+            # The build jobs (of its variant, for a variant's job) that write such a file.
+            producers = [
+                b["images_artifact" if images else "artifact"]
+                for b in built
+                if b["variant"] == entry["variant"] or not entry["variant"]
+                for made in plan.CONTRACT[b["session"]].produces
+                if fnmatch.fnmatch(made.format(variant=b["variant"], python="3.12"), pattern)
+            ]
+            assert set(producers) & set(took), (entry["name"], pattern, producers)
+
+
 def test_every_consumed_artifact_is_produced_by_an_earlier_stage():
     stages = stage_of_sessions()
     order = {stage: index for index, stage in enumerate(matrix.STAGES)}
@@ -114,19 +184,31 @@ def test_every_consumed_artifact_is_produced_by_an_earlier_stage():
             for producer in producers:
                 theirs = stages[producer]
                 assert order[theirs] < order[mine], f"{consumer} needs {producer} first"
-                assert any(wanted.startswith(path) for path in plan.UPLOADS[theirs]), wanted
+                assert uploaded(wanted, theirs), wanted
             assert plan.DOWNLOADS[mine], f"{consumer} consumes {wanted} but downloads nothing"
+
+
+def uploaded(path, stage, session=""):
+    """Whether a stage's artifact takes the file: under an upload path and under no `!` one;
+    image archives in the images artifact, which only IMAGE_SESSIONS' jobs upload."""
+    if path.startswith(plan.IMAGES_UPLOAD):
+        return stage == "build" and (not session or session in matrix.IMAGE_SESSIONS)
+    paths = plan.UPLOADS[stage]
+    left_out = [p[1:] for p in paths if p.startswith("!")]
+    taken = [p for p in paths if not p.startswith("!")]
+    return not any(path.startswith(p) for p in left_out) and any(
+        path == p or path.startswith(p) or fnmatch.fnmatch(p, path) for p in taken
+    )
 
 
 def test_every_product_is_uploaded_by_its_stage():
     stages = stage_of_sessions()
     for session, contract in plan.CONTRACT.items():
         for made in map(filled, contract.produces):
-            uploads = plan.UPLOADS[stages[session]]
-            assert any(
-                made == path or made.startswith(path) or fnmatch.fnmatch(path, made)
-                for path in uploads
-            ), made
+            assert uploaded(made, stages[session], session), made
+    # The images artifact is the build stage's only; its main artifact leaves the archives out.
+    assert not uploaded("dist/images/docker-cpu-ci.tar", "verify")
+    assert "!dist/images/" in plan.UPLOADS["build"] and uploaded("dist/x.whl", "build")
 
 
 def test_the_submodule_is_cloned_with_the_history_its_version_needs(root):

@@ -308,7 +308,7 @@ def download(step: Step) -> StepResult:
             step.fail(f"Unable to download artifact(s): Artifact '{name}' not found")
         chosen = [name]
     else:  # every artifact of the run, or those whose name matches the pattern
-        chosen = [n for n in available if not pattern or fnmatch.fnmatchcase(n, pattern)]
+        chosen = [n for n in available if not pattern or _minimatch(n, pattern)]
     sizes = {}
     for artifact in chosen:
         # One artifact, a name, or merge-multiple: straight into path; else path/<name>/.
@@ -468,3 +468,13 @@ def _cache_save(
             (store / f"{name}.json").write_text(json.dumps(entry), encoding="utf-8")
             step.info(f"Cache saved with key: {key}")
     return StepResult(log="\n".join(step.lines))
+
+
+def _minimatch(name: str, pattern: str) -> bool:
+    """download-artifact's filter (minimatch, default options): `{a,b}` expands to each
+    alternative, then each is a glob."""
+    match = re.search(r"\{([^{}]*)\}", pattern)
+    if match is None:
+        return fnmatch.fnmatchcase(name, pattern)
+    head, tail = pattern[: match.start()], pattern[match.end() :]
+    return any(_minimatch(name, head + part + tail) for part in match.group(1).split(","))

@@ -10,11 +10,17 @@ Sessions that take `--variant` are expanded over the variants they apply to (`va
 one job per (session, variant), named `wheels-linux (cu128)`, running
 `nox -s wheels-linux -- --variant cu128`. The axis lives here, not in a nox parametrisation:
 the noxfile cannot see --config, and plain `nox -s wheels-linux` stays one build.
+
+Each job uploads one artifact named after it (`docker-build-cu128`: its dist/ and reports/);
+docker-build's image archives go apart, into `docker-build-cu128-images`. A verify or release
+job downloads exact artifact names (`download`, `download_images`), never a glob that could
+take another variant's images.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Iterable, Mapping, Union
 
 from mlc_ci.config import Config
@@ -27,6 +33,15 @@ ALL_PYTHONS = ("wheels-linux", "wheels-windows", "integration")
 DEFAULT_PYTHON = "3.12"  # the interpreter the workflow runs nox with (ci.yml)
 RUNNERS = {"windows": "windows-2022", "linux": "ubuntu-24.04"}
 PULL_REQUEST_EVENTS = ("pull_request", "pull_request_target")
+# docker-build saves its images into dist/images (MLC_CI_SAVE_IMAGES=1), over 20 GB a variant
+# by the root profile's size budgets: an artifact of their own, downloaded only by the sessions
+# that load the images.
+IMAGE_SESSIONS = ("docker-build",)
+LOADS_IMAGES = ("integration", "trivy")
+# The build sessions a verify session reads, where not all of its variant's.
+READS = {"gpu-smoke": ("wheels-linux",)}
+# download-artifact matches `pattern` with minimatch: a name of these characters is itself.
+PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 Runner = Union[str, list]
 Entry = dict[str, Any]
@@ -126,11 +141,12 @@ def build(
     axis: Mapping[str, list[str]] | None = None,
     pythons: Iterable[str] = (),
 ) -> dict[str, list[Entry]]:
-    """Stage -> [{session, name, python, pythons, runner, variant, artifact, download}], in the
-    order nox lists the sessions; a session on the variant `axis` gets one entry per variant;
-    one of ALL_PYTHONS gets `pythons` ([python].versions for setup-python), the others "".
-    `pull_request`: no GPU runner for this run (a pull request, or another event than a push to
-    the default branch or a tag), so sessions tagged cuda alone are left out."""
+    """Stage -> [{session, python, pythons, runner, name, variant, artifact, images_artifact,
+    download, download_images}], in the order nox lists the sessions; a session on the variant
+    `axis` gets one entry per variant; one of ALL_PYTHONS gets `pythons` ([python].versions for
+    setup-python), the others "". `pull_request`: no GPU runner for this run (a pull request, or
+    another event than a push to the default branch or a tag), so sessions tagged cuda alone are
+    left out. The downloads: see `downloads`."""
     gpu = None if pull_request else gpu_runner(gpu_labels)
     matrix: dict[str, list[Entry]] = {stage: [] for stage in STAGES}
     for item in listing:
@@ -146,20 +162,65 @@ def build(
         }
         variants = (axis or {}).get(session) or [""]
         for variant in variants:
+            # Unique per job: artifacts of one workflow run cannot share a name.
+            artifact = f"{session}-{variant}" if variant else session
             matrix[stage].append(
                 {
                     **base,
                     # The job's name: the session (unit-3.12), with its variant.
                     "name": f"{session} ({variant})" if variant else session,
                     "variant": variant,
-                    # Unique per job: artifacts of one workflow run cannot share a name.
-                    "artifact": f"{session}-{variant}" if variant else session,
-                    # What a verify or release job downloads: a variant's job the artifacts
-                    # of its own variant (named <session>-<variant>), the others every one.
-                    "download": f"*-{variant}" if variant else "*",
+                    "artifact": artifact,
+                    "images_artifact": f"{artifact}-images" if session in IMAGE_SESSIONS else "",
+                    "download": "",
+                    "download_images": "",
                 }
             )
+    return downloads(matrix)
+
+
+def downloads(matrix: dict[str, list[Entry]]) -> dict[str, list[Entry]]:
+    """Fill in what each verify and release job downloads, as download-artifact `pattern`s of
+    exact names (`names_pattern`): `download` the build artifacts it reads (wheels and reports),
+    `download_images` the image archives it loads. A verify job of a variant reads that
+    variant's build artifacts (gpu-smoke only its READS), and only LOADS_IMAGES sessions get
+    that variant's images; the release job reads every build artifact and no image archive."""
+    built = matrix["build"]
+    for entry in matrix["verify"]:
+        mine = [b for b in built if not entry["variant"] or b["variant"] == entry["variant"]]
+        reads = READS.get(entry["session"])
+        entry["download"] = names_pattern(
+            b["artifact"] for b in mine if reads is None or b["session"] in reads
+        )
+        if entry["session"] in LOADS_IMAGES:
+            entry["download_images"] = names_pattern(
+                b["images_artifact"] for b in mine if b["images_artifact"]
+            )
+    for entry in matrix["release"]:
+        entry["download"] = names_pattern(b["artifact"] for b in built)
     return matrix
+
+
+def names_pattern(names: Iterable[str]) -> str:
+    """download-artifact's `pattern` for exactly these artifact names: one name as it is,
+    several as a brace list (`{a,b}`, which its minimatch expands), none as ""."""
+    listed = list(dict.fromkeys(names))
+    for name in listed:
+        if not PLAIN_NAME.fullmatch(name):
+            raise PipelineError(
+                f"artifact name '{name}' has characters download-artifact would read as a "
+                "pattern; name sessions and variants with letters, digits, '.', '_' and '-'."
+            )
+    if len(listed) > 1:
+        return "{" + ",".join(listed) + "}"
+    return listed[0] if listed else ""
+
+
+def pattern_names(pattern: str) -> list[str]:
+    """The artifact names a `names_pattern` pattern stands for."""
+    if pattern.startswith("{") and pattern.endswith("}"):
+        return pattern[1:-1].split(",")
+    return [pattern] if pattern else []
 
 
 def setup_pythons(versions: Iterable[str]) -> str:

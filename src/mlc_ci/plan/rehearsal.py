@@ -6,9 +6,11 @@ downloads, and what this host can run. The artifact contract is data here, and
 tests/unit/test_workflow_contract.py holds .github/workflows/ci.yml to it:
 
 - gate and build jobs start from the checkout alone (they download nothing);
-- verify jobs download the artifacts of their variant (`*-<variant>`), release jobs every one of
-  the run so far (merge-multiple);
-- each job uploads its artifact (named per session and variant) from the paths of its stage.
+- verify and release jobs download the artifacts their matrix entry names exactly (`download`:
+  wheels and reports, into the checkout; `download_images`: image archives, into dist/images),
+  merged: a verify job its variant's, the release job every build job's but no image archive;
+- each job uploads its artifact (named per session and variant) from the paths of its stage,
+  docker-build's image archives apart into `<artifact>-images`.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
 from mlc_ci.errors import PipelineError
-from mlc_ci.plan.matrix import STAGES, Entry
+from mlc_ci.plan.matrix import STAGES, Entry, pattern_names
 
 EVENTS = ("pull_request", "push", "tag")
 HERE, LOCAL, NOT_RUNNABLE, NOT_FOR_EVENT, REUSED = (
@@ -28,11 +30,15 @@ HERE, LOCAL, NOT_RUNNABLE, NOT_FOR_EVENT, REUSED = (
     "not for this event",
     "reused",
 )
-# What the workflow's upload-artifact step of each stage takes, and whether the stage's jobs
-# download the artifacts of the stages before them.
+# Where docker-build's image archives are (MLC_CI_SAVE_IMAGES=1): the images artifact holds
+# this directory's files at its root (upload-artifact roots a one-directory artifact there), so
+# it is downloaded into it.
+IMAGES_DIR = "dist/images"
+IMAGES_UPLOAD = (f"{IMAGES_DIR}/",)
+# What the workflow's upload-artifact step of each stage takes (a `!` path is left out).
 UPLOADS: dict[str, tuple[str, ...]] = {
     "gate": ("dist/", "reports/"),
-    "build": ("dist/", "reports/"),
+    "build": ("dist/", "reports/", f"!{IMAGES_DIR}/"),
     "verify": ("reports/",),
     "release": (
         "dist/SHA256SUMS",
@@ -42,7 +48,14 @@ UPLOADS: dict[str, tuple[str, ...]] = {
         "reports/release-branch.json",
     ),
 }
-DOWNLOADS: dict[str, bool] = {"gate": False, "build": False, "verify": True, "release": True}
+# The download-artifact steps of each stage: the matrix field whose names it downloads, and
+# where to (each step runs only when its field names something).
+DOWNLOADS: dict[str, tuple[tuple[str, str], ...]] = {
+    "gate": (),
+    "build": (),
+    "verify": (("download", "."), ("download_images", IMAGES_DIR)),
+    "release": (("download", "."),),
+}
 # The stages whose actions/checkout step keeps the action's default fetch-depth of 1 in ci.yml
 # (tests/unit/test_workflow.py holds the two equal): their jobs get a depth-1 clone here too.
 SHALLOW_STAGES = ("gate",)
@@ -160,7 +173,7 @@ class Facts:
 
 
 @dataclass
-class Job:
+class Job:  # pylint: disable=too-many-instance-attributes
     """One job of the rehearsal: the matrix entry, how it runs here, its artifacts."""
 
     stage: str
@@ -173,12 +186,14 @@ class Job:
     reason: str = ""
     variant: str = ""
     python: str | None = None
-    download: str = "*"  # the artifact names it downloads (verify and release stages)
+    images_artifact: str = ""  # docker-build's: its image archives
+    download: str = ""  # the artifacts it downloads into the checkout (exact names)
+    download_images: str = ""  # the image archives it downloads into IMAGES_DIR
 
     @property
     def downloads(self) -> bool:
-        """Whether the job starts with every earlier artifact of the run."""
-        return DOWNLOADS[self.stage]
+        """Whether the job's stage downloads artifacts of earlier jobs."""
+        return bool(DOWNLOADS[self.stage])
 
     @property
     def shallow(self) -> bool:
@@ -189,6 +204,11 @@ class Job:
     def uploads(self) -> tuple[str, ...]:
         """The paths its artifact is made of."""
         return UPLOADS[self.stage]
+
+    @property
+    def images_uploads(self) -> tuple[str, ...]:
+        """The paths its images artifact is made of (none without one)."""
+        return IMAGES_UPLOAD if self.images_artifact else ()
 
     @property
     def runnable(self) -> bool:
@@ -320,8 +340,9 @@ def plan_jobs(
                     reason=reason,
                     variant=entry["variant"],
                     python=entry.get("python"),
-                    # The workflow's release job takes every artifact (no pattern).
-                    download=entry.get("download", "*") if stage == "verify" else "*",
+                    images_artifact=entry.get("images_artifact", ""),
+                    download=entry.get("download", "") if DOWNLOADS[stage] else "",
+                    download_images=entry.get("download_images", "") if DOWNLOADS[stage] else "",
                 )
             )
     return jobs
@@ -346,8 +367,15 @@ def reuse(jobs: Sequence[Job], earlier: Mapping[str, Any], sha: str) -> dict[str
     return {name: where for name, where in found.items() if where}
 
 
+def matching(pattern: str, names: Iterable[str]) -> list[str]:
+    """The artifact names a download step's pattern takes ("" takes none: the step is skipped)."""
+    wanted = pattern_names(pattern)
+    return [name for name in names if any(fnmatch.fnmatchcase(name, w) for w in wanted)]
+
+
 def dropped(path: str, patterns: Sequence[str]) -> bool:
-    """Whether an artifact file is left out by `--drop` (a glob on its path in the artifact)."""
+    """Whether an artifact file is lost by `--drop` (a glob on its path in the job's checkout,
+    dist/images/... for an image archive too)."""
     return any(fnmatch.fnmatch(path, pattern) for pattern in patterns)
 
 

@@ -4,9 +4,11 @@
 makes the plan job's matrix for that pipeline.toml, then runs its stages in order:
 
 - every job in a fresh clone of HEAD (of the tag, for `--event tag`), with the job environment
-  of its stage and only the artifacts its stage downloads (plan/rehearsal.py holds the contract);
-- each job's artifact is copied out of its clone, which is then removed; `--drop GLOB` leaves
-  matching files out of every artifact (a broken hand-off);
+  of its stage and only the artifacts its matrix entry names (plan/rehearsal.py holds the
+  contract);
+- each job's artifacts (docker-build's image archives in one of their own) are copied out of
+  its clone, which is then removed; `--drop GLOB` loses matching files of every artifact on the
+  way (a broken hand-off);
 - the images of the build stage are removed from the engine before verify, so a verify job
   sees only what it downloaded;
 - a job this host cannot run runs its local equivalent (wheels-windows with --cross mingw) or is
@@ -391,7 +393,7 @@ class _Work:
                 row["files_in"] = self._download(job, clone) if job.downloads else 0
                 runner.check_stopped()
                 runner.run(Step(job.name, job.argv, cwd=str(clone)))
-                made = _files(clone, job.uploads)
+                made = _files(clone, job.uploads) + _files(clone, job.images_uploads)
                 missing = plan.missing_products(job, made)
                 if missing:
                     raise PipelineError(
@@ -450,32 +452,45 @@ class _Work:
         return env
 
     def _download(self, job: plan.Job, clone: Path) -> int:
-        """actions/download-artifact with merge-multiple: the artifacts so far whose names
-        match the job's pattern, merged."""
+        """The stage's actions/download-artifact steps with merge-multiple: the artifacts so
+        far that the job's fields name, each step's into its path."""
+        found = self.artifacts.iterdir() if self.artifacts.is_dir() else ()
+        available = sorted(p.name for p in found if p.is_dir())
         count = 0
-        for artifact in sorted(self.artifacts.glob(job.download)):
-            if not artifact.is_dir():
-                continue
-            for path in sorted(p for p in artifact.rglob("*") if p.is_file()):
-                target = clone / path.relative_to(artifact)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(path, target)
-                count += 1
+        for field, into in plan.DOWNLOADS[job.stage]:
+            for name in plan.matching(getattr(job, field), available):
+                artifact = self.artifacts / name
+                for path in sorted(p for p in artifact.rglob("*") if p.is_file()):
+                    target = clone / into / path.relative_to(artifact)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(path, target)
+                    count += 1
         return count
 
     def _upload(self, job: plan.Job, clone: Path, passed: bool) -> int:
-        """actions/upload-artifact with overwrite: the stage's paths, less what --drop drops;
-        no file at all fails the job (if-no-files-found: error)."""
-        target = self.artifacts / job.artifact
-        shutil.rmtree(target, ignore_errors=True)
-        kept = [p for p in _files(clone, job.uploads) if not plan.dropped(p, self.args.drop)]
-        if not kept:
-            raise PipelineError(f"no files for artifact {job.artifact} (if-no-files-found: error)")
-        for name in kept:
-            (target / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(clone / name, target / name)
+        """actions/upload-artifact with overwrite: the stage's paths, and after a passing
+        docker-build its image archives as an artifact of their own (rooted at IMAGES_DIR, as
+        upload-artifact roots a one-directory artifact); no file at all fails the job
+        (if-no-files-found: error); --drop then loses files on the way."""
+        count = self._store(job.artifact, clone, _files(clone, job.uploads))
+        if passed and job.images_artifact:
+            images = _files(clone, job.images_uploads)
+            count += self._store(job.images_artifact, clone, images, plan.IMAGES_DIR)
         if passed and job.stage == "release" and (clone / "site").is_dir():
             self._deploy(clone / "site")  # the pages job: only after a release that passed
+        return count
+
+    def _store(self, artifact: str, clone: Path, found: list[str], root: str = "") -> int:
+        """One artifact of `found` (paths in the clone), its files relative to `root`."""
+        target = self.artifacts / artifact
+        shutil.rmtree(target, ignore_errors=True)
+        if not found:
+            raise PipelineError(f"no files for artifact {artifact} (if-no-files-found: error)")
+        kept = [p for p in found if not plan.dropped(p, self.args.drop)]
+        for name in kept:
+            inside = target / (Path(name).relative_to(root) if root else Path(name))
+            inside.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(clone / name, inside)
         return len(kept)
 
     def _deploy(self, site: Path) -> None:
@@ -582,15 +597,21 @@ class _Tee:
 
 
 def _files(root: Path, patterns: Sequence[str]) -> list[str]:
-    """Paths (relative, '/'-separated) under `root` that the upload patterns take."""
+    """Paths (relative, '/'-separated) under `root` that the upload patterns take; a `!`
+    pattern leaves out that file, or what is under that directory."""
     found = []
     for pattern in patterns:
         path = root / pattern
+        if pattern.startswith("!"):
+            continue  # left out below
         if pattern.endswith("/") and path.is_dir():
             found += [p.relative_to(root).as_posix() for p in path.rglob("*") if p.is_file()]
         elif path.is_file():
             found.append(pattern)
-    return sorted(set(found))
+    left_out = [p[1:].rstrip("/") for p in patterns if p.startswith("!")]
+    return sorted(
+        {name for name in found if not any(name == x or name.startswith(f"{x}/") for x in left_out)}
+    )
 
 
 def _registry(ref: str) -> tuple[str, str]:

@@ -380,6 +380,11 @@ def test_download_by_name_pattern_and_merge_multiple(world: World) -> None:
     assert _files(job.workspace) == {"r.json"}
     missing = world.run("actions/download-artifact", {"name": "nope"}, job)
     assert missing.error == "Unable to download artifact(s): Artifact 'nope' not found"
+    # A brace list names exact artifacts, as minimatch expands it.
+    job = world.job()
+    inputs = {"pattern": "{report,wheels-cpu}", "merge-multiple": "true"}
+    chosen = world.run("actions/download-artifact", inputs, job)
+    assert set(chosen.artifacts_in) == {"report", "wheels-cpu"}
 
 
 def test_upload_pages_artifact_is_a_tar_named_github_pages(world: World) -> None:

@@ -472,7 +472,7 @@ def test_ci_yml_conditions_decide_as_github_would() -> None:
     assert condition(jobs["build"]["if"], failed) is False
     assert condition(jobs["release"]["if"], pull) is False  # vars has no release repository
     assert condition(jobs["pages"]["if"], pull) is False  # needs.release.result is skipped
-    env = jobs["build"]["steps"][-2]["env"]
+    env = next(s for s in jobs["build"]["steps"] if s.get("name", "").startswith("nox -s"))["env"]
     assert interpolate_value(env["MLC_CI_PUSH"], pull) == ""
     assert interpolate_value(env["MLC_CI_IMAGE_NAMESPACE"], pull) == "ghcr.io/mlc-ci"
     assert interpolate_value(workflow["concurrency"]["group"], pull) == "ci-7"
