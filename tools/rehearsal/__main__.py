@@ -152,18 +152,17 @@ def main(argv: list[str] | None = None) -> int:
                 frozenset(filter(None, args.only.split(","))),
             )
             jobs = run.play()
+            report = args.reports / f"rehearsal-{args.event}.json"
+            extra = {"sha": sha, "ref": event.ref, "fork": event.fork}
+            records.write(report, args.event, jobs, extra)
             if args.keep:
-                shutil.copytree(
-                    tmp,
-                    args.reports / f"rehearsal-{args.event}-jobs",
-                    symlinks=True,
-                    dirs_exist_ok=True,
-                )
+                # The previous rehearsal's directories of this event make way for this one's.
+                kept = args.reports / f"rehearsal-{args.event}-jobs"
+                shutil.rmtree(kept, ignore_errors=True)
+                shutil.copytree(tmp, kept, symlinks=True)
     except RehearsalError as exc:
         print(f"rehearsal: error: {exc}", file=sys.stderr)
         return 2
-    report = args.reports / f"rehearsal-{args.event}.json"
-    records.write(report, args.event, jobs, {"sha": sha, "ref": event.ref, "fork": event.fork})
     print(records.table(jobs))
     print(f"rehearsal: report {report}")
     bad = {records.FAILED} | (set() if args.allow_walls else {records.WALL})
