@@ -185,11 +185,21 @@ class Pair:
 
 @dataclass(frozen=True)
 class Release:
-    """Where releases go."""
+    """Where releases go, and which version a release tag gives."""
 
     github: bool = True
     index_url: str = "https://upload.pypi.org/legacy/"
     gpu_runner: str = "self-hosted,gpu"
+    # "source": a release tag must equal the version the source builds at; "tag": a release
+    # tag of the repository holding pipeline.toml, at the built commit, is the version of every
+    # wheel and image built there (the git rule stamps it; MLC-LLM's submodule pin is recorded).
+    version_from: str = "source"
+    # The distribution names the project holds on index_url: a wheel of a variant with
+    # `pypi = true` under another name is refused before anything is uploaded.
+    pypi_names: tuple[str, ...] = ()
+
+
+VERSIONS_FROM = ("source", "tag")
 
 
 @dataclass(frozen=True)
@@ -246,6 +256,8 @@ class Variant:  # pylint: disable=too-many-instance-attributes
     # gpu-smoke's strict device checks on a GPU host (default: the variant's smoke commands).
     gpu_smoke: tuple[str, ...] = ()
     windows_cuda: WindowsCuda = field(default_factory=WindowsCuda)
+    # The variant's wheels (and its built pair's) go to [release].index_url (PyPI): opt-in.
+    pypi: bool = False
 
     @property
     def is_cuda(self) -> bool:
@@ -674,10 +686,12 @@ def _check_values(config: Config, blame: _Blame) -> None:
         ("wheel.frontend", config.wheel.frontend, FRONTENDS),
         ("image.builder", config.image.builder, BUILDERS),
         ("project.version", config.project.version, VERSION_SOURCES),
+        ("release.version_from", config.release.version_from, VERSIONS_FROM),
     ]
     for where, value, allowed in checks:
         if value not in allowed:
             raise _bad(blame, where, f"is '{value}'; use one of: {', '.join(allowed)}")
+    _check_release(config, blame)
     if config.wheel.per_python not in (True, False, "auto"):
         raise _bad(
             blame, "wheel.per_python", f'is {config.wheel.per_python!r}; use true, false or "auto"'
@@ -720,6 +734,17 @@ def _check_values(config: Config, blame: _Blame) -> None:
                 f"variants.{variant.name}.pair_distribution",
                 "is set, but there is no [pair] table; add [pair] with its libraries",
             )
+
+
+def _check_release(config: Config, blame: _Blame) -> None:
+    if config.release.version_from == "tag" and config.project.version in ("pyproject", "backend"):
+        raise _bad(
+            blame,
+            "release.version_from",
+            f'is "tag", which stamps the release tag\'s version, but [project].version = '
+            f'"{config.project.version}" never stamps one; set [project].version = "git", or '
+            'version_from = "source"',
+        )
 
 
 def _check_image_variants(config: Config, blame: _Blame) -> None:

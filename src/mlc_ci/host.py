@@ -8,13 +8,21 @@ import shutil
 import socket
 import sys
 import urllib.parse
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
 
 from mlc_ci.errors import PipelineError
 from mlc_ci.plan import cache, version_rules
 from mlc_ci.plan.version_rules import Declared
-from mlc_ci.plan.versions import SourceVersion, ignored_note, normalised_pep440
+from mlc_ci.plan.versions import (
+    SourceVersion,
+    build_version,
+    ignored_note,
+    is_nightly_build,
+    nightly_date,
+    normalised_pep440,
+)
 from mlc_ci.plan.wheels import parse_nvcc_version
 from mlc_ci.run import capture
 from mlc_ci.versioning import git_version, is_shallow, shallow_error
@@ -184,19 +192,22 @@ def cache_reachable(url: str, timeout: float = 3.0) -> str:
     )
 
 
-def source_version(
+def source_version(  # pylint: disable=too-many-arguments
     source: Path,
     rule: str,
     env: Mapping[str, str],
     declared: Declared,
     installer: str = "pip",
+    tag_repo: Path | None = None,
 ) -> SourceVersion:
     """The version to build `source` at ([project].version `rule`; `declared`: what its
     pyproject.toml says), its commit and SOURCE_DATE_EPOCH.
 
     MLC_CI_SOURCE_VERSION wins for a static version (a build without the git history, such as
     the Docker builder, which gets it from the host); SOURCE_DATE_EPOCH overrides the time.
-    `installer` (pip or uv) fills the isolated environment that asks the backend.
+    `installer` (pip or uv) fills the isolated environment that asks the backend. `tag_repo`
+    ([release].version_from = "tag"): the repository whose release tag at HEAD is the version.
+    A nightly build (versions.is_nightly_build) of the git rule takes the night's version.
     """
     epoch = epoch_override(env)
     pyproject = source / "pyproject.toml"
@@ -209,7 +220,14 @@ def source_version(
         return SourceVersion(pep, "", "", epoch, "MLC_CI_SOURCE_VERSION (environment)")
     rule = version_rules.choose_rule(rule, declared, pkg_info.is_file(), str(pyproject))
     if rule == "git":
-        return _git_source_version(source, epoch, pkg_info.is_file())
+        return _git_source_version(source, epoch, pkg_info.is_file(), (env, tag_repo))
+    if tag_repo is not None:
+        raise PipelineError(
+            f'[release].version_from = "tag" stamps the release tag\'s version into {pyproject}, '
+            f'but the "{rule}" rule builds the version written there and never stamps it; set '
+            '[project].version = "git", or [release].version_from = "source" (a release tag '
+            "must then equal the source's version)."
+        )
     commit = _commit(source)
     if epoch is None:
         epoch, epoch_origin = version_rules.build_epoch(
@@ -242,8 +260,12 @@ def source_version(
     return SourceVersion(pep, "", revision, epoch, origin, kept=True, epoch_origin=epoch_origin)
 
 
-def _git_source_version(source: Path, epoch: int | None, sdist: bool) -> SourceVersion:
-    """The "git" rule: the version of the git repository holding `source`."""
+def _git_source_version(
+    source: Path, epoch: int | None, sdist: bool, build: tuple[Mapping[str, str], Path | None]
+) -> SourceVersion:
+    """The "git" rule: the version of the git repository holding `source`, unless a release
+    tag of `tag_repo` is at its HEAD; a nightly build's version moves every night."""
+    env, tag_repo = build
     try:
         shallow = is_shallow(source)
     except PipelineError as exc:
@@ -262,14 +284,35 @@ def _git_source_version(source: Path, epoch: int | None, sdist: bool) -> SourceV
     ).split()
     where = f"{version.tag} + {version.distance}" if version.tag else "no v* tag"
     origin = f"git ({where}, {revision[:7]})"
+    if version.ignored_tags:
+        origin += f"; {ignored_note(version)}"
+    released = _released(tag_repo)
+    night = ""
+    if is_nightly_build(env):
+        today = datetime.now(timezone.utc).strftime("%Y%m%d")
+        night = nightly_date(env.get("MLC_CI_NIGHTLY_DATE", ""), today)
+    chosen, decided = build_version(version, released, night)
+    if decided.startswith("release tag"):
+        origin = f"the {decided} of {tag_repo} (the source is {version.public}: {origin})"
+    elif decided:
+        origin = f"{decided}, counted from {origin}"
     return SourceVersion(
-        version.public,
-        version.semver,
+        chosen.public,
+        chosen.semver,
         revision,
         int(commit_time) if epoch is None else epoch,
-        origin + (f"; {ignored_note(version)}" if version.ignored_tags else ""),
+        origin,
         epoch_origin="the commit time" if epoch is None else "SOURCE_DATE_EPOCH (environment)",
     )
+
+
+def _released(tag_repo: Path | None):
+    """The git version of the repository whose release tags are authoritative (None: none is)."""
+    if tag_repo is None:
+        return None
+    if is_shallow(tag_repo):
+        raise shallow_error(tag_repo, "set MLC_CI_SOURCE_VERSION")
+    return git_version(tag_repo)
 
 
 def _commit(source: Path) -> tuple[str, int] | None:

@@ -78,17 +78,18 @@ def fixture_index(tmp_path):
             log.close()
 
 
-@pytest.fixture(name="built")
-def fixture_built(tmp_path):
-    """A real wheel from a tiny setuptools project, and its passed wheels-linux report."""
-    project = tmp_path / "project"
-    (project / "mlcci_release_probe").mkdir(parents=True)
-    (project / "mlcci_release_probe" / "__init__.py").write_text("ANSWER = 42\n")
+def build_probe(tmp_path: Path, name: str, variant: str) -> Path:
+    """A real wheel of a tiny setuptools project `name` in tmp_path/dist, and the passed
+    wheels-linux report of `variant` that verified it."""
+    project = tmp_path / f"project-{variant}"
+    package = name.replace("-", "_")
+    (project / package).mkdir(parents=True)
+    (project / package / "__init__.py").write_text("ANSWER = 42\n")
     (project / "pyproject.toml").write_text(
         "[build-system]\n"
         'requires = ["setuptools>=61"]\n'
         'build-backend = "setuptools.build_meta"\n\n'
-        f'[project]\nname = "{NAME}"\nversion = "{VERSION}"\n'
+        f'[project]\nname = "{name}"\nversion = "{VERSION}"\n'
         'description = "mlc-ci release test probe"\n'
     )
     dist = tmp_path / "dist"
@@ -100,11 +101,18 @@ def fixture_built(tmp_path):
         text=True,
     )
     assert proc.returncode == 0, f"python -m build failed:\n{proc.stdout}{proc.stderr}"
-    (wheel,) = dist.glob("*.whl")
-    passed = report.SessionReport(REPORT, status="passed")
-    passed.artifacts.append(report.artifact(wheel, kind="wheel", variant="cpu"))
+    (wheel,) = dist.glob(f"{package}-*.whl")
+    passed = report.SessionReport(report_key("wheels-linux", "probe", variant), status="passed")
+    passed.artifacts.append(report.artifact(wheel, kind="wheel", variant=variant))
+    report.write(passed, tmp_path / "reports")
+    return wheel
+
+
+@pytest.fixture(name="built")
+def fixture_built(tmp_path):
+    """A real wheel from a tiny setuptools project, and its passed wheels-linux report."""
+    wheel = build_probe(tmp_path, NAME, "cpu")
     reports = tmp_path / "reports"
-    report.write(passed, reports)
     repo = tmp_path / "repo"
     repo.mkdir()
     for args in (
@@ -118,7 +126,15 @@ def fixture_built(tmp_path):
     return wheel, reports, repo
 
 
-def release(index_url, built, api_url, tmp_path):
+# The release's pipeline.toml: the cpu variant goes to the index, under a name the project holds.
+PIPELINE = (
+    '[project]\nname = "probe"\nsource = "."\npackage = "p"\ncli = "p"\n'
+    f'distribution = "{NAME}"\n\n[release]\npypi_names = ["{NAME}"]\n\n'
+    f'[variants.cpu]\ndistribution = "{NAME}"\npypi = true\n'
+)
+
+
+def release(index_url, built, api_url, tmp_path, pipeline=PIPELINE):
     """`python -m mlc_ci release --publish` against the index and the GitHub stand-in."""
     wheel, reports, repo = built
     env = {
@@ -132,10 +148,7 @@ def release(index_url, built, api_url, tmp_path):
         "MLC_CI_REPORTS_DIR": str(tmp_path / "out-reports"),
     }
     config = tmp_path / "pipeline.toml"
-    config.write_text(
-        '[project]\nname = "probe"\nsource = "."\npackage = "p"\ncli = "p"\n'
-        f'distribution = "{NAME}"\n\n[variants.cpu]\ndistribution = "{NAME}"\n'
-    )
+    config.write_text(pipeline)
     return subprocess.run(
         (sys.executable, "-m", "mlc_ci", "release", "--config", str(config), "--tag", "v0.1.0")
         + ("--publish", "--index-url", index_url + "/", "--repo", str(repo))
@@ -202,3 +215,31 @@ def test_same_name_other_bytes_is_refused_before_publishing(index, built, tmp_pa
         assert rerun.returncode == 2, rerun.stdout + rerun.stderr
         assert "with different content" in rerun.stderr and "Traceback" not in rerun.stderr
         assert api.state.log == before
+
+
+CUDA = f"{NAME}-cu130"  # a variant whose wheels the index never gets
+WITH_CUDA = PIPELINE + f'\n[variants.cu130]\ndistribution = "{CUDA}"\n'
+
+
+def test_only_the_opted_in_variant_reaches_the_index(index, built, tmp_path):
+    url, packages = index
+    cuda = build_probe(tmp_path, CUDA, "cu130")
+    with StandIn("tok") as api:
+        done = release(url, built, api.url, tmp_path, WITH_CUDA)
+        assert done.returncode == 0, done.stdout + done.stderr
+        (github_release,) = api.releases_named("v0.1.0")
+        assets = {a["name"] for a in api.state.assets_of(github_release["id"])}
+        assert cuda.name in assets  # the GitHub release still has every wheel
+    assert [p.name for p in packages.iterdir()] == [built[0].name]
+
+
+def test_a_name_the_project_does_not_hold_is_refused_before_any_upload(index, built, tmp_path):
+    url, packages = index
+    build_probe(tmp_path, CUDA, "cu130")
+    opted = WITH_CUDA + "pypi = true\n"  # cu130 opts in, but the project does not hold its name
+    with StandIn("tok") as api:
+        refused = release(url, built, api.url, tmp_path, opted)
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        assert CUDA in refused.stderr and "Traceback" not in refused.stderr
+        assert not api.state.log
+    assert not list(packages.iterdir())

@@ -461,6 +461,18 @@ def test_upload_split_skips_what_the_index_has_and_refuses_clashes():
         pub.project_of("nope.whl")
 
 
+def test_only_opted_in_distributions_go_to_the_index_under_held_names():
+    cuda = "demo_cu130-0.1.0-py3-none-any.whl"
+    windows = "demo_cpu-0.1.0-cp312-cp312-win_amd64.whl"
+    upload, rest = pub.index_choice([WHEEL, cuda, windows], ["Demo_CPU"], ["demo-cpu"], "URL")
+    assert (upload, rest) == ([WHEEL, windows], [cuda])
+    assert pub.index_choice([WHEEL, cuda], [], ["demo-cpu"], "URL") == ([], [WHEEL, cuda])
+    with pytest.raises(PipelineError, match="demo-cu130 to URL.*pypi_names: demo-cpu"):
+        pub.index_choice([WHEEL, cuda], ["demo-cpu", "demo-cu130"], ["demo-cpu"], "URL")
+    with pytest.raises(PipelineError, match="pypi_names: none"):
+        pub.index_choice([WHEEL], ["demo-cpu"], [], "URL")
+
+
 def test_release_notes_are_exactly_this_document():
     image = rel.Image(
         "ghcr.io/o/demo:1.0.0",

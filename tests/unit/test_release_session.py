@@ -21,11 +21,20 @@ from mlc_ci import cli, config, report
 from mlc_ci.errors import PipelineError
 from mlc_ci.plan.release import report_key
 from mlc_ci.sessions import release as release_session
+from tests.conftest import MINIMAL
 from tests.unit.github_standin import StandIn
 
 pytestmark = pytest.mark.unit
 
 WHEEL = "demo_cpu-0.1.0-py3-none-manylinux_2_31_x86_64.whl"
+CUDA_WHEEL = "demo_cu130-0.1.0-py3-none-manylinux_2_31_x86_64.whl"
+# MINIMAL with the cpu variant opted in to the package index, under a name the project holds,
+# and a cu130 variant that is not.
+PYPI = (
+    MINIMAL.replace("[variants.cpu]\n", "[variants.cpu]\npypi = true\n")
+    + '\n[variants.cu130]\ndistribution = "demo-cu130"\n'
+    + '\n[release]\npypi_names = ["demo-cpu"]\n'
+)
 COMMITS = ("feat: first", "fix(core): second", "ci: third", "plain subject")
 
 
@@ -71,7 +80,7 @@ def fixture_built(tmp_path):
     return dist, reports
 
 
-def run(make_config, repo, built, *extra, env=None, monkeypatch=None):
+def run(make_config, repo, built, *extra, env=None, monkeypatch=None, text=PYPI):
     """`python -m mlc_ci release` in-process; returns (status, stdout)."""
     dist, reports = built
     for key in ("GITHUB_TOKEN", "GITHUB_REPOSITORY", "GITHUB_API_URL", "MLC_CI_PUBLISH"):
@@ -80,7 +89,7 @@ def run(make_config, repo, built, *extra, env=None, monkeypatch=None):
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("MLC_CI_REPORTS_DIR", str(reports.parent / "out-reports"))
     out = io.StringIO()
-    argv = ["release", "--config", str(make_config()), "--repo", str(repo)]
+    argv = ["release", "--config", str(make_config(text)), "--repo", str(repo)]
     argv += ["--dist", str(dist), "--reports", str(reports), *extra]
     return cli.main(argv, out=out), out.getvalue()
 
@@ -286,7 +295,7 @@ PUBLISH_ENV = {"GITHUB_TOKEN": "t", "GITHUB_REPOSITORY": "o/r"}
 
 
 def test_publish_uploads_what_the_index_lacks(make_config, repo, built, simple):
-    cfg = config.load(make_config(), env={})
+    cfg = config.load(make_config(PYPI), env={})
     url, pages = simple
     plan = release_session.plan(plan_args(built, repo, simple_url=url), cfg, PUBLISH_ENV)
     (upload,) = [s for s in plan.steps if s.title.startswith("upload wheels")]
@@ -300,7 +309,7 @@ def test_publish_uploads_what_the_index_lacks(make_config, repo, built, simple):
 
 
 def test_index_clash_stops_before_publishing(make_config, repo, built, simple):
-    cfg = config.load(make_config(), env={})
+    cfg = config.load(make_config(PYPI), env={})
     url, pages = simple
     pages["/simple/demo-cpu/"] = f'<a href="/p/{WHEEL}#sha256={"0" * 64}">{WHEEL}</a>'
     with pytest.raises(PipelineError, match="with different content"):
@@ -308,7 +317,7 @@ def test_index_clash_stops_before_publishing(make_config, repo, built, simple):
 
 
 def test_index_errors_are_one_line(make_config, repo, built, simple):
-    cfg = config.load(make_config(), env={})
+    cfg = config.load(make_config(PYPI), env={})
     url, pages = simple
     pages["/simple/demo-cpu/"] = 403
     env = {**PUBLISH_ENV, "TWINE_USERNAME": "u", "TWINE_PASSWORD": "p"}
@@ -358,3 +367,47 @@ def test_a_default_branch_push_only_moves_the_image_tags(make_config, repo, buil
     other = {"GITHUB_EVENT_NAME": "push", "GITHUB_REF": "refs/heads/develop"}
     status, _ = run(make_config, repo, built, env=other, monkeypatch=monkeypatch)
     assert status != 0  # another branch is no release: it needs a tag
+
+
+def add_wheel(built, name, variant):
+    """Another verified wheel in dist/ (its own passed wheels-linux report)."""
+    dist, reports = built
+    path = dist / name
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("demo/__init__.py", "")
+    passed = report.SessionReport(report_key("wheels-linux", "demo", variant), status="passed")
+    passed.artifacts.append(report.artifact(path, kind="wheel", variant=variant))
+    report.write(passed, reports)
+
+
+def test_only_the_variants_that_opt_in_go_to_the_index(make_config, repo, built, simple):
+    add_wheel(built, CUDA_WHEEL, "cu130")
+    cfg = config.load(make_config(PYPI), env={})
+    url, _ = simple
+    plan = release_session.plan(plan_args(built, repo, simple_url=url), cfg, PUBLISH_ENV)
+    (upload,) = [s for s in plan.steps if s.title.startswith("upload wheels")]
+    assert [a for a in upload.argv if a.endswith(".whl")] == [str(built[0] / WHEEL)]
+    # Both still ship with the GitHub release.
+    assert any(CUDA_WHEEL in note for note in plan.notes)
+    nobody = config.load(make_config(PYPI.replace("pypi = true\n", "")), env={})
+    plan = release_session.plan(plan_args(built, repo, simple_url=url), nobody, PUBLISH_ENV)
+    assert not [s for s in plan.steps if s.title.startswith("upload wheels")]
+
+
+def test_a_name_the_project_does_not_hold_is_refused_before_anything(
+    make_config, repo, built, monkeypatch, capsys
+):
+    add_wheel(built, CUDA_WHEEL, "cu130")
+    opted = PYPI.replace(
+        'distribution = "demo-cu130"\n', 'distribution = "demo-cu130"\npypi = true\n'
+    )
+    with StandIn("tok") as api:
+        env = {"GITHUB_TOKEN": "tok", "GITHUB_REPOSITORY": "o/r", "GITHUB_API_URL": api.url}
+        status, _ = run(
+            make_config, repo, built, "--tag", "v0.1.0", "--publish", env=env,
+            monkeypatch=monkeypatch, text=opted,
+        )  # fmt: skip
+        assert not api.state.log  # not even the GitHub release
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1 and "demo-cu130" in err[0] and "pypi_names" in err[0]
+    assert not (built[0] / "SHA256SUMS").exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 
 import pytest
+from packaging.version import Version as Pep440
 
 from mlc_ci import versioning
 from mlc_ci.errors import PipelineError
@@ -161,3 +162,62 @@ def test_public_versions_tags_and_messages_are_exact():
     source = versions.SourceVersion("1", "1", "", None, "pyproject.toml [project].version")
     assert not source.stamped
     assert versions.SourceVersion("1", "1", "", None, "git describe").stamped
+
+
+@pytest.mark.parametrize(
+    ("describe", "pep440", "semver"),
+    [
+        # MLC-LLM's pin: v0.26.dev0 + 4 counts on from its dev tag.
+        ("v0.26.dev0-4-g79d603f", "0.26.dev20260102", "0.26.0-dev.20260102"),
+        ("v1.2.3-5-gabc1234", "1.2.4.dev20260102", "1.2.4-dev.20260102"),
+        ("v1.2.3-0-gabc1234", "1.2.4.dev20260102", "1.2.4-dev.20260102"),
+        # After an rc: above the rc itself (1.2.3rc4.devN would sort below it).
+        ("v1.2.3-rc.4-2-gabc1234", "1.2.3rc5.dev20260102", "1.2.3-rc.5.dev.20260102"),
+        ("abc1234", "0.0.0.dev20260102", "0.0.0-dev.20260102"),
+    ],
+)
+def test_a_nightly_is_dated(describe, pep440, semver):
+    found = versions.nightly(versions.from_describe(describe, 7), "20260102")
+    assert (found.pep440, found.semver) == (pep440, semver)
+    tag = versions.from_describe(describe, 7)
+    assert Pep440(found.pep440) > Pep440(tag.public) and found.is_prerelease
+
+
+def test_every_night_a_new_version_and_the_same_one_for_a_rerun():
+    pin = versions.from_describe("v0.26.dev0-4-g79d603f")
+    first = versions.build_version(pin, None, "20260102")[0]
+    again = versions.build_version(pin, None, "20260102")[0]
+    second = versions.build_version(pin, None, "20260103")[0]
+    assert first == again and Pep440(second.pep440) > Pep440(first.pep440)
+    assert versions.build_version(pin, None, "")[0] == pin  # no nightly: the source's version
+
+
+def test_a_release_tag_of_the_pipeline_repository_is_authoritative():
+    pin = versions.from_describe("v0.26.dev0-4-g79d603f")
+    tagged = versions.from_describe("v0.26.0-0-g1234567")
+    found, why = versions.build_version(pin, tagged, "")
+    assert (found.public, found.semver) == ("0.26.0", "0.26.0") and "v0.26.0" in why
+    assert versions.build_version(pin, tagged, "20260102")[0].public == "0.26.0"
+    # The nights after it sort above the release, though the pin has not moved.
+    later = versions.from_describe("v0.26.0-3-g89abcde")
+    nightly = versions.build_version(pin, later, "20260103")[0]
+    assert Pep440(nightly.pep440) > Pep440("0.26.0") and nightly.pep440 == "0.26.1.dev20260103"
+    # Between releases a build that is no nightly is the pin's own version.
+    assert versions.build_version(pin, later, "")[0] == pin
+
+
+def test_a_nightly_on_the_source_s_own_release_tag_stays_that_release():
+    tagged = versions.from_describe("v0.2.0-0-gabc1234")
+    assert versions.build_version(tagged, None, "20260102")[0] == tagged
+
+
+def test_nightly_builds_and_their_date():
+    assert versions.is_nightly_build({"GITHUB_EVENT_NAME": "schedule"})
+    assert versions.is_nightly_build({"MLC_CI_NIGHTLY": "1"})
+    assert not versions.is_nightly_build({"GITHUB_EVENT_NAME": "push", "MLC_CI_NIGHTLY": ""})
+    assert versions.nightly_date("2026-01-02", "20990101") == "20260102"
+    assert versions.nightly_date(" 20260102 ", "20990101") == "20260102"
+    assert versions.nightly_date("", "20260103") == "20260103"
+    for bad in ("2026-13-01", "yesterday", "2026010"):
+        with pytest.raises(PipelineError, match="MLC_CI_NIGHTLY_DATE"):
+            versions.nightly_date(bad, "20260103")

@@ -7,7 +7,7 @@ import re
 import urllib.parse
 from dataclasses import dataclass
 from html.parser import HTMLParser
-from typing import Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion
@@ -138,3 +138,28 @@ def upload_split(
             "name cannot be uploaded twice; release a new version."
         )
     return upload, present
+
+
+def index_choice(
+    wheels: Sequence[str], opted_in: Iterable[str], held: Iterable[str], index_url: str
+) -> tuple[list[str], list[str]]:
+    """The wheel file names that go to the package index (those of the distributions whose
+    variant has `pypi = true`) and the ones that do not. One to go under a name the project
+    does not hold ([release].pypi_names) stops the release before anything is published."""
+    opted = {canonicalize_name(name) for name in opted_in}
+
+    def project(wheel: str) -> str:  # as release.ownership_problems reads it
+        return canonicalize_name(wheel.split("-", 1)[0])
+
+    upload = [name for name in wheels if project(name) in opted]
+    rest = [name for name in wheels if project(name) not in opted]
+    holds = sorted({canonicalize_name(name) for name in held})
+    unheld = sorted({project(name) for name in upload} - set(holds))
+    if unheld:
+        raise PipelineError(
+            f"refusing to upload {', '.join(unheld)} to {index_url}: the project does not hold "
+            f"{'that name' if len(unheld) == 1 else 'those names'} there ([release].pypi_names: "
+            f"{', '.join(holds) or 'none'}); add it to [release].pypi_names once the project "
+            "owns it, or set pypi = false on its variant."
+        )
+    return upload, rest

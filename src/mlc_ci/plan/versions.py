@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Mapping
 
 from packaging.version import InvalidVersion
 from packaging.version import Version as Pep440
@@ -140,3 +142,78 @@ def ignored_note(version: Version) -> str:
     if not version.ignored_tags:
         return ""
     return f"ignored tag(s) {', '.join(version.ignored_tags)}: not vX.Y.Z, vX.Y.Z-rc.N or vX.Y.devN"
+
+
+# A scheduled workflow run builds a nightly; so does a local build with MLC_CI_NIGHTLY=1.
+TRUE = ("1", "true", "yes", "on")
+
+
+def is_nightly_build(env: Mapping[str, str]) -> bool:
+    """True for the build of a nightly: a scheduled GitHub Actions run (GITHUB_EVENT_NAME is
+    `schedule` in each of its jobs) or MLC_CI_NIGHTLY=1."""
+    return (
+        env.get("GITHUB_EVENT_NAME") == "schedule"
+        or env.get("MLC_CI_NIGHTLY", "").strip().lower() in TRUE
+    )
+
+
+def nightly_date(given: str, today: str) -> str:
+    """The night a nightly is of, as YYYYMMDD: MLC_CI_NIGHTLY_DATE (`given`, YYYY-MM-DD or
+    YYYYMMDD) when set, else `today` (the UTC date, YYYYMMDD)."""
+    text = given.strip() or today
+    digits = text.replace("-", "") if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text) else text
+    try:
+        if not re.fullmatch(r"\d{8}", digits, flags=re.ASCII):
+            raise ValueError(text)
+        datetime.strptime(digits, "%Y%m%d")
+    except ValueError as exc:
+        raise PipelineError(
+            f"MLC_CI_NIGHTLY_DATE (environment) is {given!r}, not a date; set it to the night "
+            "of the scheduled run as YYYY-MM-DD, or unset it for today's UTC date."
+        ) from exc
+    return digits
+
+
+def nightly(version: Version, date: str) -> Version:
+    """The nightly of `version` on the night `date` (YYYYMMDD), counted from its tag: the date
+    is the dev number, so every night gives a version that sorts after the night before and
+    after the tag, and a re-run of one night gives the same (v0.26.dev0 + 4 -> 0.26.dev20260102).
+    A tag without a dev part counts on from the next version (v1.2.3 + n -> 1.2.4.dev20260102,
+    v1.2.3-rc.4 + n -> 1.2.3rc5.dev20260102)."""
+    parsed = Pep440(from_tag(version.tag).pep440 if version.tag else version.public)
+    release = list(parsed.release)
+    pre = parsed.pre
+    if parsed.dev is None and pre is not None:
+        pre = (pre[0], pre[1] + 1)
+    elif parsed.dev is None:
+        release = (release + [0, 0])[:3]
+        release[2] += 1
+    sem_core = ".".join(map(str, (release + [0, 0])[:3]))
+    pep = ".".join(map(str, release)) + (f"{pre[0]}{pre[1]}" if pre else "") + f".dev{date}"
+    sem = sem_core + (f"-{pre[0]}.{pre[1]}.dev.{date}" if pre else f"-dev.{date}")
+    return Version(pep, sem, version.tag, version.distance, version.sha)
+
+
+def build_version(source: Version, released: Version | None, date: str) -> tuple[Version, str]:
+    """The version a build stamps, and what decided it ('' for the source's own version).
+
+    `source`: the source's git version; `released`: with [release].version_from = "tag", the
+    git version of the repository that holds pipeline.toml (None otherwise); `date`: the night
+    of a nightly build ('' when the build is none).
+    - At a release tag of that repository, the tag's version: the tag is authoritative.
+    - A nightly: the later of the nightlies of the source's version and of that repository's
+      version, so it sorts after every release tagged before it (a nightly at a commit that is
+      a release tag of the source itself, without [release].version_from = "tag", stays that
+      release: no nightly).
+    - Otherwise the source's version.
+    """
+    if released is not None and released.tag and released.distance == 0:
+        return released, f"release tag {released.tag}"
+    if not date or (released is None and source.tag and source.distance == 0):
+        return source, ""
+    candidates = [nightly(source, date)]
+    if released is not None and released.tag:
+        candidates.append(nightly(released, date))
+    chosen = max(candidates, key=lambda version: Pep440(version.pep440))
+    night = f"{date[:4]}-{date[4:6]}-{date[6:]}"
+    return chosen, f"the nightly of {night}"

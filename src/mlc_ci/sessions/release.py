@@ -95,6 +95,8 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
     )
     wheels = sorted(dist.glob("*.whl"))
     assets = [*wheels, dist / "SHA256SUMS"] if wheels else []
+    # Only the variants that opt in go to the package index, under names the project holds.
+    for_index, index_notes = _index_wheels(config, wheels, index_url)
     steps = _local_steps(
         args.repo,
         config,
@@ -105,7 +107,8 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
     )
     notes = [
         f"tag {tag}: wheels {version.pep440}, images {version.semver}"
-        + (" (prerelease)" if version.is_prerelease else "")
+        + (" (prerelease)" if version.is_prerelease else ""),
+        *index_notes,
     ]
     if tag == rel.PLACEHOLDER_TAG:
         notes.append(
@@ -127,22 +130,55 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
                 action=_github(env, tag, title, version.is_prerelease, assets),
             )
         )
-    if decision.index and wheels:
-        # A read-only probe, like the host probes of other sessions: what the index already has
-        # decides what to upload, so a re-run after a partial upload completes it.
-        upload, present = pub.upload_split(_local_wheels(wheels), _listed(simple, wheels, env))
-        notes += present
-        if upload:
-            steps.append(_twine_step(index_url, [dist / w.name for w in upload]))
+    if decision.index and for_index:
+        steps += _upload(for_index, (index_url, simple), env, notes)
     if decision.left_out and not decision.blocker:
         steps.append(
             Step(f"nothing published ({decision.reason})", action=_left_out(decision.not_done))
         )
-    notes += _plan_lines(decision, env, tag, version, assets, (index_url, simple, wheels))
+    notes += _plan_lines(decision, env, tag, version, assets, (index_url, simple, for_index))
     if not any(reports.glob("docker-build*.json")):
         notes.append(f"no docker-build report in {reports}: this release has no images")
     data = {"tag": tag, "dry_run": dry_run, "dist": str(dist), "reports": str(reports)}
     return Plan("release", steps, data, cleanup=index[1], notes=notes)
+
+
+def _upload(
+    wheels: Sequence[Path], index: tuple[str, str], env: Mapping[str, str], notes: list[str]
+) -> list[Step]:
+    """The twine upload of the wheels the index lacks (notes on those it has).
+
+    A read-only probe, like the host probes of other sessions: what the index already has
+    decides what to upload, so a re-run after a partial upload completes it."""
+    index_url, simple = index
+    upload, present = pub.upload_split(_local_wheels(wheels), _listed(simple, wheels, env))
+    notes += present
+    paths = {path.name: path for path in wheels}
+    return [_twine_step(index_url, [paths[w.name] for w in upload])] if upload else []
+
+
+def _index_wheels(
+    config: Config, wheels: Sequence[Path], index_url: str
+) -> tuple[list[Path], list[str]]:
+    """The wheels for the package index (those of the variants with `pypi = true`, and of the
+    pair built with them), and a note on the ones left out; a name the project does not hold
+    ([release].pypi_names) is refused here, before anything is published."""
+    if not index_url or not wheels:
+        return [], []
+    opted = [variant for variant in config.variants.values() if variant.pypi]
+    names = [variant.distribution for variant in opted]
+    if config.pair_source:
+        names += [config.pair_distribution(variant) for variant in opted]
+    upload, rest = pub.index_choice(
+        [path.name for path in wheels], names, config.release.pypi_names, index_url
+    )
+    others = ", ".join(v.name for v in config.variants.values() if not v.pypi) or "none"
+    notes = (
+        [f"not for {index_url} (variants without pypi = true: {others}): {', '.join(rest)}"]
+        if rest
+        else []
+    )
+    return [path for path in wheels if path.name in upload], notes
 
 
 def _promotion(reports: Path, publishing: bool, notes: list[str]) -> list[Step]:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 from mlc_ci import files, host, source_edits
-from mlc_ci.config import Config, Variant
+from mlc_ci.config import Config, Variant, repository_root
 from mlc_ci.errors import PipelineError
 from mlc_ci.plan import cache, version_rules, wheels
 from mlc_ci.plan.versions import SourceVersion
@@ -286,7 +286,18 @@ def source_version(config: Config, env: Mapping[str, str]) -> SourceVersion:
         return SourceVersion("", "", "", None, f"not read: {source} is not checked out")
     declared = version_rules.declared(pyproject.read_text(encoding="utf-8"), str(pyproject))
     installer = "uv" if config.wheel.frontend == "uv" else "pip"
-    return host.source_version(source, config.project.version, env, declared, installer)
+    return host.source_version(
+        source, config.project.version, env, declared, installer, tag_repository(config)
+    )
+
+
+def tag_repository(config: Config) -> Path | None:
+    """With [release].version_from = "tag": the repository holding pipeline.toml, whose
+    release tag at HEAD is the version of the build (None otherwise, and outside any checkout,
+    where no tag can be)."""
+    if config.release.version_from != "tag":
+        return None
+    return repository_root(config.root)
 
 
 def check_version(version: SourceVersion, key: str = "repaired"):
