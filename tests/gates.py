@@ -22,7 +22,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised by the 3.10 unit session
     import tomli as tomllib
 
-KINDS = ("unit", "integration")
+KINDS = ("unit", "integration", "rehearsal")
 EXPECTED_SKIPS = Path("tests") / "expected_skips.toml"
 _STRICT_VARS = ("CI", "MLC_CI_STRICT_SKIPS")
 _SKIP_KEY = pytest.StashKey[tuple[list[str], list[str]]]()
@@ -68,7 +68,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(kind)
     if stray:
         raise pytest.UsageError(
-            f"{stray[0]} is outside tests/unit and tests/integration; move it into one of them "
+            f"{stray[0]} is outside tests/unit, tests/integration and tests/rehearsal; move it into one of them "
             "(the directory decides its marker)."
         )
 

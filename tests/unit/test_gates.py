@@ -52,7 +52,7 @@ def test_directory_decides_the_marker(tmp_path):
 def test_test_outside_the_two_directories_is_refused(tmp_path):
     proc = run_tree(tmp_path, {"tests/test_top.py": PASSING}, "tests")
     assert proc.returncode == pytest.ExitCode.USAGE_ERROR, proc.stdout + proc.stderr
-    assert "outside tests/unit and tests/integration" in proc.stderr
+    assert "outside tests/unit, tests/integration and tests/rehearsal" in proc.stderr
 
 
 def test_skip_fails_the_run_in_ci(tmp_path):

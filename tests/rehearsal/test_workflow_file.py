@@ -25,7 +25,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised by the 3.10 unit session
     import tomli as tomllib
 
-pytestmark = [pytest.mark.integration, pytest.mark.docker]
+pytestmark = [pytest.mark.rehearsal, pytest.mark.docker]
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKER = os.environ.get("MLC_CI_DOCKER", "/usr/bin/docker")

@@ -28,7 +28,7 @@ from tools.rehearsal.container import (
 )
 from tools.rehearsal.model import RehearsalError
 
-pytestmark = [pytest.mark.integration, pytest.mark.docker]
+pytestmark = [pytest.mark.rehearsal, pytest.mark.docker]
 
 # Debian's 20.10 CLI builds with the engine's BuildKit; tests that must build use it.
 DOCKER = os.environ.get("MLC_CI_DOCKER", "/usr/bin/docker")
