@@ -68,7 +68,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(kind)
     if stray:
         raise pytest.UsageError(
-            f"{stray[0]} is outside tests/unit, tests/integration and tests/rehearsal; move it into one of them "
+            f"{stray[0]} is outside tests/unit, tests/integration and tests/rehearsal; "
+            "move it into one of them "
             "(the directory decides its marker)."
         )
 
