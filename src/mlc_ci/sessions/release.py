@@ -22,7 +22,7 @@ from mlc_ci.errors import PipelineError
 from mlc_ci.plan import notes as release_notes
 from mlc_ci.plan import publish as pub
 from mlc_ci.plan import release as rel
-from mlc_ci.plan.versions import Version, from_tag
+from mlc_ci.plan.versions import Version, from_tag, is_nightly_build
 from mlc_ci.report import artifact, read, reports_root, sha256_of
 from mlc_ci.run import Context, Ref, Step
 from mlc_ci.sessions import index as index_session
@@ -69,7 +69,8 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
     """Check, write SHA256SUMS and notes, then publish what the decision allows."""
     if getattr(args, "index_dir", None) is None and env.get("MLC_CI_INDEX_DIR", "").strip():
         args.index_dir = env["MLC_CI_INDEX_DIR"].strip()
-    if getattr(args, "nightly", False) or env.get("MLC_CI_NIGHTLY", "").lower() in TRUE:
+    # The builds of a scheduled run are nightlies (plan/versions.py), and so is its release.
+    if getattr(args, "nightly", False) or is_nightly_build(env):
         return _nightly_plan(args, config, env)
     if not args.tag and rel.default_branch_push(env, config.image.default_branch):
         return _branch_plan(args, env)
