@@ -303,6 +303,7 @@ def _git_source_version(
         int(commit_time) if epoch is None else epoch,
         origin,
         epoch_origin="the commit time" if epoch is None else "SOURCE_DATE_EPOCH (environment)",
+        night=night,
     )
 
 

@@ -6,6 +6,7 @@ Pure functions, table-tested; the last test prints the real MLC-LLM cu128 plan t
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import shlex
 import subprocess
@@ -172,6 +173,15 @@ def test_git_context_without_local_facts():
 def test_image_tags_per_target(cfg, target, env, tags):
     got = docker.image_tags(cfg, cfg.variant("cpu"), target, git(**env))
     assert got == [f"reg.example:5000/team/demo:{tag}" for tag in tags]
+
+
+def test_a_nightly_build_is_tagged_with_its_night(cfg):
+    scheduled = git(GITHUB_REF="refs/heads/main", GITHUB_EVENT_NAME="schedule")
+    got = docker.image_tags(
+        cfg, cfg.variant("cpu"), "production", dataclasses.replace(scheduled, night="20261207")
+    )
+    assert "reg.example:5000/team/demo:nightly-20261207-cpu" in got
+    assert "reg.example:5000/team/demo:nightly-cpu" in got
 
 
 def test_image_tags_carry_the_variant(cfg):

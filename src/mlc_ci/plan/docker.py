@@ -41,6 +41,7 @@ class GitContext:
     namespace: str = ""
     # The repository that builds the image (GitHub Actions), for the source label.
     repository_url: str = ""
+    night: str = ""  # YYYYMMDD of a nightly build: a scheduled build's nightly-YYYYMMDD tag
 
     @property
     def is_pull_request(self) -> bool:
@@ -101,6 +102,7 @@ def image_tags(config: Config, variant: Variant, target: str, git: GitContext) -
         pr_number=git.pr_number,
         suffix=SUFFIX[target],
         variant=variant.name,
+        date=git.night or None,
     )
 
 

@@ -56,6 +56,7 @@ class SourceVersion:
     origin: str  # one line: how the version was found
     kept: bool = False  # the build takes the version the source's backend writes, unstamped
     epoch_origin: str = ""  # where SOURCE_DATE_EPOCH came from ('' when not said)
+    night: str = ""  # YYYYMMDD of a nightly build ('' when the build is none)
 
     @property
     def stamped(self) -> bool:

@@ -129,7 +129,9 @@ def _versions(config: Config, env: Mapping[str, str]):
     local = host.git_facts(".") if Path(".git").exists() else {}
     git = docker.git_context(env, local, STARTED)
     source = wheel_steps.source_version(config, env)
-    git = dataclasses.replace(git, version=source.semver or git.version, revision=source.revision)
+    git = dataclasses.replace(
+        git, version=source.semver or git.version, revision=source.revision, night=source.night
+    )
     return git, source, local.get("version_note", "")
 
 
