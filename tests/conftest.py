@@ -36,6 +36,31 @@ GIT_IDENTITY = {
     "GIT_COMMITTER_EMAIL": "tests@mlc-ci.invalid",
 }
 
+
+def git_in(repo: Path, *argv: str) -> None:
+    """git in `repo` as the tests' identity (local submodule clones allowed)."""
+    subprocess.run(
+        ("git", "-c", "protocol.file.allow=always", "-C", str(repo), *argv),
+        check=True,
+        capture_output=True,
+        env={**os.environ, **GIT_IDENTITY},
+    )
+
+
+def pin_engine(engine: Path, mono: Path) -> None:
+    """Make `engine` (a directory of files) a repository at v0.26.dev0 + 4 (0.26.dev4, as
+    MLC-LLM's 79d603f0 is) and pin it in a new repository `mono` as 3rdparty/engine."""
+    git_in(engine, "init", "-q", "-b", "main")
+    git_in(engine, "add", ".")
+    git_in(engine, "commit", "-q", "-m", "engine")
+    git_in(engine, "tag", "v0.26.dev0")
+    for number in range(4):
+        git_in(engine, "commit", "-q", "--allow-empty", "-m", f"c{number}")
+    mono.mkdir(exist_ok=True)
+    git_in(mono, "init", "-q", "-b", "main")
+    git_in(mono, "submodule", "add", "-q", str(engine), "3rdparty/engine")
+
+
 # The test trees are plain directories, no git checkouts: they build the version they declare
 # (test_source_version.py covers the git rule on real repositories).
 MINIMAL = """

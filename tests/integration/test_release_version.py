@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 from packaging.version import Version as Pep440
 
-from tests.conftest import GIT_IDENTITY, ROOT, TOOLKIT_PATH, explain
+from tests.conftest import ROOT, TOOLKIT_PATH, explain
+from tests.conftest import git_in as mono_git
+from tests.conftest import pin_engine
 from tests.integration.cli_runner import in_clone as mlc_ci
 from tests.integration.cli_runner import scratch_clone
 
@@ -81,16 +83,6 @@ def monorepo_run(mono: Path, *args: str, reports: str, env: dict | None = None):
     )
 
 
-def mono_git(repo: Path, *argv: str) -> None:
-    """git in `repo` as the tests' identity (local submodule clones allowed)."""
-    subprocess.run(
-        ("git", "-c", "protocol.file.allow=always", "-C", str(repo), *argv),
-        check=True,
-        capture_output=True,
-        env={**os.environ, **GIT_IDENTITY},
-    )
-
-
 def state_versions(tree: Path, channel: str) -> list[str]:
     """The mini-llm-cpu versions the index state lists on `channel`."""
     state = json.loads((tree / "index-state.json").read_text())
@@ -117,15 +109,7 @@ def fixture_pinned(tmp_path_factory) -> dict:
         capture_output=True,
     ).stdout
     subprocess.run(("tar", "-x", "-C", str(engine)), input=archive, check=True)
-    mono_git(engine, "init", "-q", "-b", "main")
-    mono_git(engine, "add", ".")
-    mono_git(engine, "commit", "-q", "-m", "engine")
-    mono_git(engine, "tag", "v0.26.dev0")
-    for number in range(4):
-        mono_git(engine, "commit", "-q", "--allow-empty", "-m", f"c{number}")
-    mono.mkdir()
-    mono_git(mono, "init", "-q", "-b", "main")
-    mono_git(mono, "submodule", "add", "-q", str(engine), "3rdparty/engine")
+    pin_engine(engine, mono)
     text = (ROOT / "examples" / "mini-llm" / "pipeline.toml").read_text()
     for old, new in (
         ('source = "."', 'source = "3rdparty/engine"'),

@@ -268,13 +268,18 @@ def docker_build(session):
 """
 
 
-def test_image_archives_travel_apart_to_the_jobs_that_load_them(repo, capsys):
+def _with_docker_build() -> None:
+    """The repository's noxfile gains the docker-build session above (committed)."""
     noxfile = Path("noxfile.py")
     noxfile.write_text(noxfile.read_text(encoding="utf-8") + DOCKER_BUILD, encoding="utf-8")
     subprocess.run(
         ("git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-qam", "x"),
         check=True,
     )
+
+
+def test_image_archives_travel_apart_to_the_jobs_that_load_them(repo, capsys):
+    _with_docker_build()
     code, report = rehearse(repo, "--event", "pull_request")
     assert code == 0, capsys.readouterr().out
     work = Path(report["data"]["workdir"])
@@ -310,12 +315,7 @@ def test_the_release_job_downloads_the_build_artifacts_only(repo, capsys):
 
 
 def test_a_tag_whose_build_pushed_nothing_stops_before_release(repo, capsys):
-    noxfile = Path("noxfile.py")
-    noxfile.write_text(noxfile.read_text(encoding="utf-8") + DOCKER_BUILD, encoding="utf-8")
-    subprocess.run(
-        ("git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-qam", "x"),
-        check=True,
-    )
+    _with_docker_build()
     code, report = rehearse(repo, "--event", "tag", "--tag", "v0.1.0")
     assert code != 0
     assert "the build stage pushed no image" in capsys.readouterr().err

@@ -4,7 +4,6 @@ a nightly version that moves every night (real repositories, real git)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
@@ -13,7 +12,8 @@ import pytest
 from mlc_ci import config
 from mlc_ci.errors import PipelineError
 from mlc_ci.sessions import wheel_steps
-from tests.conftest import GIT_IDENTITY
+from tests.conftest import git_in as git
+from tests.conftest import pin_engine
 
 pytestmark = pytest.mark.unit
 
@@ -34,16 +34,6 @@ distribution = "engine-cpu"
 SCHEDULE = {"GITHUB_EVENT_NAME": "schedule"}
 
 
-def git(repo: Path, *argv: str) -> None:
-    """git in `repo` (a fixed identity; local submodule clones allowed)."""
-    subprocess.run(
-        ("git", "-c", "protocol.file.allow=always", "-C", str(repo), *argv),
-        check=True,
-        capture_output=True,
-        env={**os.environ, **GIT_IDENTITY},
-    )
-
-
 @pytest.fixture(name="mono")
 def fixture_mono(tmp_path: Path) -> Path:
     """A monorepo pinning an engine at v0.26.dev0 + 4 (0.26.dev4, MLC-LLM's 79d603f0) as a
@@ -51,16 +41,8 @@ def fixture_mono(tmp_path: Path) -> Path:
     engine = tmp_path / "engine"
     engine.mkdir()
     (engine / "pyproject.toml").write_text('[project]\nname = "engine"\nversion = "0.1.0"\n')
-    git(engine, "init", "-q", "-b", "main")
-    git(engine, "add", ".")
-    git(engine, "commit", "-q", "-m", "engine")
-    git(engine, "tag", "v0.26.dev0")
-    for number in range(4):
-        git(engine, "commit", "-q", "--allow-empty", "-m", f"c{number}")
     mono = tmp_path / "mono"
-    mono.mkdir()
-    git(mono, "init", "-q", "-b", "main")
-    git(mono, "submodule", "add", "-q", str(engine), "3rdparty/engine")
+    pin_engine(engine, mono)
     git(mono, "commit", "-q", "-m", "pin the engine")
     return mono
 
