@@ -38,6 +38,7 @@ from tools.rehearsal.records import (
 from tools.rehearsal.workflow import Job, Workflow
 
 BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # colour codes (FORCE_COLOR) out of a reason
 STATUS_FUNCTIONS = re.compile(r"\b(success|failure|cancelled|always)\s*\(", re.IGNORECASE)
 # GitHub's shells on Linux runners (docs: "jobs.<job_id>.steps[*].shell").
 SHELLS = {
@@ -176,8 +177,9 @@ class Run:
         runs, forced = self._should_run(job)
         selected = not self.only or job.key in self.only
         if not runs or not selected:
-            name = ex.interpolate(str(job.spec.get("name", job.key)), self._static(job))
-            record = JobRecord(job.key, name, str(job.spec.get("runs-on", "")))
+            # A name made of the matrix has no matrix here: the job's key stands in.
+            name = ex.interpolate(str(job.spec.get("name", job.key)), self._static(job)).strip()
+            record = JobRecord(job.key, name or job.key, str(job.spec.get("runs-on", "")))
             record.reason = "" if selected else "not selected (--only)"
             self.records.append(record)
             self.results[job.key] = {"result": "skipped", "outputs": {}}
@@ -479,7 +481,8 @@ class _JobSteps:
         if done.timed_out:
             result.error = "timed out (timeout-minutes)"
         elif done.returncode:
-            last = [line for line in done.output.splitlines() if line.strip()][-1:] or [""]
+            plain = ANSI.sub("", done.output)
+            last = [line for line in plain.splitlines() if line.strip()][-1:] or [""]
             result.error = f"exit code {done.returncode}: {last[0][:200]}"
         return result
 
