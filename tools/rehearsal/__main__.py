@@ -125,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         workflow = load(args.workflow)
         repo = Path(_git("rev-parse", "--show-toplevel"))
         sha = _git("rev-parse", "HEAD", cwd=repo)
+        if _git("status", "--porcelain", "--untracked-files=no", cwd=repo):
+            print(f"rehearsal: note: HEAD ({sha[:7]}) is rehearsed; uncommitted changes are not")
         event = event_of(args, sha)
         if not triggered(workflow, event):
             raise RehearsalError(f"{args.workflow} does not run on {args.event} ({event.ref})")
