@@ -23,6 +23,7 @@ from tools.rehearsal.model import (
     Event,
     JobRun,
     Machine,
+    RehearsalError,
     Shared,
     StepResult,
 )
@@ -245,8 +246,8 @@ def matrix(job: Job, ctx: ex.Contexts) -> list[dict[str, Any]]:
     if not strategy or "matrix" not in strategy:
         return [{}]
     spec = ex.interpolate_value(strategy["matrix"], ctx)
-    if isinstance(spec, str):
-        spec = ex.evaluate(spec.strip()[3:-2], ctx) if spec.strip().startswith("${{") else {}
+    if not isinstance(spec, dict):
+        raise RehearsalError(f"job `{job.key}`: strategy.matrix is not a mapping: {spec!r}")
     axes = {k: v for k, v in spec.items() if k not in ("include", "exclude")}
     combos = [dict(zip(axes, vals)) for vals in itertools.product(*axes.values())] if axes else []
     for drop in spec.get("exclude") or ():
