@@ -453,7 +453,16 @@ def test_cross_plan_checks_reproducibility_with_the_same_repair(mini, tmp_path, 
     # The rebuild is repaired as the first build was, into its own directory.
     assert first.argv[:-3] == again.argv[:-3] and again.env == first.env
     assert again.argv[-1] == "{rebuilt_wheel}" and again.argv[-2] != first.argv[-2]
-    assert first.env["PYTHONHASHSEED"] == "0"  # delvewheel's .load-order in one order
+    assert first.env["PYTHONHASHSEED"] == "0"
+    # Each repaired wheel has its .load-order sorted before the two are compared.
+    sort = "sort delvewheel's .load-order (one order for every repair)"
+    at = [i for i, title in enumerate(order) if title == sort]
+    assert [order[i - 1] for i in at] == [
+        "locate repaired tiny-runtime wheel",  # the pair, repaired the same way
+        "locate repaired wheel",
+        "locate the repaired rebuild",
+    ]
+    assert at[-1] < order.index("compare the two repaired wheels")
     rebuild = step(plan, "rebuild in a second directory")
     assert rebuild.env["CCACHE_DISABLE"] == "1"
     assert (

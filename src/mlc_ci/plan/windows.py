@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -80,14 +82,54 @@ def repair_argv(options: tuple[str, ...], out_dir: str, wheel: str) -> tuple[str
 def repair_env(epoch: int | None) -> dict[str, str]:
     """The environment of `delvewheel repair` that makes its wheel reproducible.
 
-    delvewheel lists the grafted DLLs of `.load-order-*` in set order, which follows Python's
-    string hashing: a fixed PYTHONHASHSEED gives one order. SOURCE_DATE_EPOCH (the version's
-    commit time) dates the zip entries.
+    A fixed PYTHONHASHSEED fixes delvewheel's string hashing; SOURCE_DATE_EPOCH (the version's
+    commit time) dates the zip entries. The `.load-order-*` file still needs sorting
+    (`sorted_load_order`).
     """
     env = {"PYTHONHASHSEED": "0"}
     if epoch is not None:
         env["SOURCE_DATE_EPOCH"] = str(epoch)
     return env
+
+
+def is_load_order(member: str) -> bool:
+    """Whether a wheel member is delvewheel's `<name>.libs/.load-order-<dist>-<version>`."""
+    return PurePosixPath(member).name.startswith(".load-order-")
+
+
+def sorted_load_order(data: bytes) -> bytes:
+    """The `.load-order-*` file with its DLL names sorted.
+
+    delvewheel writes the names from a set whose slots follow the paths of that repair (its
+    temporary directory among them), so even with a fixed PYTHONHASHSEED two repairs of one
+    wheel can list them in two orders. delvewheel documents the order as meaningless: every
+    listed DLL is loaded before the package, so sorting changes nothing at run time.
+    """
+    names = data.decode("utf-8").split()
+    return "".join(f"{name}\n" for name in sorted(names)).encode("utf-8")
+
+
+def record_entry(member: str, data: bytes) -> str:
+    """The RECORD line of a wheel member (PEP 376: urlsafe base64 sha256, no padding)."""
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    return f"{member},sha256={digest},{len(data)}"
+
+
+def record_with(record: bytes, member: str, data: bytes) -> bytes:
+    """RECORD with the line of `member` remade for its new contents; the rest byte for byte."""
+    lines = record.decode("utf-8").splitlines(keepends=True)
+    found = False
+    for index, line in enumerate(lines):
+        if line.split(",", 1)[0] == member:
+            ending = line[len(line.rstrip("\r\n")) :]
+            lines[index] = record_entry(member, data) + ending
+            found = True
+    if not found:
+        raise PipelineError(
+            f"the wheel's RECORD does not list {member}; the repaired wheel is damaged: "
+            "repair the wheel again."
+        )
+    return "".join(lines).encode("utf-8")
 
 
 def parse_show(text: str) -> dict[str, list[str]]:

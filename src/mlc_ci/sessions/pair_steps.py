@@ -9,7 +9,7 @@ import shutil
 import sys
 import zipfile
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
 
 from packaging.utils import canonicalize_name
 
@@ -47,10 +47,12 @@ def build_steps(  # pylint: disable=too-many-arguments
     keep: str,
     *,
     env: Mapping[str, str],
+    tidy: Callable[[str, str], Step] | None = None,
 ) -> list[Step]:
     """Build and repair the pair from [pair].source; `build`: the environment and the command
     of the project's own build (host or container); `repair`: the platform's repair command
-    and its environment; `env`: the user's (an explicit SOURCE_DATE_EPOCH there wins)."""
+    and its environment; `env`: the user's (an explicit SOURCE_DATE_EPOCH there wins);
+    `tidy`: a step on the repaired wheel (by context key, keep)."""
     where = PairLayout(layout)
     build_env, build_argv = build
     name = config.pair_distribution(variant)
@@ -76,6 +78,7 @@ def build_steps(  # pylint: disable=too-many-arguments
             on_fail=keep,
         ),
         Step(f"locate repaired {name} wheel", action=locate(where.repaired, "pair")),
+        *([tidy("pair", keep)] if tidy else []),
         Step(f"check the {name} wheel", action=_check_pair_wheel(config, variant)),
     ]
 

@@ -33,6 +33,7 @@ class Rebuild:
 
 
 EnvAt = Callable[[str, bool], Mapping[str, str]]  # (base directory, ccache?) -> build env
+Tidy = Callable[[str, str], Step]  # (context key of a repaired wheel, keep) -> a step on it
 
 
 def steps(
@@ -41,10 +42,13 @@ def steps(
     envs: tuple[EnvAt, Mapping[str, str]],
     repair: tuple[str, RepairFor],
     keep: str,
+    *,
+    tidy: Tidy | None = None,
 ) -> list[Step]:
     """Copy, rebuild, repair and compare; `envs`: the build env for a base directory (the
     first build's, moved to the copy) and the repair env; `repair`: the repair's name
-    (auditwheel, delvewheel) and command, the first build's."""
+    (auditwheel, delvewheel) and command, the first build's; `tidy`: the step the first
+    repaired wheel went through after its repair, if any."""
     again = Rebuild(config, layout)
     env_at, repair_env = envs
     tool, repair_for = repair
@@ -71,6 +75,7 @@ def steps(
             on_fail=keep,
         ),
         Step("locate the repaired rebuild", action=locate(again.repaired, "rebuilt")),
+        *([tidy("rebuilt", keep)] if tidy else []),
         Step("compare the two repaired wheels", action=_compare(keep)),
     ]
 

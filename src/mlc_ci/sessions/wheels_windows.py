@@ -16,7 +16,7 @@ from mlc_ci.errors import PipelineError
 from mlc_ci.plan import release as rel
 from mlc_ci.plan import wheels, windows
 from mlc_ci.run import Context, Ref, Step, capture
-from mlc_ci.sessions import pair_steps, reproducible, wheel_steps
+from mlc_ci.sessions import load_order, pair_steps, reproducible, wheel_steps
 from mlc_ci.sessions.base import Plan, SessionDef
 
 
@@ -122,7 +122,14 @@ def _cross_plan(args, config: Config, built, layout, env) -> Plan:
     if args.check_reproducible:
         repair_for = _delvewheel_into(_repair_options(config, variant, [str(layout.runtime)], ":"))
         envs = (env_at, windows.repair_env(version.epoch))
-        steps += reproducible.steps(config, layout, envs, ("delvewheel", repair_for), _keep(layout))
+        steps += reproducible.steps(
+            config,
+            layout,
+            envs,
+            ("delvewheel", repair_for),
+            _keep(layout),
+            tidy=load_order.sort_step,
+        )
     wine = host.find_wine(env)
     how = "cross-compiled with MinGW-w64 on Linux"
     if wine:
@@ -186,6 +193,7 @@ def _pair_build(where, build_env, search) -> list[Step]:
         (repair_for, windows.repair_env(None)),
         _keep(layout),
         env=env,
+        tidy=load_order.sort_step,
     )
 
 
@@ -411,6 +419,7 @@ def _repair_steps(config, built, layout, add_path, toolchain, pathsep) -> list[S
             on_fail=keep,
         ),
         Step("locate repaired wheel", action=wheel_steps.locate(layout.repaired, "repaired")),
+        load_order.sort_step("repaired", keep),
         Step(
             "check tag, grafted DLLs and contents",
             action=_verify(expected, excludes, keep),
