@@ -190,7 +190,7 @@ def test_a_job_that_writes_nothing_fails_its_upload(repo, capsys):
 
 def test_unknown_job_and_a_foreign_workdir_are_refused(repo, tmp_path, capsys):
     assert cli.main(["rehearse", "--config", str(repo), "--event", "push", "--only", "x"]) == 2
-    assert "--only names no job of this matrix: x" in capsys.readouterr().err
+    assert "--only names no job or stage of this matrix: x" in capsys.readouterr().err
     foreign = tmp_path / "elsewhere"
     foreign.mkdir()
     (foreign / "keep.txt").write_text("mine")

@@ -310,20 +310,21 @@ def plan_jobs(
     facts: Facts,
     only: Iterable[str] = (),
 ) -> list[Job]:
-    """Every job of the matrix for this event, in stage order; `only` keeps the named jobs."""
+    """Every job of the matrix for this event, in stage order; `only` keeps the named jobs
+    and every job of a named stage (gate, build, verify, release)."""
     wanted = set(only)
     known = {entry["name"] for stage in STAGES for entry in matrix.get(stage, [])}
-    unknown = sorted(wanted - known)
+    unknown = sorted(wanted - known - set(STAGES))
     if unknown:
         raise PipelineError(
-            f"--only names no job of this matrix: {', '.join(unknown)}; pick from "
-            f"{', '.join(sorted(known))}."
+            f"--only names no job or stage of this matrix: {', '.join(unknown)}; pick from "
+            f"{', '.join([*STAGES, *sorted(known)])}."
         )
     jobs = []
     for stage in STAGES:
         env = stage_env(stage, event, target)
         for entry in matrix.get(stage, []):
-            if wanted and entry["name"] not in wanted:
+            if wanted and entry["name"] not in wanted and stage not in wanted:
                 continue
             runs, reason, extra = _how(entry, facts)
             if stage == "release" and event.name == "pull_request":

@@ -76,7 +76,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of `rehearse`."""
     parser.add_argument("--event", choices=plan.EVENTS, required=True, help="what GitHub saw")
     parser.add_argument("--tag", default="", help="the v* tag of --event tag (made in a mirror)")
-    parser.add_argument("--only", action="append", default=[], help="run only this job (repeat)")
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        help="run only this job, or this stage's jobs (repeat)",
+    )
     parser.add_argument(
         "--drop", action="append", default=[], help="leave files matching GLOB out of artifacts"
     )
