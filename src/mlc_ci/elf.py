@@ -82,6 +82,25 @@ def comments(data: bytes, name: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(text for text in strings if text))
 
 
+def soname_of(path: Path) -> str:
+    """DT_SONAME of `path` (its file name when it has none); the symbol table is not read."""
+    try:
+        with path.open("rb") as stream:
+            return _dynamic(ELFFile(stream), path.name)[0]
+    except (OSError, ELFError) as exc:
+        raise PipelineError(f"cannot read {path} as an ELF shared object ({exc}).") from exc
+
+
+def host_dirs(cuda_home: str | None) -> tuple[str, ...]:
+    """Where the host's libraries are: the system's, then the CUDA toolkit's (its stubs stand
+    for the driver's libcuda.so.1, which a build host without a GPU lacks)."""
+    if not cuda_home:
+        return SYSTEM_DIRS
+    lib = ("lib64", "lib", "targets/x86_64-linux/lib")
+    toolkit = [f"{cuda_home}/{d}" for d in lib] + [f"{cuda_home}/{d}/stubs" for d in lib]
+    return (*SYSTEM_DIRS, *toolkit)
+
+
 def find_system(soname: str, dirs: tuple[str, ...] = SYSTEM_DIRS) -> Path | None:
     """The host's copy of a system library, by soname."""
     for directory in dirs:

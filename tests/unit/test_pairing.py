@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -92,10 +93,8 @@ def test_a_library_from_nowhere_fails(libs, tmp_path):
         str(stray),
     )
     problems, _ = pairing.check(facts(other, [libs["full"]]))
-    assert problems == [
-        "libother.so needs libstray.so, which is neither in the wheel, nor a manylinux system "
-        "library, nor provided by pair 1.0"
-    ]
+    assert len(problems) == 1
+    assert problems[0].startswith("libother.so needs libstray.so, which is neither in the wheel")
 
 
 @pytest.mark.parametrize(
@@ -144,3 +143,101 @@ def test_comments_name_the_compiler_once(tmp_path):
     assert len(found) == len(set(found))
     with pytest.raises(PipelineError, match=r"^cannot read x.so as an ELF shared object"):
         elf.comments(b"not an ELF file", "x.so")
+
+
+def install(site: Path, dist: str, files: dict[str, Path]) -> None:
+    """A distribution in `site`: its files and a RECORD listing them (as pip leaves it)."""
+    info = site / f"{dist}.dist-info"
+    info.mkdir(parents=True)
+    lines = [f"{info.name}/METADATA,,"]
+    for member, library in files.items():
+        (site / member).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(library, site / member)
+        lines.append(f"{member},sha256=x,1")
+    (info / "RECORD").write_text("\n".join(lines) + "\n")
+
+
+def wheel_of(path: Path, members: list[str]) -> str:
+    """A wheel whose members are the given paths (the gate reads only its member names)."""
+    with zipfile.ZipFile(path, "w") as archive:
+        for member in members:
+            archive.writestr(member, b"")
+    return str(path)
+
+
+@pytest.fixture(name="venv_gate")
+def fixture_venv_gate(make_config, tmp_path, monkeypatch):
+    """The gate of a demo-cpu wheel whose libdemo.so needs tiny-runtime's libtiny_runtime.so
+    and libffi_x.so, which it excludes and the `ffi-x` wheel holds; the smoke venv's site."""
+    monkeypatch.chdir(tmp_path)
+    text = (
+        "[project]\nname = 'demo'\nsource = 'src-tree'\ndistribution = 'demo'\n"
+        "version = 'pyproject'\n[wheel]\nauditwheel_exclude = ['libffi_x.so']\n"
+        "[pair]\ndistribution = 'tiny-runtime'\nsource = 'rt'\n"
+        "libraries = ['libtiny_runtime.so']\n[variants.cpu]\ndistribution = 'demo-cpu'\n"
+    )
+    cfg = config.load(make_config(text), env={})
+    variant = cfg.variant("cpu")
+    layout = wheel_steps.Layout(cfg, variant, None)
+    site = layout.venv / "lib" / "python3.12" / "site-packages"
+    built = tmp_path / "built"
+    built.mkdir()
+    runtime = compile_library(built / "libtiny_runtime.so", PAIR_FULL, "libtiny_runtime.so")
+    ffi = compile_library(
+        built / "libffi_x.so", 'extern "C" int ffi_c() { return 3; }\n', "libffi_x.so"
+    )
+    code = MAIN.replace("pair_b();\nextern", 'pair_b();\nextern "C" int ffi_c();\nextern')
+    code = code.replace("pair_a() + pair_b()", "pair_a() + pair_b() + ffi_c()")
+    demo = compile_library(
+        built / "libdemo.so", code, "libdemo.so", f"-L{built}", "-ltiny_runtime", "-lffi_x"
+    )
+    install(site, "demo_cpu-1.0", {"demo/libdemo.so": demo})
+    install(site, "tiny_runtime-0.1.0", {"tiny_runtime/libtiny_runtime.so": runtime})
+    install(site, "ffi_x-2.0", {"ffi_x/lib/libffi_x.so": ffi})
+    ctx = {
+        "repaired": wheel_of(tmp_path / "demo_cpu-1.0-py3-none-any.whl", ["demo/libdemo.so"]),
+        "pair": wheel_of(tmp_path / "tiny_runtime-0.1.0.whl", ["tiny_runtime/libtiny_runtime.so"]),
+        "report": {"pairing": {"required": "0.1.0"}},
+    }
+    return pair_steps.gate_step(cfg, variant, layout, "keep"), ctx, site, runtime
+
+
+def test_the_venv_gate_checks_an_excluded_library_against_the_wheel_that_holds_it(venv_gate):
+    gate, ctx, _, _ = venv_gate
+    gate.action(ctx)
+    row = ctx["report"]["pairing"]["libraries"][0]
+    assert row["needs"] == {
+        "libtiny_runtime.so": "pair",
+        "libffi_x.so": "installed",
+        **{
+            n: "system"
+            for n in row["needs"]
+            if n.startswith(("libc.", "libstdc++", "libm.", "libgcc"))
+        },
+    }
+    assert row["providers"]["libffi_x.so"] == "ffi_x 2.0"
+    assert row["providers"]["libtiny_runtime.so"] == "tiny-runtime 0.1.0"
+    assert row["unresolved"] == [] and row["unchecked"] == []
+
+
+def test_the_venv_gate_fails_on_a_second_copy_of_the_runtime_naming_both_wheels(venv_gate):
+    gate, ctx, site, runtime = venv_gate
+    install(site, "other_llm-3.0", {"other_llm/libs/libtiny_runtime.so": runtime})
+    with pytest.raises(PipelineError) as info:
+        gate.action(ctx)
+    message = str(info.value)
+    assert "libtiny_runtime.so is installed twice" in message
+    assert "other_llm 3.0" in message and "tiny-runtime 0.1.0" in message
+
+
+def test_the_venv_gate_names_a_symbol_the_excluded_library_lacks(venv_gate, tmp_path):
+    gate, ctx, site, _ = venv_gate
+    short = compile_library(
+        tmp_path / "short.so", 'extern "C" int other() { return 0; }\n', "libffi_x.so"
+    )
+    shutil.copy(short, site / "ffi_x/lib/libffi_x.so")
+    with pytest.raises(PipelineError) as info:
+        gate.action(ctx)
+    message = str(info.value)
+    assert "libdemo.so needs ffi_c" in message and "libffi_x.so (ffi_x 2.0)" in message
+    assert "libtiny_runtime.so (tiny-runtime 0.1.0)" in message  # searched too

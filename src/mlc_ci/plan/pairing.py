@@ -12,6 +12,7 @@ from packaging.utils import canonicalize_name
 from mlc_ci.plan.wheels import matches
 
 _SHOWN = 3  # unresolved symbols named per library
+_PROBLEMS = ("missing from the pair", "unknown")  # kinds that are a problem of their own
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,15 @@ class SharedObject:
 
 
 @dataclass(frozen=True)
-class Facts:
+class Installed:
+    """A library that another distribution of the smoke venv holds (its label: "name version")."""
+
+    distribution: str
+    library: SharedObject
+
+
+@dataclass(frozen=True)
+class Facts:  # pylint: disable=too-many-instance-attributes
     """What the gate reads: the wheel's libraries (`package`: its own, `grafted`: auditwheel's
     copies), the pair's, the host's system libraries by soname, and the rules."""
 
@@ -41,8 +50,22 @@ class Facts:
     system: Mapping[str, SharedObject | None]
     allowed_system: frozenset[str]
     pair_libraries: tuple[str, ...]  # globs of what the pair provides ([pair].libraries)
-    excluded: tuple[str, ...]  # other excludes: external, not checked (libcudart from CUDA)
+    excluded: tuple[str, ...]  # other excludes: another wheel of the venv or the host provides
     pair_label: str  # "tiny-runtime 0.1.0"
+    # Libraries of the venv's other distributions that the wheel's libraries reach (by soname).
+    installed: Sequence[Installed] = ()
+    wheel_label: str = "the wheel"
+
+    def providers(self) -> dict[str, dict[str, SharedObject]]:
+        """Every soname (and file name) of the venv -> {distribution label: its library}."""
+        found: dict[str, dict[str, SharedObject]] = {}
+        groups = [(self.wheel_label, lib) for lib in (*self.package, *self.grafted)]
+        groups += [(self.pair_label, lib) for lib in self.pair]
+        groups += [(item.distribution, item.library) for item in self.installed]
+        for label, lib in groups:
+            for key in dict.fromkeys((lib.soname, lib.name)):
+                found.setdefault(key, {}).setdefault(label, lib)
+        return found
 
 
 def check(facts: Facts) -> tuple[list[str], list[dict]]:
@@ -50,12 +73,14 @@ def check(facts: Facts) -> tuple[list[str], list[dict]]:
     own = {lib.soname: lib for lib in (*facts.package, *facts.grafted)}
     own.update({lib.name: lib for lib in (*facts.package, *facts.grafted)})
     pair = {lib.soname: lib for lib in facts.pair} | {lib.name: lib for lib in facts.pair}
-    problems: list[str] = []
+    venv = facts.providers()
+    problems = _twice(facts, venv)
     rows = []
     for lib in facts.package:
         kinds: dict[str, str] = {}
+        providers: dict[str, str] = {}
         for needed in lib.needed:
-            kinds[needed] = _kind(needed, own, pair, facts)
+            kinds[needed], providers[needed] = _kind(needed, (own, pair, venv), facts)
             if kinds[needed] == "missing from the pair":
                 problems.append(
                     f"{lib.name} needs {needed}, which {facts.pair_label} does not provide"
@@ -63,41 +88,67 @@ def check(facts: Facts) -> tuple[list[str], list[dict]]:
             elif kinds[needed] == "unknown":
                 problems.append(
                     f"{lib.name} needs {needed}, which is neither in the wheel, nor a manylinux "
-                    f"system library, nor provided by {facts.pair_label}"
+                    f"system library, nor provided by {facts.pair_label} or another installed "
+                    "wheel"
                 )
-        row = {"library": lib.name, "needs": kinds, "imports": len(lib.undefined)}
-        unchecked = [
-            n
-            for n, kind in kinds.items()
-            if kind in ("excluded", "missing from the pair", "unknown")
-        ]
-        if unchecked:
-            row["unresolved"] = None  # a provider is outside what the gate can read
-        else:
-            exported = _exports(lib, own, pair, facts.system)
-            missing = sorted(lib.undefined - exported)
-            row["unresolved"] = missing
-            if missing:
-                problems.append(_symbol_problem(lib, missing, pair, facts.pair_label))
-        rows.append(row)
+        missing = sorted(lib.undefined - _exports(lib, own, pair, venv, facts.system))
+        # An excluded library that nothing here holds (the GPU driver on a build host) may
+        # define what is left: listed, not decided. A library from nowhere is a problem above.
+        unread = [n for n, kind in kinds.items() if kind == "excluded, not on this host"]
+        undecided = unread or [n for n, kind in kinds.items() if kind in _PROBLEMS]
+        rows.append(
+            {
+                "library": lib.name,
+                "needs": kinds,
+                "providers": providers,
+                "imports": len(lib.undefined),
+                "unresolved": missing,
+                "unchecked": unread,
+            }
+        )
+        if missing and not undecided:
+            problems.append(_symbol_problem(lib, missing, kinds, providers))
     return problems, rows
 
 
-def _kind(needed: str, own, pair, facts: Facts) -> str:
-    if needed in own:
-        return "wheel"
-    if needed in pair:
-        return "pair"
-    if matches(needed, facts.pair_libraries):
-        return "missing from the pair"
-    if needed in facts.allowed_system:
-        return "system"
-    if matches(needed, facts.excluded):
-        return "excluded"
-    return "unknown"
+def _twice(facts: Facts, venv: Mapping[str, Mapping[str, SharedObject]]) -> list[str]:
+    """A soname the wheel's libraries load that two distributions of the venv hold: two copies
+    of one runtime in a process (MLC-LLM's crash on import, mlc-llm#3500)."""
+    wanted = {n for lib in (*facts.package, *facts.grafted, *facts.pair) for n in lib.needed}
+    wanted |= {lib.soname for lib in facts.pair}
+    problems = []
+    for soname in sorted(wanted):
+        holders = sorted(
+            {label for label, lib in venv.get(soname, {}).items() if lib.soname == soname}
+        )
+        if len(holders) > 1:
+            problems.append(
+                f"{soname} is installed twice, by {' and by '.join(holders)}: two copies of one "
+                "runtime in a process crash on import; keep one (exclude it from the other "
+                "wheel's repair, or uninstall that wheel)"
+            )
+    return problems
 
 
-def _exports(lib: SharedObject, own, pair, system) -> frozenset[str]:
+def _kind(needed: str, maps, facts: Facts) -> tuple[str, str]:
+    """How `needed` is provided, and by whom (a distribution label, "system" or ""); the first
+    rule that holds decides."""
+    own, pair, venv = maps
+    others = sorted(label for label in venv.get(needed, {}) if label != facts.wheel_label)
+    excluded = matches(needed, facts.excluded)
+    rules = (
+        (needed in own, ("wheel", facts.wheel_label)),
+        (needed in pair, ("pair", facts.pair_label)),
+        (matches(needed, facts.pair_libraries), ("missing from the pair", "")),
+        (bool(others), ("installed", others[0] if others else "")),
+        (needed in facts.allowed_system, ("system", "system")),
+        (excluded and facts.system.get(needed) is not None, ("excluded", "system")),
+        (excluded, ("excluded, not on this host", "")),
+    )
+    return next((result for hit, result in rules if hit), ("unknown", ""))
+
+
+def _exports(lib: SharedObject, own, pair, venv, system) -> frozenset[str]:
     """Everything the libraries loaded with `lib` export (NEEDED, transitively)."""
     seen: set[str] = set()
     todo = list(lib.needed)
@@ -107,20 +158,29 @@ def _exports(lib: SharedObject, own, pair, system) -> frozenset[str]:
         if name in seen:
             continue
         seen.add(name)
-        found = own.get(name) or pair.get(name) or system.get(name)
+        held = venv.get(name, {})
+        found = own.get(name) or pair.get(name) or next(iter(held.values()), None)
+        found = found or system.get(name)
         if found is not None:
             exported |= found.exported
             todo.extend(found.needed)
     return frozenset(exported)
 
 
-def _symbol_problem(lib: SharedObject, missing: list[str], pair, label: str) -> str:
+def _symbol_problem(lib: SharedObject, missing: list[str], kinds, providers) -> str:
     shown = ", ".join(missing[:_SHOWN]) + (
         f" and {len(missing) - _SHOWN} more" if len(missing) > _SHOWN else ""
     )
-    from_pair = [n for n in lib.needed if n in pair]
-    if from_pair:
-        return f"{lib.name} needs {shown} from {from_pair[0]}, which {label} does not export"
+    # The runtimes that should have defined them: the pair's, another wheel's, an excluded one.
+    runtimes = [n for n, kind in kinds.items() if kind in ("pair", "installed", "excluded")]
+    if len(runtimes) == 1:
+        return (
+            f"{lib.name} needs {shown} from {runtimes[0]}, which {providers[runtimes[0]]} "
+            "does not export"
+        )
+    if runtimes:
+        named = ", ".join(f"{n} ({providers[n]})" for n in runtimes)
+        return f"{lib.name} needs {shown}, which none of {named} exports"
     return f"{lib.name} needs {shown}, which none of its libraries ({', '.join(lib.needed)}) export"
 
 

@@ -3,6 +3,7 @@ channel, required exactly, installed first, and checked by the pairing gate."""
 
 from __future__ import annotations
 
+import csv
 import email.parser
 import re
 import shutil
@@ -134,8 +135,11 @@ def requirement_step(config: Config, variant: Variant, keep: str) -> Step:
     )
 
 
-def gate_step(config: Config, variant: Variant, layout: Layout, keep: str) -> Step:
-    """NEEDED libraries and undefined symbols of the wheel's libraries against the smoke venv."""
+def gate_step(
+    config: Config, variant: Variant, layout: Layout, keep: str, dirs: tuple[str, ...] = ()
+) -> Step:
+    """NEEDED libraries and undefined symbols of the wheel's libraries against the smoke venv;
+    `dirs`: where the host's system and excluded libraries are (elf.host_dirs)."""
 
     def action(ctx: Context) -> None:
         name = config.pair_distribution(variant)
@@ -150,12 +154,20 @@ def gate_step(config: Config, variant: Variant, layout: Layout, keep: str) -> St
             )
         own = [site / member for member in _libraries(ctx["repaired"])]
         pair = [site / member for member in _libraries(ctx["pair"])]
-        facts = _facts(config, variant, (own, pair), f"{name} {installed}")
+        labels = (f"{variant.distribution} (this wheel)", f"{name} {installed}")
+        facts = _facts(config, variant, (own, pair), labels, (site, dirs or elf.SYSTEM_DIRS))
         problems, rows = pairing.check(facts)
         ctx["report"]["pairing"].update(installed=installed, libraries=rows)
         if problems:
             raise PipelineError(f"runtime pairing failed: {'; '.join(problems)}; {keep}.")
         print(f"      pairing: {len(rows)} libraries checked against {name} {installed}")
+        for row in rows:
+            if row["unchecked"]:
+                print(
+                    f"      pairing: {row['library']}: {len(row['unresolved'])} symbols not "
+                    f"found; {', '.join(row['unchecked'])} (excluded) is not on this host and "
+                    "may define them"
+                )
 
     return Step(
         f"check the pairing with {config.pair_distribution(variant)} (libraries, symbols)",
@@ -163,26 +175,71 @@ def gate_step(config: Config, variant: Variant, layout: Layout, keep: str) -> St
     )
 
 
-def _facts(config: Config, variant: Variant, paths, pair_label: str) -> pairing.Facts:
+def _facts(config: Config, variant: Variant, paths, labels, where) -> pairing.Facts:
+    site, dirs = where
     own, pair = ([elf.read(p) for p in group] for group in paths)
     package = [lib for lib in own if ".libs/" not in lib.path.replace("\\", "/")]
     grafted = [lib for lib in own if lib not in package]
     allowed = elf.system_libraries(config.wheel.plat if config.wheel.plat != "auto" else "")
-    system: dict[str, pairing.SharedObject | None] = {}
-    todo = [n for lib in (*own, *pair) for n in lib.needed]
-    while todo:
-        soname = todo.pop()
-        if soname in system or soname not in allowed:
-            continue
-        found = elf.find_system(soname)
-        system[soname] = elf.read(found) if found else None
-        todo.extend(system[soname].needed if system[soname] else ())
     excluded = tuple(
         x for x in wheels.repair_excludes(config, variant) if x not in config.pair.libraries
     )
+    skip = {canonicalize_name(variant.distribution), canonicalize_name(labels[1].split()[0])}
+    installed = _reached(site, skip, [n for lib in (*own, *pair) for n in lib.needed])
+    system: dict[str, pairing.SharedObject | None] = {}
+    todo = [n for lib in (*own, *pair, *(i.library for i in installed)) for n in lib.needed]
+    while todo:
+        soname = todo.pop()
+        if soname in system or not (soname in allowed or wheels.matches(soname, excluded)):
+            continue
+        found = elf.find_system(soname, dirs)
+        system[soname] = elf.read(found) if found else None
+        todo.extend(system[soname].needed if system[soname] else ())
     return pairing.Facts(
-        package, grafted, pair, system, allowed, config.pair.libraries, excluded, pair_label
+        package,
+        grafted,
+        pair,
+        system,
+        allowed,
+        config.pair.libraries,
+        excluded,
+        labels[1],
+        installed=installed,
+        wheel_label=labels[0],
     )
+
+
+def _reached(site: Path, skip: set[str], needed: list[str]) -> list[pairing.Installed]:
+    """The libraries of the venv's other distributions that `needed` reaches, by soname
+    (transitively): only those are read whole (a torch venv holds gigabytes of them)."""
+    by_name: dict[str, list[tuple[str, Path]]] = {}
+    for label, path in _distribution_libraries(site, skip):
+        for key in dict.fromkeys((elf.soname_of(path), path.name)):
+            by_name.setdefault(key, []).append((label, path))
+    reached: list[pairing.Installed] = []
+    seen: set[str] = set()
+    while needed:
+        name = needed.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for label, path in by_name.get(name, []):
+            library = elf.read(path)
+            reached.append(pairing.Installed(label, library))
+            needed.extend(library.needed)
+    return reached
+
+
+def _distribution_libraries(site: Path, skip: set[str]):
+    """(distribution label, path) of every shared library a distribution's RECORD lists."""
+    for info in sorted(site.glob("*.dist-info")):
+        name, _, version = info.name.removesuffix(".dist-info").partition("-")
+        record = info / "RECORD"
+        if canonicalize_name(name) in skip or not record.is_file():
+            continue
+        for row in csv.reader(record.read_text(encoding="utf-8").splitlines()):
+            if row and LIBRARY.search(row[0]) and (site / row[0]).is_file():
+                yield f"{name} {version}", site / row[0]
 
 
 def _clean(where: PairLayout):

@@ -129,7 +129,7 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
     steps += _repair_and_verify(
         config, (variant, version), layout, (excludes, repair_env, how[1]), keep
     )
-    steps += _smoke(config, variant, (layout, data), keep, (per, notes))
+    steps += _smoke(config, variant, (layout, data, home), keep, (per, notes))
     if args.check_reproducible:
 
         steps += _rebuild_check(config, layout, (env_at, repair_env), excludes, keep)
@@ -244,8 +244,8 @@ def _smoke(config: Config, variant: Variant, where, keep: str, chosen) -> list[S
     """The pair's exact requirement and channel, the smoke venv (with the pairing gate), then
     the same smoke on every other Python of [python].versions that one wheel serves (py3-none,
     abi3; a per-Python wheel is smoke-tested on its own Python only, python_wheels); the notes
-    on the Python matrix go to `notes`."""
-    layout, data = where
+    on the Python matrix go to `notes`; `where`: the layout, the report's data, the CUDA home."""
+    layout, data, home = where
     per, notes = chosen
     notes += per.notes
     own = f"{sys.version_info.major}.{sys.version_info.minor}"
@@ -263,7 +263,8 @@ def _smoke(config: Config, variant: Variant, where, keep: str, chosen) -> list[S
     smoke = wheel_steps.smoke_steps(config, variant, layout, keep)
     # The gate once the wheel and its requirements are in, before the first smoke command.
     installed = next((i for i, s in enumerate(smoke) if s.title.startswith("smoke")), len(smoke))
-    gate = pair_steps.gate_step(config, variant, layout, keep)
+    dirs = elf.host_dirs(home if variant.is_cuda else None)
+    gate = pair_steps.gate_step(config, variant, layout, keep, dirs)
     return [*steps, *smoke[:installed], gate, *smoke[installed:], *others]
 
 
