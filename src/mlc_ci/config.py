@@ -167,12 +167,14 @@ class Pair:
 
     The project's wheel excludes `libraries` from its repair and requires the pair's
     distribution at exactly the version it was built against. With `source` (relative to
-    [project].source) the pipeline builds the pair too; without, it comes from `index` only.
+    [project].source) the pipeline builds the pair too; without, it comes from its channel only:
+    a PEP 503 index (`index`) or a flat page of wheel links (`find_links`, as mlc.ai/wheels).
     """
 
     distribution: str = ""
     source: str = ""
     index: str = ""
+    find_links: str = ""
     libraries: tuple[str, ...] = ()
     # The exact version, for a wheel that declares no Requires-Dist on the pair (MLC-LLM's).
     version: str = ""
@@ -768,7 +770,7 @@ def _check_index(index: Index, blame: _Blame) -> None:
 
 
 def _check_pair(pair: Pair, blame: _Blame) -> None:
-    if not (pair.enabled or pair.source or pair.index or pair.libraries):
+    if not (pair.enabled or pair.source or pair.index or pair.find_links or pair.libraries):
         return
     if not pair.enabled:
         raise _bad(blame, "pair.distribution", "is missing; name the runtime wheel it pairs with")
@@ -778,12 +780,17 @@ def _check_pair(pair: Pair, blame: _Blame) -> None:
             "pair.libraries",
             "is empty; list the libraries the pair provides (they are excluded from the wheel)",
         )
-    if bool(pair.source) == bool(pair.index):
+    if [bool(pair.source), bool(pair.index), bool(pair.find_links)].count(True) != 1:
         raise _bad(
             blame,
             "pair",
-            "needs exactly one of 'source' (the pipeline builds it) and 'index' (its channel)",
+            "needs exactly one of 'source' (the pipeline builds it), 'index' (a PEP 503 index) "
+            "and 'find_links' (a flat page of wheel links)",
         )
+    for key in ("index", "find_links"):
+        value = getattr(pair, key)
+        if value and not re.fullmatch(r"(https?|file)://\S+", value):
+            raise _bad(blame, f"pair.{key}", f"is '{value}', not an http(s):// or file:// URL")
 
 
 def _check_variant(variant: Variant, blame: _Blame) -> None:

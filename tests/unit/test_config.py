@@ -297,40 +297,50 @@ def test_messages_name_the_variable_that_set_a_path(make_config):
     assert loaded.set_by("wheel.ccache_dir") == f"[wheel].ccache_dir in {path}"
 
 
+ONE_CHANNEL = "needs exactly one of 'source' (the pipeline builds it), 'index'"
+
+
 @pytest.mark.parametrize(
-    ("pair", "message"),
+    ("pair", "key", "fix"),
     [
-        (
-            '[pair]\nindex = "https://mlc.ai/wheels"\n',
-            "'pair.distribution' is missing; name the runtime wheel it pairs with.",
-        ),
-        (
-            '[pair]\nlibraries = ["libtvm.so"]\n',
-            "'pair.distribution' is missing; name the runtime wheel it pairs with.",
-        ),
+        ('[pair]\nindex = "https://mlc.ai/wheels"\n', "pair.distribution", "name the runtime"),
+        ('[pair]\nlibraries = ["libtvm.so"]\n', "pair.distribution", "name the runtime"),
         (
             '[pair]\ndistribution = "tvm"\nindex = "https://mlc.ai/wheels"\n',
-            "'pair.libraries' is empty; list the libraries the pair provides (they are "
-            "excluded from the wheel).",
+            "pair.libraries",
+            "list the libraries the pair provides",
         ),
-        (
-            '[pair]\ndistribution = "tvm"\nlibraries = ["libtvm.so"]\n',
-            "'pair' needs exactly one of 'source' (the pipeline builds it) and 'index' (its "
-            "channel).",
-        ),
+        ('[pair]\ndistribution = "tvm"\nlibraries = ["libtvm.so"]\n', "pair", ONE_CHANNEL),
         (
             '[pair]\ndistribution = "tvm"\nlibraries = ["libtvm.so"]\nsource = "tvm"\n'
             'index = "https://mlc.ai/wheels"\n',
-            "'pair' needs exactly one of 'source' (the pipeline builds it) and 'index' (its "
-            "channel).",
+            "pair",
+            ONE_CHANNEL,
+        ),
+        (
+            '[pair]\ndistribution = "tvm"\nlibraries = ["libtvm.so"]\n'
+            'find_links = "https://mlc.ai/wheels"\nindex = "https://mlc.ai/wheels"\n',
+            "pair",
+            ONE_CHANNEL,
+        ),
+        (
+            '[pair]\ndistribution = "tvm"\nlibraries = ["libtvm.so"]\nindex = "mlc.ai"\n',
+            "pair.index",
+            "not an http(s):// or file:// URL",
         ),
     ],
 )
-def test_pair_table_problems_are_exact(make_config, pair, message):
+def test_pair_table_problems_name_the_key_and_the_fix(make_config, pair, key, fix):
     path = make_config(MINIMAL + "\n" + pair)
     with pytest.raises(PipelineError) as failed:
         config.load(path, env={})
-    assert str(failed.value) == f"{path}: {message}"
+    assert str(failed.value).startswith(f"{path}: '{key}' ") and fix in str(failed.value)
+
+
+def test_a_pair_from_a_flat_page_loads(make_config):
+    pair = '[pair]\ndistribution = "tvm"\nlibraries = ["libtvm.so"]\nfind_links = "file:///w/"\n'
+    loaded = config.load(make_config(MINIMAL + "\n" + pair), env={})
+    assert loaded.pair.find_links == "file:///w/" and not loaded.pair.index
 
 
 def test_no_pair_table_is_no_pair(make_config):

@@ -102,7 +102,7 @@ def test_msvc_plan_for_cu128(mlc, tmp_path, monkeypatch):
     # The variant's exclude, then the DLLs of the paired TVM runtime wheel ([pair].libraries).
     want = (
         "nvcuda.dll:cudart64_12.dll:nvrtc64_120_0.dll:cublas64_12.dll:cublasLt64_12.dll:"
-        "tvm_ffi.dll:vulkan-1.dll:tvm.dll:tvm_runtime.dll"
+        "tvm_ffi.dll:vulkan-1.dll:tvm.dll:tvm_runtime.dll:tvm_runtime_extra.dll"
     )
     assert repair[repair.index("--exclude") + 1] == want
     assert plan.data["add_path"] == [f"{home}/bin"]
@@ -197,7 +197,8 @@ def test_msvc_vulkan_plan_with_ninja(mlc, tmp_path, monkeypatch):
     assert step(plan, "build mlc-llm-vulkan").env["CMAKE_GENERATOR"] == "Ninja"
     repair = step(plan, "delvewheel repair").argv
     assert (
-        repair[repair.index("--exclude") + 1] == "vulkan-1.dll:tvm_ffi.dll:tvm.dll:tvm_runtime.dll"
+        repair[repair.index("--exclude") + 1]
+        == "vulkan-1.dll:tvm_ffi.dll:tvm.dll:tvm_runtime.dll:tvm_runtime_extra.dll"
     )
     assert plan.notes[:2] == [
         "native MSVC build, CMake generator Ninja",

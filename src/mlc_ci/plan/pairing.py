@@ -205,3 +205,11 @@ def required_version(requires_dist: Iterable[str], wheel: str, pair: str) -> tup
         f"{wheel} declares no Requires-Dist on {pair}; add `{pair}==<version>` to its "
         "[project].dependencies, or set [pair].version"
     )
+
+
+def channel_args(index: str, find_links: str) -> tuple[str, ...]:
+    """pip's arguments for the pair's channel alone (the URL last): a flat page of wheel links
+    is no PEP 503 index (pip would ask it for /<project>/ and find nothing)."""
+    if find_links:
+        return ("--no-index", "--find-links", find_links)
+    return ("--index-url", index)

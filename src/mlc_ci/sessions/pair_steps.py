@@ -84,10 +84,15 @@ def build_steps(  # pylint: disable=too-many-arguments
     ]
 
 
-def channel_steps(config: Config, variant: Variant, layout: Layout, keep: str) -> list[Step]:
-    """Fetch the exact pair the wheel requires from [pair].index alone (never another index)."""
+def channel_steps(
+    config: Config, variant: Variant, layout: Layout, keep: str, requirement: str | Ref = ""
+) -> list[Step]:
+    """Fetch the exact pair (`requirement`, else the one the wheel requires) from its channel
+    alone, never another index: a flat page with --no-index --find-links, a PEP 503 index
+    with --index-url."""
     where = PairLayout(layout)
     name = config.pair_distribution(variant)
+    channel = pairing.channel_args(config.pair.index, config.pair.find_links)
     download = (
         sys.executable,
         "-m",
@@ -96,17 +101,36 @@ def channel_steps(config: Config, variant: Variant, layout: Layout, keep: str) -
         "--no-deps",
         "--only-binary",
         ":all:",
-        "--index-url",
-        config.pair.index,
+        *channel,
         "--dest",
         str(where.repaired),
-        Ref("pair_requirement"),
+        requirement or Ref("pair_requirement"),
     )
     return [
         Step(f"prepare {name} staging", action=_clean(where)),
-        Step(f"download {name} from {config.pair.index}", download, on_fail=keep),
+        Step(f"download {name} from {channel[-1]}", download, on_fail=keep),
         Step(f"locate the {name} wheel", action=locate(where.repaired, "pair")),
     ]
+
+
+def fetch_first(config: Config, variant: Variant, layout: Layout, keep: str) -> list[Step]:
+    """With [pair].version and a channel, the pair is fetched before the compile: a version
+    the channel lacks (upstream keeps only its newest nightlies) stops the run in one line
+    before an hour of compiling. [] when the pair is built or its version comes from the
+    wheel (fetched after the build, `after_build`)."""
+    if config.pair_source or not config.pair.version:
+        return []
+    pinned = f"{config.pair_distribution(variant)}=={config.pair.version}"
+    return channel_steps(config, variant, layout, keep, pinned)
+
+
+def after_build(config: Config, variant: Variant, layout: Layout, keep: str) -> list[Step]:
+    """The pair's steps once the wheel is built: its exact requirement checked, then the pair
+    fetched when `fetch_first` did not."""
+    steps = [requirement_step(config, variant, keep)]
+    if not config.pair_source and not config.pair.version:
+        steps += channel_steps(config, variant, layout, keep)
+    return steps
 
 
 def requirement_step(config: Config, variant: Variant, keep: str) -> Step:
@@ -119,11 +143,15 @@ def requirement_step(config: Config, variant: Variant, keep: str) -> Step:
         if problem and config.pair.version and "declares no Requires-Dist" in problem:
             version, problem = config.pair.version, ""  # the configured pin stands in
         if not problem and "pair" in ctx:
-            built = wheels.wheel_version(Path(ctx["pair"]).name)
-            if built != version:
+            beside = wheels.wheel_version(Path(ctx["pair"]).name)
+            if beside != version:
+                how, fix = (
+                    ("built with it", "pin the version the runtime's pyproject.toml declares")
+                    if config.pair_source
+                    else ("[pair].version fetched", "make [pair].version the version it requires")
+                )
                 problem = (
-                    f"{wheel} requires {name}=={version}, but the {name} built with it is "
-                    f"{built}; pin the version the runtime's pyproject.toml declares"
+                    f"{wheel} requires {name}=={version}, but the {name} {how} is {beside}; {fix}"
                 )
         if problem:
             raise PipelineError(f"{problem}; {keep}.")

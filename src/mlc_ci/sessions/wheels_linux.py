@@ -224,9 +224,12 @@ def _defaulted(env_at, use_ccache: bool):
 
 def _pair_build(steps: list[Step], where, envs, how, keep: str) -> None:
     """The paired runtime wheel, built (where the project's is) and repaired like the
-    project's (when [pair].source), inserted before the project's build step."""
+    project's (when [pair].source), or fetched at its [pair].version, inserted before the
+    project's build step."""
     config, variant, layout = where
+    at = [s.title for s in steps].index(f"build {variant.distribution} wheel")
     if not config.pair_source:
+        steps[at:at] = pair_steps.fetch_first(config, variant, layout, keep)
         return
     build_env, repair_env, env = envs
     build_argv, plat = how
@@ -234,7 +237,6 @@ def _pair_build(steps: list[Step], where, envs, how, keep: str) -> None:
     def repair_for(out_dir: str, wheel: Ref) -> tuple:
         return wheels.repair_argv(plat, (), out_dir, wheel)
 
-    at = [s.title for s in steps].index(f"build {variant.distribution} wheel")
     steps[at:at] = pair_steps.build_steps(
         config, variant, layout, (build_env, build_argv), (repair_for, repair_env), keep, env=env
     )
@@ -257,9 +259,7 @@ def _smoke(config: Config, variant: Variant, where, keep: str, chosen) -> list[S
     ]
     if not config.pair.enabled:
         return [*wheel_steps.smoke_steps(config, variant, layout, keep), *others]
-    steps = [pair_steps.requirement_step(config, variant, keep)]
-    if not config.pair_source:
-        steps += pair_steps.channel_steps(config, variant, layout, keep)
+    steps = pair_steps.after_build(config, variant, layout, keep)
     smoke = wheel_steps.smoke_steps(config, variant, layout, keep)
     # The gate once the wheel and its requirements are in, before the first smoke command.
     installed = next((i for i, s in enumerate(smoke) if s.title.startswith("smoke")), len(smoke))

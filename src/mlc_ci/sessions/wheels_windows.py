@@ -108,6 +108,7 @@ def _cross_plan(args, config: Config, built, layout, env) -> Plan:
             (windows.MINGW_STRIP, "--strip-unneeded", "--preserve-dates", *runtime),
         ),
         *before,
+        *pair_steps.fetch_first(config, variant, layout, _keep(layout)),
         *_pair_build((config, variant, layout, env), build_env, ([str(layout.runtime)], ":")),
         _build_step(config, variant, layout, build_env),
         *after,
@@ -116,9 +117,7 @@ def _cross_plan(args, config: Config, built, layout, env) -> Plan:
     steps += _repair_steps(config, built, layout, [str(layout.runtime)], "mingw", ":")
     steps.append(Step("check the stamped version", action=wheel_steps.check_version(version)))
     if config.pair.enabled:
-        steps.append(pair_steps.requirement_step(config, variant, _keep(layout)))
-        if not config.pair_source:
-            steps += pair_steps.channel_steps(config, variant, layout, _keep(layout))
+        steps += pair_steps.after_build(config, variant, layout, _keep(layout))
     if args.check_reproducible:
         repair_for = _delvewheel_into(_repair_options(config, variant, [str(layout.runtime)], ":"))
         envs = (env_at, windows.repair_env(version.epoch))
@@ -305,6 +304,7 @@ def _msvc_plan(config: Config, built, layout, env) -> Plan:
             reads=(windows.vswhere_argv(), ("cmd", "/s", "/c")),
         ),
         *before,
+        *pair_steps.fetch_first(config, variant, layout, _keep(layout)),
         *_pair_build((config, variant, layout, env), build_env, (add, ";")),
         _build_step(config, variant, layout, build_env),
         *after,
@@ -313,9 +313,7 @@ def _msvc_plan(config: Config, built, layout, env) -> Plan:
     steps += _repair_steps(config, built, layout, add, "msvc", ";")
     steps.append(Step("check the stamped version", action=wheel_steps.check_version(version)))
     if config.pair.enabled:
-        steps.append(pair_steps.requirement_step(config, variant, keep))
-        if not config.pair_source:
-            steps += pair_steps.channel_steps(config, variant, layout, keep)
+        steps += pair_steps.after_build(config, variant, layout, keep)
     steps += wheel_steps.smoke_steps(config, variant, layout, keep, scripts="Scripts")
     steps += wheel_steps.publish_steps(config, variant, layout)
     how = f"native MSVC build, CMake generator {generator}" + (f"; {cuda.note}" if cuda else "")
