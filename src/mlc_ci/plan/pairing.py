@@ -24,6 +24,9 @@ class SharedObject:
     needed: tuple[str, ...]
     undefined: frozenset[str]  # strong undefined dynamic symbols
     exported: frozenset[str]  # defined, default-visibility dynamic symbols
+    # A DLL's imports, each bound to the DLL that must export it (PE); () for ELF, whose
+    # symbols any loaded library may define.
+    bound: tuple[tuple[str, frozenset[str]], ...] = ()
 
     @property
     def name(self) -> str:
@@ -91,7 +94,10 @@ def check(facts: Facts) -> tuple[list[str], list[dict]]:
                     f"system library, nor provided by {facts.pair_label} or another installed "
                     "wheel"
                 )
-        missing = sorted(lib.undefined - _exports(lib, own, pair, venv, facts.system))
+        if lib.bound:
+            missing = _unbound(lib, (own, pair, venv), kinds)
+        else:
+            missing = sorted(lib.undefined - _exports(lib, own, pair, venv, facts.system))
         # An excluded library that nothing here holds (the GPU driver on a build host) may
         # define what is left: listed, not decided. A library from nowhere is a problem above.
         unread = [n for n, kind in kinds.items() if kind == "excluded, not on this host"]
@@ -119,7 +125,11 @@ def _twice(facts: Facts, venv: Mapping[str, Mapping[str, SharedObject]]) -> list
     problems = []
     for soname in sorted(wanted):
         holders = sorted(
-            {label for label, lib in venv.get(soname, {}).items() if lib.soname == soname}
+            {
+                label
+                for label, lib in venv.get(soname, {}).items()
+                if lib.soname == soname and not _vendored(lib)
+            }
         )
         if len(holders) > 1:
             problems.append(
@@ -128,6 +138,12 @@ def _twice(facts: Facts, venv: Mapping[str, Mapping[str, SharedObject]]) -> list
                 "wheel's repair, or uninstall that wheel)"
             )
     return problems
+
+
+def _vendored(lib: SharedObject) -> bool:
+    """A repair tool's private copy (auditwheel, delvewheel: `<name>.libs/`), loaded by that
+    wheel's libraries alone under a name of its own (mangled with its contents' hash)."""
+    return ".libs/" in lib.path.replace("\\", "/")
 
 
 def _kind(needed: str, maps, facts: Facts) -> tuple[str, str]:
@@ -146,6 +162,18 @@ def _kind(needed: str, maps, facts: Facts) -> tuple[str, str]:
         (excluded, ("excluded, not on this host", "")),
     )
     return next((result for hit, result in rules if hit), ("unknown", ""))
+
+
+def _unbound(lib: SharedObject, maps, kinds: Mapping[str, str]) -> list[str]:
+    """A DLL's imports that the DLL they are bound to does not export; imports from Windows'
+    own DLLs are not readable here and not checked (their kind says so)."""
+    own, pair, venv = maps
+    missing: set[str] = set()
+    for dll, names in lib.bound:
+        provider = own.get(dll) or pair.get(dll) or next(iter(venv.get(dll, {}).values()), None)
+        if provider is not None and kinds.get(dll) != "system":
+            missing |= names - provider.exported
+    return sorted(missing)
 
 
 def _exports(lib: SharedObject, own, pair, venv, system) -> frozenset[str]:

@@ -16,7 +16,7 @@ from mlc_ci.errors import PipelineError
 from mlc_ci.plan import release as rel
 from mlc_ci.plan import wheels, windows
 from mlc_ci.run import Context, Ref, Step, capture
-from mlc_ci.sessions import load_order, pair_steps, reproducible, wheel_steps
+from mlc_ci.sessions import dll_pairing, load_order, pair_steps, reproducible, wheel_steps
 from mlc_ci.sessions.base import Plan, SessionDef
 
 
@@ -118,6 +118,7 @@ def _cross_plan(args, config: Config, built, layout, env) -> Plan:
     steps.append(Step("check the stamped version", action=wheel_steps.check_version(version)))
     if config.pair.enabled:
         steps += pair_steps.after_build(config, variant, layout, _keep(layout))
+        steps.append(dll_pairing.gate_step(config, variant, _keep(layout)))
     if args.check_reproducible:
         repair_for = _delvewheel_into(_repair_options(config, variant, [str(layout.runtime)], ":"))
         envs = (env_at, windows.repair_env(version.epoch))
@@ -314,6 +315,7 @@ def _msvc_plan(config: Config, built, layout, env) -> Plan:
     steps.append(Step("check the stamped version", action=wheel_steps.check_version(version)))
     if config.pair.enabled:
         steps += pair_steps.after_build(config, variant, layout, keep)
+        steps.append(dll_pairing.gate_step(config, variant, keep))
     steps += wheel_steps.smoke_steps(config, variant, layout, keep, scripts="Scripts")
     steps += wheel_steps.publish_steps(config, variant, layout)
     how = f"native MSVC build, CMake generator {generator}" + (f"; {cuda.note}" if cuda else "")
