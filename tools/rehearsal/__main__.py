@@ -44,6 +44,20 @@ def _pairs(values: list[str], flag: str) -> dict[str, str]:
     return pairs
 
 
+def standins(values: list[str]) -> dict[str, Path]:
+    """--submodule-standin PATH=DIR: each DIR a git work tree."""
+    found = {}
+    for path, tree in _pairs(values, "--submodule-standin").items():
+        where = Path(tree).resolve()
+        if not (where / ".git").exists():
+            raise RehearsalError(
+                f"--submodule-standin {path}={tree}: {where} is not a git work tree; "
+                "prepare the tree first (a checkout of the submodule with its own submodules)"
+            )
+        found[path.strip("/")] = where
+    return found
+
+
 def parse(argv: list[str]) -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(prog="python -m tools.rehearsal", description=__doc__)
@@ -56,6 +70,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--var", action="append", default=[], help="a repository variable")
     parser.add_argument("--secret", action="append", default=[], help="a secret NAME=VALUE")
     parser.add_argument("--submodules-from", type=Path, help="bare mirrors of submodule URLs")
+    parser.add_argument(
+        "--submodule-standin",
+        action="append",
+        default=[],
+        help="PATH=DIR: a prepared work tree checked out at submodule PATH (a declared stand-in)",
+    )
     parser.add_argument("--run-past-failures", action="store_true")
     parser.add_argument("--only", default="", help="comma-separated job keys to run (plan,gate)")
     parser.add_argument("--host", action="store_true", help="run jobs on this host (tests)")
@@ -111,6 +131,7 @@ def machines(args: argparse.Namespace, shared: Shared):
         mounts = [shared.root] + ([CA_FILE] if CA_FILE.exists() else [])
         if shared.submodules_from:
             mounts.append(shared.submodules_from)
+        mounts += shared.standins.values()
         return container.ContainerMachine.start(
             image, root, mounts, docker=docker, name=f"mlc-ci-rehearsal-{root.name}-{os.getpid()}"
         )
@@ -142,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.submodules_from.resolve() if args.submodules_from else None,
                 _pairs(args.secret, "--secret"),
                 _pairs(args.var, "--var"),
+                standins(args.submodule_standin),
             )
             network = {name: str(CA_FILE) for name in CA_VARIABLES if os.environ.get(name)}
             run = Run(

@@ -263,7 +263,6 @@ def _checkout(step: Step) -> StepResult:
             raise RehearsalError(f"actions/checkout: `ref: {ref}` is beyond this emulation")
         ref, commit = "", ref
     depth = _depth(step.input("fetch-depth", "1"))
-    tags = step.loose("fetch-tags", False)
     source = f"file://{call.shared.mirror}"  # file:// so that --depth applies to a local mirror
     shutil.rmtree(path, ignore_errors=True)  # the rehearsal's workspaces start empty: no reuse
     path.mkdir(parents=True, exist_ok=True)
@@ -286,18 +285,18 @@ def _checkout(step: Step) -> StepResult:
             done = git("rev-parse", "--verify", "--quiet", tested, check=None) if tested else None
             return bool(done and done.output.strip() != commit)
 
-        git(*fetch, source, *_refspecs(ref, commit, tags, depth <= 0))
+        git(*fetch, source, *_refspecs(ref, commit, step.loose("fetch-tags", False), depth <= 0))
         if depth <= 0 and moved():  # all history, but the branch moved on: fetch the commit
-            git(*fetch, source, *_refspecs(ref, commit, tags, False))
+            git(*fetch, source, *_refspecs(ref, commit, step.loose("fetch-tags", False), False))
         if moved():
             step.fail(
                 f"The ref '{ref}' does not point to the expected commit '{commit}'. "
                 "The ref may have been updated after the workflow was triggered."
             )
         git("checkout", "--progress", "--force", *argv)
-        _submodules(step, git, depth)
+        used = _submodules(step, git, depth)
         head = git("log", "-1", "--format=%H").output.strip()
-    result = StepResult(outputs={"ref": ref, "commit": head})
+    result = StepResult(outputs={"ref": ref, "commit": head}, stand_ins=used)
     if credentials:
         result.post = lambda _ok: _unpersist(Step(call), path, credentials)
     return result
@@ -310,13 +309,24 @@ def _depth(text: str) -> int:
         return 0
 
 
-def _submodules(step: Step, git: Callable[..., Completed], depth: int) -> None:
+def _submodules(step: Step, git: Callable[..., Completed], depth: int) -> list[str]:
     """Submodules as the action fetches them: sync, then `update --init --force` with the
-    checkout's own fetch-depth (`--depth=N` only when N > 0), `--recursive` for 'recursive'."""
+    checkout's own fetch-depth (`--depth=N` only when N > 0), `--recursive` for 'recursive'.
+    A submodule with a declared stand-in gets that tree instead; the stand-ins used are
+    returned, each with the pin it stands for."""
     mode = step.input("submodules").upper()
     if mode not in ("TRUE", "RECURSIVE"):
-        return
+        return []
     nested = ["--recursive"] if mode == "RECURSIVE" else []
+    paths = [
+        line.split(" ", 1)[1]
+        for line in git(
+            "config", "--file", ".gitmodules", "--get-regexp", r"^submodule\..*\.path$", check=None
+        ).output.splitlines()
+        if " " in line
+    ]
+    standins = step.call.shared.standins
+    fetched = [p for p in paths if p not in standins]
     mirrors = step.call.shared.submodules_from
     if mirrors:  # github.com URLs (and git@github.com: ones) read from the local mirrors
         base = f"url.file://{mirrors}/.insteadOf"
@@ -325,9 +335,27 @@ def _submodules(step: Step, git: Callable[..., Completed], depth: int) -> None:
         pairs = [(f"url.{GITHUB}/.insteadOf", "git@github.com:")]
     env = _config_env(pairs)
     git("submodule", "sync", *nested, env=env)
-    update = ["-c", "protocol.version=2", "submodule", "update", "--init", "--force"]
-    git(*update, *([f"--depth={depth}"] if depth > 0 else []), *nested, env=env)
-    git("submodule", "foreach", *nested, "git config --local gc.auto 0", env=env)
+    if fetched:
+        update = ["-c", "protocol.version=2", "submodule", "update", "--init", "--force"]
+        depth_args = [f"--depth={depth}"] if depth > 0 else []
+        git(*update, *depth_args, *nested, "--", *fetched, env=env)
+        git("submodule", "foreach", *nested, "git config --local gc.auto 0", env=env)
+    return [_stand_in(step, git, path, standins[path]) for path in paths if path in standins]
+
+
+def _stand_in(step: Step, git: Callable[..., Completed], path: str, tree: Path) -> str:
+    """A declared stand-in tree copied to the submodule's path (a copy: the job's edits stay
+    its own); what it stands for, in one line."""
+    pin = git("rev-parse", f"HEAD:{path}", check=None).output.strip()
+    git("submodule", "init", "--", path)
+    workdir = step.call.job.workspace  # the copy runs in the job's machine, like the fetch
+    target = Path(os.path.normpath(workdir / step.input("path", ".") / path))
+    step.exec(["cp", "-a", f"{tree}/.", f"{target}/"], cwd=workdir, env={})
+    head = step.exec(["git", "-C", str(target), "rev-parse", "HEAD"], cwd=workdir, env={}).output
+    return (
+        f"{path}: the tree of {tree} at {head.strip()[:12]} in place of the pin "
+        f"{pin[:12] or '(none)'}"
+    )
 
 
 def _persist(step: Step, git: Callable[..., Completed], path: Path) -> Path:

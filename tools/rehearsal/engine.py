@@ -421,6 +421,7 @@ class _JobSteps:
         self.job_run.path[:0] = result.path
         self.record.artifacts_in.update(result.artifacts_in)
         self.record.artifacts_out.update(result.artifacts_out)
+        self.record.stand_ins += result.stand_ins
         wall = "" if ok else wall_of(result.log)
         self.record.steps.append(
             StepRecord(name, "success" if ok else "failure", round(seconds, 1), wall, result.error)

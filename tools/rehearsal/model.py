@@ -110,6 +110,9 @@ class Shared:
     root: Path
     mirror: Path  # a bare repository holding the rehearsed commit (and tags)
     submodules_from: Path | None = None  # a directory of bare mirrors named like the URLs' paths
+    # Declared stand-ins: submodule path -> a prepared working tree checked out in its place
+    # (where a pin or a blob of it cannot be had here); the job's record names each one used.
+    standins: Mapping[str, Path] = field(default_factory=dict)
     secrets: Mapping[str, str] = field(default_factory=dict)
     variables: Mapping[str, str] = field(default_factory=dict)
 
@@ -149,3 +152,4 @@ class StepResult:
     # An action's post step (actions/cache saves there); called at the end of the job with
     # whether the job has succeeded so far.
     post: Callable[[bool], "StepResult"] | None = None
+    stand_ins: list[str] = field(default_factory=list)  # declared stand-ins this step used

@@ -100,4 +100,5 @@ def table(jobs: list[JobRecord]) -> str:
             f"{verdict:<14} {job.steps_run:>2}/{len(job.steps):<2} {job.seconds:>6.0f} "
             f"{size_in:>7.1f} {size_out:>7.1f}  {job.name}{reason}"
         )
+        lines += [f"{'':<14} stand-in: {used}" for used in job.stand_ins]
     return "\n".join(lines)

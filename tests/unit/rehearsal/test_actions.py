@@ -211,6 +211,31 @@ def test_checkout_submodules_from_the_mirror_directory(world: World) -> None:
     assert _git(job.workspace / "sub", "rev-parse", "--is-shallow-repository") == "false"
 
 
+def test_a_declared_stand_in_tree_takes_the_submodule_s_place(world: World) -> None:
+    # A tree at another commit than the pin (as where the pin cannot be had), with its own
+    # submodule checked out: copied in whole, never fetched, and named in the result.
+    tree = world.tmp / "standin"
+    _git(world.tmp, "clone", "-q", str(world.tmp / "src" / "sub"), str(tree))
+    other = _repo(tree, {"extra.txt": "stand-in\n"})
+    (tree / "inner" / "inner.txt").write_text("inner\n", encoding="utf-8")
+    shared = Shared(world.shared.root, world.shared.mirror, standins={"sub": tree})  # no mirrors
+    job = world.job()
+    inputs = {"submodules": "recursive", "persist-credentials": "false"}
+    result = world.run("actions/checkout", inputs, job, shared=shared)
+    assert not result.error, result.log
+    sub = job.workspace / "sub"
+    assert _git(sub, "rev-parse", "HEAD") == other
+    assert (sub / "extra.txt").read_text(encoding="utf-8") == "stand-in\n"
+    assert (sub / "inner" / "inner.txt").exists()
+    pin = _git(job.workspace, "rev-parse", "HEAD:sub")
+    assert result.stand_ins == [
+        f"sub: the tree of {tree} at {other[:12]} in place of the pin {pin[:12]}"
+    ]
+    # The job's edits stay in its copy.
+    (sub / "extra.txt").write_text("edited\n", encoding="utf-8")
+    assert (tree / "extra.txt").read_text(encoding="utf-8") == "stand-in\n"
+
+
 def test_checkout_submodules_without_mirrors_go_to_github(world: World) -> None:
     shared = Shared(world.shared.root, world.shared.mirror)
     inputs = {"submodules": "true", "persist-credentials": "false"}
