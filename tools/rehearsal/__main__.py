@@ -161,9 +161,9 @@ def main(argv: list[str] | None = None) -> int:
                 root,
                 mirror,
                 args.submodules_from.resolve() if args.submodules_from else None,
-                _pairs(args.secret, "--secret"),
-                _pairs(args.var, "--var"),
-                standins(args.submodule_standin),
+                standins=standins(args.submodule_standin),
+                secrets=_pairs(args.secret, "--secret"),
+                variables=_pairs(args.var, "--var"),
             )
             network = {name: str(CA_FILE) for name in CA_VARIABLES if os.environ.get(name)}
             run = Run(

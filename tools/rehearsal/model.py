@@ -110,11 +110,11 @@ class Shared:
     root: Path
     mirror: Path  # a bare repository holding the rehearsed commit (and tags)
     submodules_from: Path | None = None  # a directory of bare mirrors named like the URLs' paths
+    secrets: Mapping[str, str] = field(default_factory=dict)
+    variables: Mapping[str, str] = field(default_factory=dict)
     # Declared stand-ins: submodule path -> a prepared working tree checked out in its place
     # (where a pin or a blob of it cannot be had here); the job's record names each one used.
     standins: Mapping[str, Path] = field(default_factory=dict)
-    secrets: Mapping[str, str] = field(default_factory=dict)
-    variables: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def artifacts(self) -> Path:
