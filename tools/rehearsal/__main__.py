@@ -58,6 +58,18 @@ def standins(values: list[str]) -> dict[str, Path]:
     return found
 
 
+def shared_for(args: argparse.Namespace, root: Path, mirror: Path) -> Shared:
+    """What every job of the run shares, from the command line."""
+    return Shared(
+        root,
+        mirror,
+        args.submodules_from.resolve() if args.submodules_from else None,
+        standins=standins(args.submodule_standin),
+        secrets=_pairs(args.secret, "--secret"),
+        variables=_pairs(args.var, "--var"),
+    )
+
+
 def parse(argv: list[str]) -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(prog="python -m tools.rehearsal", description=__doc__)
@@ -157,14 +169,7 @@ def main(argv: list[str] | None = None) -> int:
             _git("clone", "--quiet", "--bare", str(repo), str(mirror))
             if args.event == "tag":
                 _git("tag", "-f", args.tag, sha, cwd=mirror)
-            shared = Shared(
-                root,
-                mirror,
-                args.submodules_from.resolve() if args.submodules_from else None,
-                standins=standins(args.submodule_standin),
-                secrets=_pairs(args.secret, "--secret"),
-                variables=_pairs(args.var, "--var"),
-            )
+            shared = shared_for(args, root, mirror)
             network = {name: str(CA_FILE) for name in CA_VARIABLES if os.environ.get(name)}
             run = Run(
                 workflow,

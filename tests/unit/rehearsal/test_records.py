@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tools.rehearsal import records
-from tools.rehearsal.__main__ import standins
+from tools.rehearsal.__main__ import parse, shared_for, standins
 from tools.rehearsal.model import RehearsalError
 
 pytestmark = pytest.mark.unit
@@ -33,3 +33,13 @@ def test_a_stand_in_must_be_a_work_tree(tmp_path: Path):
     assert standins([f"3rdparty/x/={tree}"]) == {"3rdparty/x": tree.resolve()}
     with pytest.raises(RehearsalError, match="expected NAME=VALUE"):
         standins(["3rdparty/x"])
+
+
+def test_the_command_line_reaches_each_field_of_what_jobs_share(tmp_path: Path):
+    tree = tmp_path / "tree"
+    subprocess.run(["git", "init", "-q", str(tree)], check=True)
+    argv = ["--var", "A=1", "--secret", "S=2", "--submodule-standin", f"sub={tree}"]
+    shared = shared_for(parse([*argv, "--submodules-from", str(tmp_path)]), tmp_path, tmp_path)
+    assert shared.variables == {"A": "1"} and shared.secrets == {"S": "2"}
+    assert shared.standins == {"sub": tree.resolve()}
+    assert shared.submodules_from == tmp_path.resolve()
