@@ -352,9 +352,16 @@ def _stand_in(step: Step, git: Callable[..., Completed], path: str, tree: Path) 
     target = Path(os.path.normpath(workdir / step.input("path", ".") / path))
     step.exec(["cp", "-a", f"{tree}/.", f"{target}/"], cwd=workdir, env={})
     head = step.exec(["git", "-C", str(target), "rev-parse", "HEAD"], cwd=workdir, env={}).output
+    status = ["git", "-C", str(target), "submodule", "status", "--recursive"]
+    # `+`: a nested submodule checked out at another commit than its pin (a stand-in there).
+    moved = [
+        f"{line.split()[1]} at {line[1:13]}"
+        for line in step.exec(status, cwd=workdir, env={}, check=None).output.splitlines()
+        if line.startswith("+") and len(line.split()) > 1
+    ]
     return (
         f"{path}: the tree of {tree} at {head.strip()[:12]} in place of the pin "
-        f"{pin[:12] or '(none)'}"
+        f"{pin[:12] or '(none)'}" + (f"; not at their pins: {', '.join(moved)}" if moved else "")
     )
 
 

@@ -217,7 +217,9 @@ def test_a_declared_stand_in_tree_takes_the_submodule_s_place(world: World) -> N
     tree = world.tmp / "standin"
     _git(world.tmp, "clone", "-q", str(world.tmp / "src" / "sub"), str(tree))
     other = _repo(tree, {"extra.txt": "stand-in\n"})
-    (tree / "inner" / "inner.txt").write_text("inner\n", encoding="utf-8")
+    mirrors = f"url.file://{world.shared.submodules_from}/.insteadOf=https://github.com/"
+    _git(tree, "-c", mirrors, "-c", "protocol.file.allow=always", "submodule", "update", "--init")
+    inner = _repo(tree / "inner", {"inner.txt": "moved\n"})  # a nested stand-in: not its pin
     shared = Shared(world.shared.root, world.shared.mirror, standins={"sub": tree})  # no mirrors
     job = world.job()
     inputs = {"submodules": "recursive", "persist-credentials": "false"}
@@ -229,7 +231,8 @@ def test_a_declared_stand_in_tree_takes_the_submodule_s_place(world: World) -> N
     assert (sub / "inner" / "inner.txt").exists()
     pin = _git(job.workspace, "rev-parse", "HEAD:sub")
     assert result.stand_ins == [
-        f"sub: the tree of {tree} at {other[:12]} in place of the pin {pin[:12]}"
+        f"sub: the tree of {tree} at {other[:12]} in place of the pin {pin[:12]}; "
+        f"not at their pins: inner at {inner[:12]}"
     ]
     # The job's edits stay in its copy.
     (sub / "extra.txt").write_text("edited\n", encoding="utf-8")
