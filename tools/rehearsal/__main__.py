@@ -188,7 +188,11 @@ def main(argv: list[str] | None = None) -> int:
                 # The previous rehearsal's directories of this event make way for this one's.
                 kept = args.reports / f"rehearsal-{args.event}-jobs"
                 shutil.rmtree(kept, ignore_errors=True)
-                shutil.copytree(tmp, kept, symlinks=True)
+                kept.mkdir(parents=True)
+                # Moved, not copied: the jobs' tool caches and checkouts are gigabytes (a
+                # rename where both are on one filesystem).
+                for child in Path(tmp).iterdir():
+                    shutil.move(str(child), str(kept / child.name))
     except RehearsalError as exc:
         print(f"rehearsal: error: {exc}", file=sys.stderr)
         return 2
