@@ -1,5 +1,6 @@
 """The runtime-pairing gate (pure): every library the wheel's shared objects need, and every
-symbol they import, comes from the wheel, the manylinux system, or the paired runtime wheel."""
+symbol they import, comes from the wheel, the paired runtime wheel, another installed wheel, or
+the platform (the manylinux policy's system libraries, Windows' own DLLs)."""
 
 from __future__ import annotations
 
@@ -90,9 +91,9 @@ def check(facts: Facts) -> tuple[list[str], list[dict]]:
                 )
             elif kinds[needed] == "unknown":
                 problems.append(
-                    f"{lib.name} needs {needed}, which is neither in the wheel, nor a manylinux "
-                    f"system library, nor provided by {facts.pair_label} or another installed "
-                    "wheel"
+                    f"{lib.name} needs {needed}, which is neither in the wheel, nor a system "
+                    f"library of the platform, nor provided by {facts.pair_label} or another "
+                    "installed wheel"
                 )
         if lib.bound:
             missing = _unbound(lib, (own, pair, venv), kinds)
