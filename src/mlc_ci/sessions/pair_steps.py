@@ -212,7 +212,10 @@ def _facts(config: Config, variant: Variant, paths, labels, where) -> pairing.Fa
     excluded = tuple(
         x for x in wheels.repair_excludes(config, variant) if x not in config.pair.libraries
     )
-    skip = {canonicalize_name(variant.distribution), canonicalize_name(labels[1].split()[0])}
+    skip = {
+        canonicalize_name(variant.distribution),
+        canonicalize_name(config.pair_distribution(variant)),
+    }
     installed = _reached(site, skip, [n for lib in (*own, *pair) for n in lib.needed])
     system: dict[str, pairing.SharedObject | None] = {}
     todo = [n for lib in (*own, *pair, *(i.library for i in installed)) for n in lib.needed]
