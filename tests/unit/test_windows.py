@@ -232,6 +232,20 @@ def test_cross_plan_for_mini_llm(mini, tmp_path, monkeypatch):
     assert "--add-path" in step(plan, "delvewheel show").argv
 
 
+def test_mlc_ci_cross_stands_for_the_flag_and_a_wrong_value_names_the_fix(
+    mini, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    plan = wheels_windows.plan(args(), mini, {"MLC_CI_CROSS": "mingw"})
+    assert step(plan, "build mini-llm-cpu").env["_PYTHON_HOST_PLATFORM"] == "win-amd64"
+    with pytest.raises(PipelineError, match="MLC_CI_CROSS='msvc'.*set it to mingw"):
+        wheels_windows.plan(args(), mini, {"MLC_CI_CROSS": "msvc"})
+    # The variable does not hide a Linux host's refusal of the native build when it is empty.
+    if wheels_windows.sys.platform != "win32":
+        with pytest.raises(PipelineError, match="use `--cross mingw`"):
+            wheels_windows.plan(args(dry_run=False), mini, {"MLC_CI_CROSS": " "})
+
+
 def test_cross_without_mingw_is_one_clear_error(mini, tmp_path):
     with pytest.raises(PipelineError, match="apt-get install g\\+\\+-mingw-w64-x86-64-posix"):
         wheels_windows.plan(args(cross="mingw", dry_run=False), mini, {"PATH": str(tmp_path)})

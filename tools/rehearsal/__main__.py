@@ -133,10 +133,12 @@ def machines(args: argparse.Namespace, shared: Shared):
     def factory(label: str, root: Path) -> Machine | str:
         if "self-hosted" in label.split():
             return f"runs-on `{label}`: a self-hosted runner, none here"
-        if label.startswith("windows"):
-            return f"runs-on `{label}`: no Windows host here (`.ci/run` runs the MinGW cross build)"
         if args.host:
             return HostMachine()
+        # A label without a data file (macos-*, another Windows) has no stand-in here.
+        if not (container.RUNNERS / f"{label}.toml").is_file():
+            return f"runs-on `{label}`: no runner image or declared local equivalent here"
+        spec = container.runner_spec(label)
         image = container.runner_image(label, docker)
         # setup-python's interpreters are clean copies in the job's tool cache: the host's
         # pyenv is not visible to a job.
@@ -145,7 +147,12 @@ def machines(args: argparse.Namespace, shared: Shared):
             mounts.append(shared.submodules_from)
         mounts += shared.standins.values()
         return container.ContainerMachine.start(
-            image, root, mounts, docker=docker, name=f"mlc-ci-rehearsal-{root.name}-{os.getpid()}"
+            image,
+            root,
+            mounts,
+            docker=docker,
+            name=f"mlc-ci-rehearsal-{root.name}-{os.getpid()}",
+            runner=spec.runner,
         )
 
     return factory

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from tools.rehearsal.model import Completed, RehearsalError
+from tools.rehearsal.model import Completed, RehearsalError, Runner
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -137,6 +137,7 @@ class RunnerSpec:
     base: str
     packages: tuple[str, ...]
     archives: tuple[Archive, ...] = ()
+    runner: Runner = Runner()
 
     @property
     def dockerfile(self) -> str:
@@ -158,17 +159,57 @@ class RunnerSpec:
             archive.fetch(directory)
 
 
+def _read(path: Path) -> tuple[bytes, dict]:
+    raw = path.read_bytes()
+    try:
+        return raw, tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise RehearsalError(f"{path}: {exc}") from exc
+
+
+def _runner(path: Path, data: dict) -> Runner:
+    """runner.os, ImageOS, environment and the equivalent note of a data file."""
+    env = data.get("env", {})
+    fields = (data.get("os", "Linux"), data.get("image_os", "ubuntu24"), data.get("equivalent", ""))
+    if not (
+        all(isinstance(f, str) for f in fields)
+        and fields[0] in ("Linux", "Windows", "macOS")
+        and isinstance(env, dict)
+        and all(re.fullmatch(r"[A-Z][A-Z0-9_]*", k) and isinstance(v, str) for k, v in env.items())
+    ):
+        raise RehearsalError(
+            f"{path}: os is Linux, Windows or macOS; image_os and equivalent are strings; env "
+            "maps upper-case names to strings"
+        )
+    return Runner(fields[0], fields[1], dict(env), fields[2])
+
+
 def runner_spec(label: str, *, runners: Path = RUNNERS) -> RunnerSpec:
-    """Read runners/<label>.toml."""
+    """Read runners/<label>.toml; `extends = "<label>"` adds its packages and archives to that
+    file's (a local equivalent built on another stand-in)."""
     path = runners / f"{label}.toml"
     if not path.is_file():
         known = ", ".join(sorted(p.stem for p in runners.glob("*.toml"))) or "none"
         raise RehearsalError(f"no runner image for runs-on '{label}' in {runners} (known: {known})")
-    raw = path.read_bytes()
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise RehearsalError(f"{path}: {exc}") from exc
+    raw, data = _read(path)
+    parent = data.get("extends")
+    if parent is not None:
+        if (
+            not isinstance(parent, str)
+            or parent == label
+            or not (runners / f"{parent}.toml").is_file()
+        ):
+            raise RehearsalError(f"{path}: extends names no other data file in {runners}")
+        above = runner_spec(parent, runners=runners)
+        raw += above.path.read_bytes()  # the tag names both files' bytes
+        data = {
+            **data,
+            "base": data.get("base", above.base),
+            "packages": [*above.packages, *data.get("packages", [])],
+        }
+        inherited = above.archives
+    else:
+        inherited = ()
     base, packages = data.get("base"), data.get("packages")
     if not (
         isinstance(base, str)
@@ -184,7 +225,8 @@ def runner_spec(label: str, *, runners: Path = RUNNERS) -> RunnerSpec:
             "and may have strip and links"
         )
     tag = f"{IMAGE_REPOSITORY}:{label}-{hashlib.sha256(raw).hexdigest()[:12]}"
-    return RunnerSpec(label, path, tag, base, tuple(packages), tuple(a for a in archives if a))
+    own = tuple(a for a in archives if a)
+    return RunnerSpec(label, path, tag, base, tuple(packages), inherited + own, _runner(path, data))
 
 
 def runner_image(label: str, docker: str, *, runners: Path = RUNNERS) -> str:
@@ -228,8 +270,11 @@ def _mount(source: Path, target: str, readonly: bool = False) -> str:
 class ContainerMachine:
     """A job's commands run in its own container, with its own Docker engine."""
 
-    def __init__(self, name: str, docker: str, job_root: Path, image_id: str) -> None:
+    def __init__(
+        self, name: str, docker: str, job_root: Path, image_id: str, runner: Runner = Runner()
+    ) -> None:
         self.name = name
+        self.runner = runner
         self.docker = docker
         self.job_root = job_root
         self.image_id = image_id
@@ -243,11 +288,18 @@ class ContainerMachine:
 
     @classmethod
     def start(
-        cls, image: str, job_root: Path, ro_mounts: Sequence[Path], docker: str, name: str
+        cls,
+        image: str,
+        job_root: Path,
+        ro_mounts: Sequence[Path],
+        docker: str,
+        name: str,
+        *,
+        runner: Runner = Runner(),
     ) -> ContainerMachine:
         """Start the container from image and the job's engine in it."""
         job_root = job_root.resolve()
-        machine = cls(name, docker, job_root, image)
+        machine = cls(name, docker, job_root, image, runner)
         try:
             machine.docker_data.mkdir()
         except FileExistsError as exc:

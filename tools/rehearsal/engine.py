@@ -232,6 +232,8 @@ class Run:
         started = time.monotonic()
         try:
             record.image_id = machine.image_id
+            if machine.runner.equivalent:  # said in the table, under the job
+                record.stand_ins.append(f"runs-on {label}: {machine.runner.equivalent}")
             _JobSteps(self, job, record, JobRun(job.key, name, root, machine), ctx).run()
         finally:
             machine.stop()
@@ -302,7 +304,7 @@ class _JobSteps:
     def runner_env(self) -> dict[str, str]:
         """What every hosted runner's step sees without the workflow asking."""
         event, jr = self.run_.event, self.job_run
-        github = self.ctx["github"]
+        github, runner = self.ctx["github"], jr.machine.runner
         event_path = jr.temp / "event.json"
         event_path.write_text(json.dumps(github["event"]), encoding="utf-8")
         env = {
@@ -326,14 +328,14 @@ class _JobSteps:
             "GITHUB_JOB": self.job.key,
             "GITHUB_RUN_ID": "1",
             "GITHUB_RUN_NUMBER": "1",
-            "RUNNER_OS": "Linux",
+            "RUNNER_OS": runner.os,
             "RUNNER_ARCH": "X64",
             "RUNNER_ENVIRONMENT": "github-hosted",
             "RUNNER_TEMP": str(jr.temp),
             "RUNNER_TOOL_CACHE": str(jr.tool_cache),
-            "ImageOS": "ubuntu24",
+            "ImageOS": runner.image_os,
         }
-        return {**env, **self.run_.network_env}
+        return {**env, **runner.env, **self.run_.network_env}
 
     def contexts(self, env: Mapping[str, str]) -> ex.Contexts:
         """The contexts of a step: the run's, plus env, steps, runner, job."""
@@ -343,7 +345,7 @@ class _JobSteps:
             "env": dict(env),
             "steps": self.steps,
             "runner": {
-                "os": "Linux",
+                "os": jr.machine.runner.os,
                 "arch": "X64",
                 "temp": str(jr.temp),
                 "tool_cache": str(jr.tool_cache),

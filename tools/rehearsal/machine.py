@@ -10,13 +10,16 @@ import subprocess
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from tools.rehearsal.model import Completed
+from tools.rehearsal.model import Completed, Runner
 
 
 class HostMachine:
     """Runs a job's commands on this host."""
 
     image_id = "host"
+
+    def __init__(self, runner: Runner | None = None) -> None:
+        self.runner = runner or Runner()
 
     def exec(
         self,

@@ -27,10 +27,22 @@ class Completed:
     timed_out: bool = False
 
 
+@dataclass(frozen=True)
+class Runner:
+    """What a runner image tells the job about itself (runner.os, RUNNER_OS, ImageOS, its
+    environment), and the local equivalent it is, where it only stands in for one."""
+
+    os: str = "Linux"
+    image_os: str = "ubuntu24"
+    env: Mapping[str, str] = field(default_factory=dict)
+    equivalent: str = ""  # set: the label's jobs run on a declared local equivalent
+
+
 class Machine(Protocol):
     """Where a job's commands run."""
 
     image_id: str  # the runner image's id ("host" for the host machine of the tests)
+    runner: Runner
 
     def exec(
         self,

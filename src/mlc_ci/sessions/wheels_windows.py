@@ -24,13 +24,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of the wheels-windows session."""
     parser.add_argument("--variant", help="cpu, cu128, vulkan, ... (variants with windows = true)")
     parser.add_argument("--out", help="where verified wheels go (default: [wheel].dist_dir)")
-    parser.add_argument("--cross", choices=["mingw"], help="cross-compile on Linux with MinGW-w64")
+    parser.add_argument(
+        "--cross",
+        choices=["mingw"],
+        help="cross-compile on Linux with MinGW-w64 (also MLC_CI_CROSS=mingw)",
+    )
     parser.add_argument(
         "--check-reproducible",
         action="store_true",
         help="(--cross mingw) rebuild from a copy of the source in a second directory, without "
         "any compile cache, and require a byte-identical repaired wheel",
     )
+
+
+def cross_of(args: argparse.Namespace, env: Mapping[str, str]) -> str | None:
+    """--cross, or MLC_CI_CROSS where a CI job sets it (as MLC_CI_PUSH stands for --push)."""
+    given = env.get("MLC_CI_CROSS", "").strip()
+    if args.cross or not given:
+        return args.cross
+    if given != "mingw":
+        raise PipelineError(
+            f"MLC_CI_CROSS={given!r} names no cross build; set it to mingw, or unset it for the "
+            "native MSVC build."
+        )
+    return given
 
 
 def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Plan:
@@ -42,7 +59,8 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
             ".windows = false); pick another variant."
         )
     variant = variant.on_windows()
-    if args.check_reproducible and not args.cross:
+    cross = cross_of(args, env)
+    if args.check_reproducible and not cross:
         raise PipelineError(
             "--check-reproducible compares two MinGW cross builds; add `--cross mingw`, or drop "
             "the flag for the MSVC build."
@@ -52,7 +70,7 @@ def plan(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> Pl
     wheel_steps.check_config_table(config, variant.on_windows())
     layout = wheel_steps.Layout(config, variant, args.out, "wheels-windows")
     version = wheel_steps.source_version(config, env)
-    if args.cross:
+    if cross:
         return _cross_plan(args, config, (variant, version), layout, env)
     if sys.platform != "win32" and not args.dry_run:
         raise PipelineError(

@@ -10,13 +10,18 @@ import pytest
 from tools.rehearsal import expressions as ex
 from tools.rehearsal.engine import Run, matrix, read_file_command
 from tools.rehearsal.machine import HostMachine
-from tools.rehearsal.model import Event, RehearsalError, Shared
+from tools.rehearsal.model import Event, RehearsalError, Runner, Shared
 from tools.rehearsal.records import FAILED, NOT_RUNNABLE, PASSED, SKIPPED, WALL, wall_of
 from tools.rehearsal.workflow import Job, load, triggered
 
 pytestmark = pytest.mark.unit
 
 PR = Event("pull_request", "refs/pull/1/merge", "0" * 40, fork=True, base_ref="main")
+
+
+# A local equivalent as runners/windows-2022.toml declares one: Windows to the workflow, an
+# environment of its own, and a note the table prints under the job.
+EQUIVALENT = Runner("Windows", "win22", {"MLC_CI_CROSS": "mingw"}, "MinGW cross build, not Windows")
 
 
 def _play(tmp_path: Path, text: str, event: Event = PR, **options) -> dict:
@@ -26,6 +31,8 @@ def _play(tmp_path: Path, text: str, event: Event = PR, **options) -> dict:
     shared.root.mkdir()
 
     def machines(label: str, _root: Path):
+        if label == "windows-2022":
+            return HostMachine(EQUIVALENT)
         return HostMachine() if label.startswith("ubuntu") else f"no {label} here"
 
     run = Run(load(path), event, shared, machines, **options)
@@ -116,12 +123,12 @@ def test_runners_without_a_machine_are_listed_with_their_reason(tmp_path: Path) 
         """
         on: pull_request
         jobs:
-          win:
-            runs-on: windows-2022
+          gpu:
+            runs-on: [self-hosted, gpu]
             steps: [{run: "true"}]
         """,
     )
-    assert jobs["win"].verdict == NOT_RUNNABLE and "windows-2022" in jobs["win"].reason
+    assert jobs["gpu"].verdict == NOT_RUNNABLE and "self-hosted gpu" in jobs["gpu"].reason
 
 
 WALLED = """
@@ -223,3 +230,28 @@ def test_only_runs_the_selected_jobs_and_says_why_the_others_did_not(tmp_path: P
     assert jobs["plan"].verdict == PASSED
     # Its name is made of the matrix, which an unselected job never gets: the key stands in.
     assert jobs["gate"].verdict == SKIPPED and jobs["gate"].reason == "not selected (--only)"
+
+
+def test_a_local_equivalent_is_windows_to_the_workflow_and_named_in_the_record(tmp_path):
+    jobs = _play(
+        tmp_path,
+        """
+        on: [pull_request]
+        jobs:
+          win:
+            runs-on: windows-2022
+            steps:
+              - if: runner.os == 'Windows'
+                run: test "$RUNNER_OS" = Windows && test "$ImageOS" = win22
+              - if: runner.os != 'Windows'
+                run: exit 1
+              - run: test "$MLC_CI_CROSS" = mingw
+          mac:
+            runs-on: macos-14
+            steps:
+              - run: "true"
+        """,
+    )
+    assert jobs["win"].verdict == PASSED and jobs["win"].steps_run == 2
+    assert jobs["win"].stand_ins == ["runs-on windows-2022: MinGW cross build, not Windows"]
+    assert jobs["mac"].verdict == NOT_RUNNABLE and jobs["mac"].reason == "no macos-14 here"
