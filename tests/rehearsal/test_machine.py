@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tools.rehearsal import images, records
 from tools.rehearsal.container import (
     IMAGE_REPOSITORY,
     RUNNERS,
@@ -190,3 +191,19 @@ def test_an_unknown_label_is_named_with_the_known_ones():
     message = str(caught.value)
     assert "\n" not in message
     assert "'windows-2022'" in message and f"known: {LABEL}" in message
+
+
+def test_a_job_engine_pulls_an_image_stand_in_by_digest_and_the_real_one_is_a_wall(machine):
+    # The loopback registry of scripts/ci-services.sh (started by .ci/run) holds the stand-in;
+    # the job's own empty engine pulls it by digest as it would pull from quay.io.
+    reference = "quay.io/pypa/manylinux_2_28_x86_64@sha256:" + "4" * 64
+    stand_in = images.push(reference, "mlc-ci/debian:bookworm", DOCKER)
+    assert stand_in.pushed.startswith(images.REGISTRY + "/rehearsal-standin/")
+    pulled = machine.exec(["docker", "pull", stand_in.pushed], env=job_env(machine), cwd=Path("/"))
+    assert pulled.returncode == 0, pulled.output
+    digest = stand_in.pushed.rsplit("@", 1)[1]
+    run = ["docker", "run", "--rm", stand_in.pushed, "cat", "/etc/debian_version"]
+    assert machine.exec(run, env=job_env(machine), cwd=Path("/")).output.startswith("12.")
+    walled = machine.exec(["docker", "pull", reference], env=job_env(machine), cwd=Path("/"))
+    assert walled.returncode != 0 and records.wall_of(walled.output) == "quay.io", walled.output
+    assert digest not in walled.output

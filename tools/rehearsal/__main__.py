@@ -14,10 +14,11 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Mapping
 
-from tools.rehearsal import records
+from tools.rehearsal import images, records
 from tools.rehearsal.engine import Run
-from tools.rehearsal.model import Event, Machine, RehearsalError, Shared
+from tools.rehearsal.model import Event, ImageStandIn, Machine, RehearsalError, Shared
 from tools.rehearsal.workflow import load, triggered
 
 EVENTS = ("pull_request", "push", "tag", "schedule", "workflow_dispatch")
@@ -58,8 +59,11 @@ def standins(values: list[str]) -> dict[str, Path]:
     return found
 
 
-def shared_for(args: argparse.Namespace, root: Path, mirror: Path) -> Shared:
-    """What every job of the run shares, from the command line."""
+def shared_for(
+    args: argparse.Namespace, root: Path, mirror: Path, pushed: Mapping[str, ImageStandIn]
+) -> Shared:
+    """What every job of the run shares, from the command line (pushed: the image stand-ins,
+    already in the loopback registry)."""
     return Shared(
         root,
         mirror,
@@ -67,7 +71,17 @@ def shared_for(args: argparse.Namespace, root: Path, mirror: Path) -> Shared:
         standins=standins(args.submodule_standin),
         secrets=_pairs(args.secret, "--secret"),
         variables=_pairs(args.var, "--var"),
+        images=dict(pushed),
     )
+
+
+def pushed_images(args: argparse.Namespace) -> dict[str, ImageStandIn]:
+    """The declared image stand-ins, pushed to the loopback registry (after every declared
+    stand-in was checked: nothing is pushed for a command line that stops)."""
+    wanted = images.parse(args.image_standin)
+    standins(args.submodule_standin)
+    docker = os.environ.get("MLC_CI_DOCKER", "docker")
+    return {ref: images.push(ref, local, docker) for ref, local in wanted.items()}
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -87,6 +101,13 @@ def parse(argv: list[str]) -> argparse.Namespace:
         action="append",
         default=[],
         help="PATH=DIR: a prepared work tree checked out at submodule PATH (a declared stand-in)",
+    )
+    parser.add_argument(
+        "--image-standin",
+        action="append",
+        default=[],
+        help="REF=LOCAL: the local image LOCAL, pushed to the loopback registry, in place of the "
+        "image REF the repository's files name (a declared stand-in for a walled registry)",
     )
     parser.add_argument("--run-past-failures", action="store_true")
     parser.add_argument("--only", default="", help="comma-separated job keys to run (plan,gate)")
@@ -170,13 +191,14 @@ def main(argv: list[str] | None = None) -> int:
         event = event_of(args, sha)
         if not triggered(workflow, event):
             raise RehearsalError(f"{args.workflow} does not run on {args.event} ({event.ref})")
+        pushed = pushed_images(args)
         with tempfile.TemporaryDirectory(prefix="mlc-ci-rehearsal-", dir="/var/tmp") as tmp:
             root = Path(tmp) / "shared"
             mirror = root / "mirror.git"
             _git("clone", "--quiet", "--bare", str(repo), str(mirror))
             if args.event == "tag":
                 _git("tag", "-f", args.tag, sha, cwd=mirror)
-            shared = shared_for(args, root, mirror)
+            shared = shared_for(args, root, mirror, pushed)
             network = {name: str(CA_FILE) for name in CA_VARIABLES if os.environ.get(name)}
             run = Run(
                 workflow,

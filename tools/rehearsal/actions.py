@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterator, Mapping, NoReturn, Sequence
 
-from tools.rehearsal import artifacts
+from tools.rehearsal import artifacts, images
 from tools.rehearsal.model import ActionCall, Completed, Machine, RehearsalError, StepResult
 
 # engine.py's PATH under the job's additions (not imported: engine.py imports this module).
@@ -294,7 +294,7 @@ def _checkout(step: Step) -> StepResult:
                 "The ref may have been updated after the workflow was triggered."
             )
         git("checkout", "--progress", "--force", *argv)
-        used = _submodules(step, git, depth)
+        used = _submodules(step, git, depth) + _images(step, git, path)
         head = git("log", "-1", "--format=%H").output.strip()
     result = StepResult(outputs={"ref": ref, "commit": head}, stand_ins=used)
     if credentials:
@@ -341,6 +341,14 @@ def _submodules(step: Step, git: Callable[..., Completed], depth: int) -> list[s
         git(*update, *depth_args, *nested, "--", *fetched, env=env)
         git("submodule", "foreach", *nested, "git config --local gc.auto 0", env=env)
     return [_stand_in(step, git, path, standins[path]) for path in paths if path in standins]
+
+
+def _images(step: Step, git: Callable[..., Completed], path: Path) -> list[str]:
+    """The declared image stand-ins written into the checkout's tracked files."""
+    if not step.call.shared.images:
+        return []
+    tracked = [name for name in git("ls-files", "-z").output.split("\0") if name]
+    return images.apply(tracked, path, step.call.shared.images)
 
 
 def _stand_in(step: Step, git: Callable[..., Completed], path: str, tree: Path) -> str:

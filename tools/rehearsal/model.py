@@ -116,6 +116,20 @@ class JobRun:
 
 
 @dataclass(frozen=True)
+class ImageStandIn:
+    """A declared image stand-in: the reference it replaces, the local image, and where that
+    was pushed (the loopback registry, by digest)."""
+
+    reference: str  # as the repository's files write it
+    local: str  # the image in the host's engine
+    pushed: str  # 127.0.0.1:5000/...@sha256:..., what the files say instead
+
+    def record(self, files: list[str]) -> str:
+        """The job's stand-in line."""
+        return f"image {self.reference}: {self.local} as {self.pushed} (in {', '.join(files)})"
+
+
+@dataclass(frozen=True)
 class Shared:
     """What outlives one job: artifacts, the actions cache, the mirror checkouts come from."""
 
@@ -127,6 +141,8 @@ class Shared:
     # Declared stand-ins: submodule path -> a prepared working tree checked out in its place
     # (where a pin or a blob of it cannot be had here); the job's record names each one used.
     standins: Mapping[str, Path] = field(default_factory=dict)
+    # Declared image stand-ins (images.py): reference -> the local image pushed in its place.
+    images: Mapping[str, ImageStandIn] = field(default_factory=dict)
 
     @property
     def artifacts(self) -> Path:

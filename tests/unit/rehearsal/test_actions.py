@@ -14,7 +14,15 @@ import pytest
 from tests.conftest import GIT_IDENTITY
 from tools.rehearsal.actions import BASE_PATH, PINS, run_action
 from tools.rehearsal.machine import HostMachine
-from tools.rehearsal.model import ActionCall, Event, JobRun, RehearsalError, Shared, StepResult
+from tools.rehearsal.model import (
+    ActionCall,
+    Event,
+    ImageStandIn,
+    JobRun,
+    RehearsalError,
+    Shared,
+    StepResult,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -446,3 +454,22 @@ def test_upload_sarif_from_a_fork_is_refused_with_403(world: World) -> None:
     inputs = {"sarif_file": "reports/trivy", "category": "trivy"}
     result = world.run("github/codeql-action/upload-sarif", inputs, job, fork)
     assert result.error == "Resource not accessible by integration" and "403" in result.log
+
+
+def test_a_declared_image_stand_in_is_written_into_the_checkout_and_named(world: World) -> None:
+    reference = "quay.io/pypa/manylinux_2_28_x86_64@sha256:" + "4" * 64
+    pushed = "127.0.0.1:5000/rehearsal-standin/manylinux@sha256:" + "a" * 64
+    main = world.tmp / "src" / "main"
+    (main / ".github").mkdir()
+    head = _repo(main, {"pipeline.toml": f'image = "{reference}"\n', ".github/ci.yml": reference})
+    _git(main, "push", "-q", str(world.shared.mirror), "main")
+    stand_in = ImageStandIn(reference, "mlc-ci/standin:1", pushed)
+    shared = Shared(world.shared.root, world.shared.mirror, images={reference: stand_in})
+    job = world.job()
+    event = Event("push", "refs/heads/main", head, REPOSITORY)
+    result = world.run("actions/checkout", {"persist-credentials": "false"}, job, event, shared)
+    assert not result.error, result.log
+    assert result.stand_ins == [stand_in.record(["pipeline.toml"])]
+    assert (job.workspace / "pipeline.toml").read_text(encoding="utf-8") == f'image = "{pushed}"\n'
+    assert (job.workspace / ".github/ci.yml").read_text(encoding="utf-8") == reference
+    assert result.outputs["commit"] == head  # the rehearsed commit, not a new one

@@ -39,7 +39,7 @@ def test_the_command_line_reaches_each_field_of_what_jobs_share(tmp_path: Path):
     tree = tmp_path / "tree"
     subprocess.run(["git", "init", "-q", str(tree)], check=True)
     argv = ["--var", "A=1", "--secret", "S=2", "--submodule-standin", f"sub={tree}"]
-    shared = shared_for(parse([*argv, "--submodules-from", str(tmp_path)]), tmp_path, tmp_path)
+    shared = shared_for(parse([*argv, "--submodules-from", str(tmp_path)]), tmp_path, tmp_path, {})
     assert shared.variables == {"A": "1"} and shared.secrets == {"S": "2"}
     assert shared.standins == {"sub": tree.resolve()}
     assert shared.submodules_from == tmp_path.resolve()
