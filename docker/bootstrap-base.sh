@@ -4,7 +4,7 @@
 #
 # Usage: docker/bootstrap-base.sh [--force] [NAME:TAG] [SUITE]
 #   NAME:TAG  image to create (default mlc-ci/debian:bookworm)
-#   SUITE     Debian suite (default bookworm)
+#   SUITE     Debian suite (default: the tag where it names one, else bookworm)
 #   --force   rebuild even if NAME:TAG already exists (otherwise an existing image is kept)
 #
 # Environment:
@@ -89,6 +89,13 @@ main() {
     done
     ((${#positional[@]} <= 2)) || die "too many arguments; usage: $0 [--force] [NAME:TAG] [SUITE]"
     IMAGE=${positional[0]:-$IMAGE}
+    # A tag that names a suite is that suite (mlc-ci/debian:bullseye is bullseye), unless one
+    # is given: the error messages that point here name only the image.
+    if [[ ${IMAGE##*/} == *:* ]]; then
+        case ${IMAGE##*:} in
+            buster | bullseye | bookworm | trixie | forky | sid) SUITE=${IMAGE##*:} ;;
+        esac
+    fi
     SUITE=${positional[1]:-$SUITE}
     [[ ${IMAGE##*/} == *:* ]] || IMAGE=$IMAGE:$SUITE
 

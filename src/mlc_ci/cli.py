@@ -222,6 +222,7 @@ def _dispatch(argv: list[str], env: dict[str, str], out: TextIO) -> int:
             axis=ci_matrix.variant_axis(config),
             pythons=config.python.versions,
         )
+        stages = ci_matrix.with_provision(stages, ci_matrix.provision(config))
         print(ci_matrix.render(stages, args.format), file=out)
         return 0
     return execute(sessions[args.command], args, config, env, out)

@@ -138,6 +138,8 @@ def test_matrix_command_from_the_real_noxfile():
             # Every build job's wheels and reports, by exact name.
             "download": "{" + ",".join(built) + "}",
             "download_images": "",
+            "cuda": "",
+            "bases": "",
         }
     ]
 
@@ -207,6 +209,37 @@ def test_the_variant_axis_of_the_root_profile(root):
         if name
     ]
     assert len(artifacts) == len(set(artifacts))
+
+
+def test_build_jobs_are_told_what_a_hosted_runner_lacks(root):
+    """A host build of a CUDA variant gets its toolkit version, a container build none (its
+    setup installs CUDA); a session that builds from a bootstrapped base gets that base."""
+    mini = config.load(root / "examples/mini-llm/pipeline.toml", env={})
+    provided = matrix.provision(mini)
+    assert provided[("wheels-linux", "cu130")] == {"cuda": "13.0", "bases": ""}
+    assert provided[("wheels-linux", "cpu")] == {"cuda": "", "bases": ""}
+    # Its builder and runtime are one base, named once; Docker Hub's CUDA images are not local.
+    assert provided[("docker-build", "cpu")]["bases"] == "mlc-ci/debian:bookworm"
+    assert provided[("docker-build", "cu130")]["bases"] == ""
+    in_container = config.load(
+        root / "examples/mini-llm/pipeline.toml", env={"MLC_CI_CONTAINER": "1"}
+    )
+    assert matrix.provision(in_container)[("wheels-linux", "cu130")] == {
+        "cuda": "",
+        "bases": "mlc-ci/debian:bullseye",
+    }
+    mlc = config.load(root / "pipeline.toml", env={})
+    assert matrix.provision(mlc)[("wheels-linux", "cu128")] == {"cuda": "", "bases": ""}
+    stages = matrix.with_provision(
+        matrix.build(LISTING, "self-hosted,gpu", axis={"wheels-linux": ["cpu", "cu130"]}), provided
+    )
+    assert [
+        (e["variant"], e["cuda"]) for e in stages["build"] if e["session"] == "wheels-linux"
+    ] == [
+        ("cpu", ""),
+        ("cu130", "13.0"),
+    ]
+    assert all({"cuda", "bases"} <= set(e) for entries in stages.values() for e in entries)
 
 
 def test_image_variants_must_be_variants(make_config):

@@ -24,9 +24,19 @@ INSTALL_NOX = "python -m pip install -r requirements-ci.txt"
 RUN_SESSION = 'nox -s "$SESSION" -- ${VARIANT:+--variant "$VARIANT"}'
 SERVICES = (
     "sudo apt-get update -q\n"
-    "sudo apt-get install -y -q --no-install-recommends docker-registry redis-server skopeo\n"
+    "sudo apt-get install -y -q --no-install-recommends docker-registry redis-server skopeo \\\n"
+    "  debootstrap debian-archive-keyring\n"
     "python -m pip install pypiserver\n"
-    "scripts/ci-services.sh start registry pypi redis github"
+    "scripts/ci-services.sh start registry pypi redis github\n"
+    "# The image tests build from the bootstrapped Debian base, as on .ci/run's machine.\n"
+    "sudo docker/bootstrap-base.sh mlc-ci/debian:bookworm"
+)
+# A build job makes what the plan says the hosted image lacks (matrix.cuda, matrix.bases).
+CUDA = 'scripts/install-cuda-linux.sh "$CUDA"'
+BASES = (
+    "sudo apt-get update -q\n"
+    "sudo apt-get install -y -q --no-install-recommends debootstrap debian-archive-keyring\n"
+    'for base in $BASES; do sudo docker/bootstrap-base.sh "$base"; done'
 )
 PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
 
@@ -95,7 +105,8 @@ def test_stage_job_runs_only_its_matrix_session(workflow, stage):
     services = [SERVICES] if stage == "verify" else []
     # build's Windows jobs turn long paths on before the recursive submodule checkout.
     longpaths = [LONGPATHS] if stage == "build" else []
-    assert [r for r in runs if r] == [*longpaths, *services, INSTALL_NOX, RUN_SESSION]
+    provision = [CUDA, BASES] if stage == "build" else []
+    assert [r for r in runs if r] == [*longpaths, *provision, *services, INSTALL_NOX, RUN_SESSION]
     if longpaths:
         assert job["steps"][0] == {"if": "runner.os == 'Windows'", "run": LONGPATHS}
         assert job["steps"][1]["uses"].startswith("actions/checkout@")

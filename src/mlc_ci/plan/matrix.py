@@ -42,6 +42,8 @@ LOADS_IMAGES = ("integration", "trivy")
 READS = {"gpu-smoke": ("wheels-linux",)}
 # download-artifact matches `pattern` with minimatch: a name of these characters is itself.
 PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+# A base no registry holds: docker/bootstrap-base.sh makes it (`mlc-ci/debian:<suite>`).
+LOCAL_BASE = re.compile(r"mlc-ci/debian:([a-z]+)")
 
 Runner = Union[str, list]
 Entry = dict[str, Any]
@@ -177,6 +179,41 @@ def build(
                 }
             )
     return downloads(matrix)
+
+
+def provision(config: Config) -> dict[tuple[str, str], Entry]:
+    """What a build job installs or makes on a hosted runner before its session, per (session,
+    variant): `cuda`, the toolkit a host build of a CUDA variant compiles with ("" when the
+    build runs in the container, whose setup installs its own), and `bases`, the local bases
+    (LOCAL_BASE, space-separated) the session builds from, which only bootstrap-base.sh makes."""
+
+    def local(*images: str) -> str:
+        return " ".join(dict.fromkeys(i for i in images if LOCAL_BASE.fullmatch(i)))
+
+    container = config.container
+    found: dict[tuple[str, str], Entry] = {}
+    for name, variant in config.variants.items():
+        found[("wheels-linux", name)] = {
+            "cuda": "" if container.linux_wheels else variant.cuda,
+            "bases": local(container.base) if container.linux_wheels else "",
+        }
+        found[("docker-build", name)] = {
+            "cuda": "",
+            "bases": local(variant.builder_image, variant.runtime_image),
+        }
+    return found
+
+
+def with_provision(
+    matrix: dict[str, list[Entry]], provided: Mapping[tuple[str, str], Entry]
+) -> dict[str, list[Entry]]:
+    """Every entry with its `cuda` and `bases` (both "" where `provision` names nothing)."""
+    for entries in matrix.values():
+        for entry in entries:
+            entry.update(
+                provided.get((entry["session"], entry["variant"]), {"cuda": "", "bases": ""})
+            )
+    return matrix
 
 
 def downloads(matrix: dict[str, list[Entry]]) -> dict[str, list[Entry]]:

