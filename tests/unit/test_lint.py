@@ -85,7 +85,8 @@ def test_checks_without_files_are_left_out_and_said_so(cfg):
     plan = lint_plan(cfg)
     assert [step.title for step in plan.steps] == ["black", "isort", "pylint"]
     assert plan.notes == [
-        "shellcheck: no shell scripts (scripts/*.sh, docker/*.sh, .ci/run), nothing to check",
+        "shellcheck: no shell scripts (scripts/*.sh, docker/*.sh, tools/**/*.sh, .ci/run), "
+        "nothing to check",
         "hadolint: no docker/Dockerfile, nothing to check",
         "actionlint, zizmor: no workflows in .github/workflows, nothing to check",
     ]
@@ -112,7 +113,12 @@ def test_repository_plan_checks_its_scripts_and_dockerfile(root):
     plan = lint_plan(config.load(root / "pipeline.toml", env={}))
     steps = {step.title: step for step in plan.steps}
     assert {".ci/run", "docker/build-mlc.sh"} <= set(steps["shellcheck"].argv)
-    assert steps["hadolint"].argv[-1] == "docker/Dockerfile"
+    # The rehearsal's stand-in image and its script are checked with the rest.
+    assert "tools/rehearsal/standins/make-manylinux.sh" in steps["shellcheck"].argv
+    assert steps["hadolint"].argv[-2:] == (
+        "docker/Dockerfile",
+        "tools/rehearsal/standins/manylinux.Dockerfile",
+    )
     assert ("actionlint" in steps) == bool(plan.data["workflows"])
 
 
