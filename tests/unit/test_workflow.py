@@ -28,8 +28,10 @@ SERVICES = (
     "  debootstrap debian-archive-keyring\n"
     "python -m pip install pypiserver\n"
     "scripts/ci-services.sh start registry pypi redis github\n"
-    "# The image tests build from the bootstrapped Debian base, as on .ci/run's machine.\n"
-    "sudo docker/bootstrap-base.sh mlc-ci/debian:bookworm"
+    "# The image tests build from the bootstrapped Debian base, as on .ci/run's machine,\n"
+    "# and the wheel-index tests compile mini-llm's cu130 kernel with nvcc.\n"
+    "sudo docker/bootstrap-base.sh mlc-ci/debian:bookworm\n"
+    "scripts/install-cuda-linux.sh 13.0"
 )
 # A build job makes what the plan says the hosted image lacks (matrix.cuda, matrix.bases).
 CUDA = 'scripts/install-cuda-linux.sh "$CUDA"'
