@@ -35,6 +35,16 @@ CA_VARIABLES = (
 )
 
 
+def network_env(host: Mapping[str, str]) -> dict[str, str]:
+    """The CA variables this host's clients use, pointed at CA_FILE, for every job; where there
+    are any, MLC_CI_CA_BUNDLE too, since image builds see the trust store only through it (as
+    .ci/run exports it): without it a job's `docker build` cannot reach PyPI through the proxy."""
+    network = {name: str(CA_FILE) for name in CA_VARIABLES if host.get(name)}
+    if network:
+        network["MLC_CI_CA_BUNDLE"] = str(CA_FILE)
+    return network
+
+
 def _pairs(values: list[str], flag: str) -> dict[str, str]:
     pairs = {}
     for value in values:
@@ -199,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.event == "tag":
                 _git("tag", "-f", args.tag, sha, cwd=mirror)
             shared = shared_for(args, root, mirror, pushed)
-            network = {name: str(CA_FILE) for name in CA_VARIABLES if os.environ.get(name)}
+            network = network_env(os.environ)
             run = Run(
                 workflow,
                 event,

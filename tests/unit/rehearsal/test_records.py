@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tools.rehearsal import records
-from tools.rehearsal.__main__ import parse, shared_for, standins
+from tools.rehearsal.__main__ import CA_FILE, network_env, parse, shared_for, standins
 from tools.rehearsal.model import RehearsalError
 
 pytestmark = pytest.mark.unit
@@ -43,3 +43,16 @@ def test_the_command_line_reaches_each_field_of_what_jobs_share(tmp_path: Path):
     assert shared.variables == {"A": "1"} and shared.secrets == {"S": "2"}
     assert shared.standins == {"sub": tree.resolve()}
     assert shared.submodules_from == tmp_path.resolve()
+
+
+def test_jobs_get_the_host_s_ca_plumbing_and_image_builds_get_it_too():
+    from tools.rehearsal.__main__ import (
+        CA_FILE,
+        network_env,
+    )  # pylint: disable=import-outside-toplevel
+
+    assert network_env({"PATH": "/usr/bin"}) == {}  # no proxy: nothing added, as on GitHub
+    assert network_env({"PIP_CERT": "/x.pem", "HOME": "/root"}) == {
+        "PIP_CERT": str(CA_FILE),
+        "MLC_CI_CA_BUNDLE": str(CA_FILE),
+    }
