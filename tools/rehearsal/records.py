@@ -68,9 +68,27 @@ def _walls() -> tuple[tuple[str, re.Pattern[str]], ...]:
     )
 
 
+# The closing summary of an mlc-ci session: a table of the steps that ran (one line each, as
+# many as the plan had), then its error line. It repeats step names only, so it is left out of
+# the tail, whose length would otherwise depend on how far the session got.
+_SUMMARY = re.compile(r"^== .*: failed in [0-9.]+s ==$")
+_TABLE_ROW = re.compile(r"^(step\b|-{4,}|\S.*\s(ok|failed|skipped|planned)\s+[0-9.]+s\s+\d+\s*$)")
+
+
+def _without_summary(lines: list[str]) -> list[str]:
+    """lines less the table of the last mlc-ci summary (its `== ... failed` line included)."""
+    starts = [i for i, line in enumerate(lines) if _SUMMARY.match(line.strip())]
+    if not starts:
+        return lines
+    end = starts[-1] + 1
+    while end < len(lines) and (not lines[end].strip() or _TABLE_ROW.match(lines[end])):
+        end += 1
+    return lines[: starts[-1]] + lines[end:]
+
+
 def wall_of(log: str) -> str:
     """The walled host whose connection error stopped a step, or ''."""
-    for line in reversed(log.splitlines()[-WALL_TAIL:]):
+    for line in reversed(_without_summary(log.splitlines())[-WALL_TAIL:]):
         for host, pattern in _walls():
             if pattern.search(line):
                 return host

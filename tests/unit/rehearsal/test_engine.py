@@ -159,6 +159,35 @@ def test_wall_of_reads_only_the_end_of_the_log() -> None:
     assert wall_of("Could not resolve host: example.org") == ""
 
 
+def _session_log(failing_output: str, steps_ran: int) -> str:
+    """A failed mlc-ci session's log: the failing command's output, then its summary table (a
+    row per step that ran) and error line, then nox's lines."""
+    rows = "".join(f"step number {i:<30}  ok      0.1s   1\n" for i in range(steps_ran))
+    return (
+        "[4/40] bake the setup\n"
+        f"{failing_output}"
+        "      failed in 3.7s\n"
+        "report: reports/wheels-linux-mlc-llm-cpu.json\n\n"
+        "== wheels-linux-mlc-llm-cpu: failed in 20.4s ==\n"
+        "step                 status  time   tries\n"
+        "-------------------  ------  -----  -----\n"
+        f"{rows}"
+        "bake the setup       failed  3.7s   1\n"
+        "mlc-ci: error: step 'bake the setup' failed with exit status 1: executor failed\n"
+        "nox > Command python -m mlc_ci wheels-linux --variant cpu failed with exit code 1\n"
+        "nox > Session wheels-linux failed.\n"
+    )
+
+
+def test_a_session_s_summary_table_does_not_push_its_wall_out_of_the_tail() -> None:
+    walled = "#5 0.110 curl: (6) Could not resolve host: sh.rustup.rs\n#5 ERROR: executor failed\n"
+    for steps in (3, 45):  # how far the session got does not matter
+        assert wall_of(_session_log(walled, steps)) == "sh.rustup.rs"
+    # A wall the command met early, then its own failure: that failure stopped it.
+    compiled = walled + "".join(f"src/x.cc:{i}: error: no member\n" for i in range(30))
+    assert wall_of(_session_log(compiled, 3)) == ""
+
+
 def test_an_expression_outside_the_subset_stops_in_one_line(tmp_path: Path) -> None:
     with pytest.raises(RehearsalError) as err:
         _play(
