@@ -169,19 +169,29 @@ def _read(path: Path) -> tuple[bytes, dict]:
 
 def _runner(path: Path, data: dict) -> Runner:
     """runner.os, ImageOS, environment and the equivalent note of a data file."""
-    env = data.get("env", {})
+    env, limits = data.get("env", {}), data.get("limits", [])
     fields = (data.get("os", "Linux"), data.get("image_os", "ubuntu24"), data.get("equivalent", ""))
     if not (
         all(isinstance(f, str) for f in fields)
         and fields[0] in ("Linux", "Windows", "macOS")
         and isinstance(env, dict)
         and all(re.fullmatch(r"[A-Z][A-Z0-9_]*", k) and isinstance(v, str) for k, v in env.items())
+        and isinstance(limits, list)
+        and all(isinstance(limit, str) and _compiles(limit) for limit in limits)
     ):
         raise RehearsalError(
             f"{path}: os is Linux, Windows or macOS; image_os and equivalent are strings; env "
-            "maps upper-case names to strings"
+            "maps upper-case names to strings; limits is a list of regular expressions"
         )
-    return Runner(fields[0], fields[1], dict(env), fields[2])
+    return Runner(fields[0], fields[1], dict(env), fields[2], tuple(limits))
+
+
+def _compiles(pattern: str) -> bool:
+    try:
+        re.compile(pattern)
+    except re.error:
+        return False
+    return True
 
 
 def runner_spec(label: str, *, runners: Path = RUNNERS) -> RunnerSpec:

@@ -34,6 +34,7 @@ from tools.rehearsal.records import (
     WALL,
     JobRecord,
     StepRecord,
+    limit_of,
     wall_of,
 )
 from tools.rehearsal.workflow import Job, Workflow
@@ -380,6 +381,9 @@ class _JobSteps:
             self.record.verdict = WALL if walls and walls[0] else FAILED
             first = next(s for s in self.record.steps if s.outcome == "failure")
             self.record.reason = f"wall: {first.wall}" if first.wall else first.error
+            if first.limit:  # the equivalent lacks what the job needs; the label may not
+                self.record.verdict = NOT_RUNNABLE
+                self.record.reason = f"the local equivalent cannot run it: {first.limit}"
 
     def _step(self, index: int, step: Mapping[str, Any]) -> None:
         name = str(step.get("name") or step.get("uses") or step.get("run", "")).splitlines()[0]
@@ -425,8 +429,12 @@ class _JobSteps:
         self.record.artifacts_out.update(result.artifacts_out)
         self.record.stand_ins += result.stand_ins
         wall = "" if ok else wall_of(result.log)
+        limits = self.job_run.machine.runner.limits
+        limit = "" if ok or wall else limit_of(result.log, limits)
         self.record.steps.append(
-            StepRecord(name, "success" if ok else "failure", round(seconds, 1), wall, result.error)
+            StepRecord(
+                name, "success" if ok else "failure", round(seconds, 1), wall, result.error, limit
+            )
         )
         if result.log:
             log = self.job_run.root / "logs.txt"

@@ -36,6 +36,9 @@ class Runner:
     image_os: str = "ubuntu24"
     env: Mapping[str, str] = field(default_factory=dict)
     equivalent: str = ""  # set: the label's jobs run on a declared local equivalent
+    # Patterns of the messages by which a job shows it needs what the equivalent lacks (MSVC
+    # for a project without a MinGW build): a step that stops on one is `not runnable` there.
+    limits: tuple[str, ...] = ()
 
 
 class Machine(Protocol):

@@ -29,6 +29,7 @@ class StepRecord:
     seconds: float = 0.0
     wall: str = ""
     error: str = ""
+    limit: str = ""  # the line that shows a local equivalent cannot run this step
 
 
 @dataclass
@@ -92,6 +93,15 @@ def wall_of(log: str) -> str:
         for host, pattern in _walls():
             if pattern.search(line):
                 return host
+    return ""
+
+
+def limit_of(log: str, limits: tuple[str, ...]) -> str:
+    """The line of a failed step's tail that matches one of a local equivalent's limits, or ''."""
+    patterns = [re.compile(limit) for limit in limits]
+    for line in reversed(_without_summary(log.splitlines())[-WALL_TAIL:]):
+        if any(pattern.search(line) for pattern in patterns):
+            return line.strip()
     return ""
 
 

@@ -21,7 +21,13 @@ PR = Event("pull_request", "refs/pull/1/merge", "0" * 40, fork=True, base_ref="m
 
 # A local equivalent as runners/windows-2022.toml declares one: Windows to the workflow, an
 # environment of its own, and a note the table prints under the job.
-EQUIVALENT = Runner("Windows", "win22", {"MLC_CI_CROSS": "mingw"}, "MinGW cross build, not Windows")
+EQUIVALENT = Runner(
+    "Windows",
+    "win22",
+    {"MLC_CI_CROSS": "mingw"},
+    "MinGW cross build, not Windows",
+    ("sets no \\[wheel\\]\\.mingw_toolchain",),
+)
 
 
 def _play(tmp_path: Path, text: str, event: Event = PR, **options) -> dict:
@@ -284,3 +290,30 @@ def test_a_local_equivalent_is_windows_to_the_workflow_and_named_in_the_record(t
     assert jobs["win"].verdict == PASSED and jobs["win"].steps_run == 2
     assert jobs["win"].stand_ins == ["runs-on windows-2022: MinGW cross build, not Windows"]
     assert jobs["mac"].verdict == NOT_RUNNABLE and jobs["mac"].reason == "no macos-14 here"
+
+
+def test_a_job_the_equivalent_cannot_run_is_not_runnable_and_says_why(tmp_path):
+    jobs = _play(
+        tmp_path,
+        """
+        on: [pull_request]
+        jobs:
+          msvc-only:
+            runs-on: windows-2022
+            steps:
+              - run: |
+                  echo "mlc-ci: error: pipeline.toml sets no [wheel].mingw_toolchain; point it"
+                  exit 2
+          broken:
+            runs-on: windows-2022
+            steps:
+              - run: echo "undefined reference to foo" && exit 1
+        """,
+    )
+    assert jobs["msvc-only"].verdict == NOT_RUNNABLE
+    assert jobs["msvc-only"].reason == (
+        "the local equivalent cannot run it: "
+        "mlc-ci: error: pipeline.toml sets no [wheel].mingw_toolchain; point it"
+    )
+    # Any other stop on the equivalent is the job's own failure.
+    assert jobs["broken"].verdict == FAILED

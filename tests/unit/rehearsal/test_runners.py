@@ -21,6 +21,7 @@ def test_the_windows_equivalent_is_the_linux_stand_in_plus_mingw_and_says_so():
     assert windows.archives == linux.archives  # Node, as the job's actions need it
     assert windows.runner.os == "Windows" and windows.runner.env == {"MLC_CI_CROSS": "mingw"}
     assert "not Windows" in windows.runner.equivalent
+    assert any("mingw_toolchain" in limit for limit in windows.runner.limits)
     # The hosted image itself is no equivalent, and knows nothing of MinGW.
     assert linux.runner.os == "Linux" and not linux.runner.equivalent
     assert not any("mingw" in package for package in linux.packages)
@@ -42,6 +43,7 @@ def test_an_edit_of_the_extended_file_makes_a_new_image(tmp_path: Path):
         ('extends = "nowhere"\npackages = ["wine64"]\n', "extends"),
         ('extends = "ubuntu-24.04"\nos = "Plan9"\npackages = ["wine64"]\n', "os is Linux"),
         ('extends = "ubuntu-24.04"\nenv = { lower = "x" }\npackages = ["wine64"]\n', "env"),
+        ('extends = "ubuntu-24.04"\nlimits = ["(unclosed"]\npackages = ["wine64"]\n', "limits"),
     ],
 )
 def test_a_bad_data_file_is_one_line_naming_the_key(tmp_path: Path, text: str, names: str):
