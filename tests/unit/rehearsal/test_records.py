@@ -46,11 +46,6 @@ def test_the_command_line_reaches_each_field_of_what_jobs_share(tmp_path: Path):
 
 
 def test_jobs_get_the_host_s_ca_plumbing_and_image_builds_get_it_too():
-    from tools.rehearsal.__main__ import (
-        CA_FILE,
-        network_env,
-    )  # pylint: disable=import-outside-toplevel
-
     assert network_env({"PATH": "/usr/bin"}) == {}  # no proxy: nothing added, as on GitHub
     assert network_env({"PIP_CERT": "/x.pem", "HOME": "/root"}) == {
         "PIP_CERT": str(CA_FILE),
