@@ -190,3 +190,29 @@ def test_push_to_a_registry_that_is_down(mlc_ci_cli, untag):
     assert result.returncode == 1
     assert_retried_with_backoff(result)
     assert result.seconds < 300, "retries must give up in reasonable time"
+
+
+def test_a_container_profile_builds_the_builder_target_without_a_nested_engine(mlc_ci_cli, untag):
+    """A profile whose Linux wheels build in a container ([container].linux_wheels = true, as
+    MLC-LLM's root profile) still builds docker-build's builder target: no engine runs inside
+    `docker build`, so that stage builds the wheel as a host does."""
+    root = Path(__file__).resolve().parents[2]
+    source = root / CONFIG
+    text = source.read_text(encoding="utf-8")
+    assert "linux_wheels = false" in text
+    config = source.with_name(f"pipeline-in-container-{secrets.token_hex(4)}.toml")
+    config.write_text(text.replace("linux_wheels = false", "linux_wheels = true"), "utf-8")
+    try:
+        result = mlc_ci_cli(
+            "docker-build",
+            "builder",
+            "--config",
+            str(config.relative_to(root)),
+            env={"MLC_CI_DOCKER": BUILDING_CLI},
+        )
+    finally:
+        config.unlink()
+    untag += built_tags(result)
+    assert result.returncode == 0, result.explain()
+    assert "no Docker engine is reachable" not in result.stdout
+    assert any(tag.endswith("-builder") for tag in built_tags(result)), built_tags(result)

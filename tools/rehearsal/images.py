@@ -3,8 +3,9 @@ manylinux, Docker Hub's ubuntu) replaced by a local image, pushed to the loopbac
 referenced there by digest.
 
 `--image-standin REF=LOCAL` pushes LOCAL from the host's engine once per rehearsal; after each
-checkout, the exact reference REF in the repository's own tracked files (pipeline.toml, a
-Dockerfile; never the workflow) becomes the pushed `127.0.0.1:5000/...@sha256:...`. The job's
+checkout, the exact reference REF in the repository's build inputs (its TOML files and
+Dockerfiles; never the workflow, the tests or the tools) becomes the pushed
+`127.0.0.1:5000/...@sha256:...`. The job's
 empty engine then pulls it as it would pull the real one, and the job's record names each
 stand-in it used and the files it was written into.
 """
@@ -74,12 +75,22 @@ def push(reference: str, local: str, docker: str) -> ImageStandIn:
     return ImageStandIn(reference, local, f"{tag.rsplit(':', 1)[0]}@{digest.group(1)}")
 
 
+def build_input(name: str) -> bool:
+    """Whether a tracked file is one a build reads image references from: a TOML file (the
+    pipeline configurations) or a Dockerfile, outside the workflow, the tests and the tools,
+    which the rehearsal runs as they are."""
+    if name.startswith((".github/", "tests/", "tools/")):
+        return False
+    base = name.rsplit("/", 1)[-1]
+    return base.endswith((".toml", ".Dockerfile")) or base.startswith("Dockerfile")
+
+
 def apply(tracked: list[str], root: Path, stand_ins: Mapping[str, ImageStandIn]) -> list[str]:
-    """Each stand-in written into the tracked text files under root (the workflow files
-    excepted: the rehearsal runs ci.yml as it is); the record line of each one used."""
+    """Each stand-in written into the tracked build inputs under root (`build_input`); the
+    record line of each one used."""
     used: dict[str, list[str]] = {}
     for name in tracked:
-        if name.startswith(".github/"):
+        if not build_input(name):
             continue
         path = root / name
         try:

@@ -35,12 +35,15 @@ def test_apply_rewrites_the_project_files_never_the_workflow_and_records_where(t
         "pipeline.toml": f'image = "{MANYLINUX}"\n',
         "docker/Dockerfile": "FROM scratch\n",
         ".github/workflows/ci.yml": f"# {MANYLINUX}\n",
-        "logo.png": None,
+        "tests/unit/test_x.py": f'REF = "{MANYLINUX}"\n',
+        "tests/fixtures/builds.toml": f'image = "{MANYLINUX}"\n',
+        "src/pkg/images.py": f'DEFAULT = "{MANYLINUX}"\n',
+        "logo.toml": None,
     }
     for name, text in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         if text is None:
-            (tmp_path / name).write_bytes(b"\x89PNG\xff\xfe")
+            (tmp_path / name).write_bytes(b"\x89PNG\xff\xfe")  # not text: left alone
         else:
             (tmp_path / name).write_text(text, encoding="utf-8")
     used = images.apply([*files, "3rdparty/sub"], tmp_path, {MANYLINUX: stand_in})
@@ -48,7 +51,10 @@ def test_apply_rewrites_the_project_files_never_the_workflow_and_records_where(t
         f"image {MANYLINUX}: mlc-ci/manylinux-standin:2_28 as {PUSHED} (in pipeline.toml)"
     ]
     assert (tmp_path / "pipeline.toml").read_text(encoding="utf-8") == f'image = "{PUSHED}"\n'
-    assert MANYLINUX in (tmp_path / ".github/workflows/ci.yml").read_text(encoding="utf-8")
+    # The workflow, the tests (fixtures included) and code are run as they are.
+    for name in (".github/workflows/ci.yml", "tests/unit/test_x.py", "tests/fixtures/builds.toml"):
+        assert MANYLINUX in (tmp_path / name).read_text(encoding="utf-8"), name
+    assert MANYLINUX in (tmp_path / "src/pkg/images.py").read_text(encoding="utf-8")
     # A stand-in no file names is not claimed.
     assert images.apply(["docker/Dockerfile"], tmp_path, {MANYLINUX: stand_in}) == []
 
@@ -66,3 +72,20 @@ def test_a_missing_local_image_is_named_before_anything_is_pushed(tmp_path: Path
     docker.chmod(0o755)
     with pytest.raises(RehearsalError, match="mlc-ci/nothing:1 is not in this Docker engine"):
         images.push("ubuntu:22.04", "mlc-ci/nothing:1", str(docker))
+
+
+@pytest.mark.parametrize(
+    "name, read",
+    [
+        ("pipeline.toml", True),
+        ("examples/mini-llm/pipeline.toml", True),
+        ("docker/Dockerfile", True),
+        ("docker/Dockerfile.cuda", True),
+        ("tools/rehearsal/standins/manylinux.Dockerfile", False),
+        ("tests/fixtures/mlc-llm-upstream-builds.toml", False),
+        ("README.md", False),
+        ("src/mlc_ci/config.py", False),
+    ],
+)
+def test_only_build_inputs_get_the_stand_ins(name: str, read: bool):
+    assert images.build_input(name) is read
