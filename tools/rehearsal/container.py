@@ -211,7 +211,7 @@ def runner_spec(label: str, *, runners: Path = RUNNERS) -> RunnerSpec:
         ):
             raise RehearsalError(f"{path}: extends names no other data file in {runners}")
         above = runner_spec(parent, runners=runners)
-        raw += above.path.read_bytes()  # the tag names both files' bytes
+        raw += above.tag.encode()  # the parent's tag names its whole chain of files
         data = {
             **data,
             "base": data.get("base", above.base),
